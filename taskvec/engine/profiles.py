@@ -1,0 +1,171 @@
+"""Built-in model profiles: the prompts each well-known embedding model was trained with, per task.
+
+A profile is chosen by matching the model's name. Where a model folder carries its own sentence-transformers
+files, those win for pooling, normalisation and sequence length; the profile supplies prompts (and defaults for
+folders without those files). Every prompt below names its source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# (query prompt, document prompt) per task kind; a symmetric task uses the same prompt on both sides.
+Prompts = dict[str, tuple[str, str]]
+
+# The folder of adapters shipped with taskvec: adapters/<model slug>/<task>/ (installed as taskvec.adapters).
+SHIPPED_ADAPTERS = Path(__file__).resolve().parents[2] / "adapters"
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    name: str
+    match: tuple[str, ...]  # lower-case substrings of the model name or folder name
+    prompts: Prompts
+    source: str
+    pooling: str = "mean"
+    normalize: bool = True
+    max_seq_length: int = 512
+    padding_side: str = "right"
+    adapters_slug: str | None = None  # subfolder of SHIPPED_ADAPTERS holding this model's task adapters
+    task_descriptions: dict[str, str] = field(default_factory=dict)
+
+    def shipped_adapter(self, task: str) -> Path | None:
+        if not self.adapters_slug:
+            return None
+        folder = _shipped_adapters_root() / self.adapters_slug / task
+        return folder if (folder / "adapter_config.json").is_file() else None
+
+
+def _shipped_adapters_root() -> Path:
+    """The shipped adapters: the repository's adapters/ folder, or the installed taskvec.adapters package."""
+    if SHIPPED_ADAPTERS.is_dir():
+        return SHIPPED_ADAPTERS
+    try:
+        import taskvec.adapters as pkg
+
+        return Path(next(iter(pkg.__path__)))
+    except ImportError:  # pragma: no cover
+        return SHIPPED_ADAPTERS
+
+
+# Qwen3-Embedding instructions, from the model card and its evaluation code ("Instruct: {task}\nQuery:").
+_QWEN3 = "Instruct: {}\nQuery:"
+
+PROFILES: tuple[ModelProfile, ...] = (
+    ModelProfile(
+        name="all-MiniLM-L6-v2",
+        match=("all-minilm-l6-v2",),
+        # Not instruction-tuned: the model card gives no prompts. These short prompts are taskvec's own; each
+        # shipped LoRA adapter was trained with its task's prompt, so prompt and adapter work as a pair.
+        prompts={
+            "retrieval": ("query: ", "passage: "),
+            "similarity": ("paraphrase: ", "paraphrase: "),
+            "classification": ("classify: ", "classify: "),
+            "clustering": ("topic: ", "topic: "),
+            "code": ("query: ", "code: "),
+        },
+        source="taskvec's own prompts, trained together with the shipped adapters (adapters/all-MiniLM-L6-v2)",
+        max_seq_length=256,
+        adapters_slug="all-MiniLM-L6-v2",
+    ),
+    ModelProfile(
+        name="bge-v1.5",
+        match=("bge-small-en-v1.5", "bge-base-en-v1.5", "bge-large-en-v1.5", "bge-"),
+        # BGE model card: the instruction goes on retrieval queries only; passages and symmetric tasks get none.
+        prompts={
+            "retrieval": ("Represent this sentence for searching relevant passages: ", ""),
+            "code": ("Represent this sentence for searching relevant passages: ", ""),
+            "similarity": ("", ""),
+            "classification": ("", ""),
+            "clustering": ("", ""),
+        },
+        source="BAAI/bge-*-en-v1.5 model card (query instruction for retrieval); mteb bge_models.py",
+        pooling="cls",
+    ),
+    ModelProfile(
+        name="e5-v2",
+        match=("multilingual-e5", "e5-small-v2", "e5-base-v2", "e5-large-v2", "e5-"),
+        # E5 model card: "query: " / "passage: " for retrieval; "query: " on both sides for symmetric tasks.
+        prompts={
+            "retrieval": ("query: ", "passage: "),
+            "code": ("query: ", "passage: "),
+            "similarity": ("query: ", "query: "),
+            "classification": ("query: ", "query: "),
+            "clustering": ("query: ", "query: "),
+        },
+        source="intfloat/e5-*-v2 and multilingual-e5 model cards (FAQ: prefixes per task type)",
+    ),
+    ModelProfile(
+        name="nomic-embed-text-v1.5",
+        match=("nomic-embed-text",),
+        prompts={
+            "retrieval": ("search_query: ", "search_document: "),
+            "code": ("search_query: ", "search_document: "),
+            "similarity": ("classification: ", "classification: "),
+            "classification": ("classification: ", "classification: "),
+            "clustering": ("clustering: ", "clustering: "),
+        },
+        source="nomic-ai/nomic-embed-text-v1.5 model card (task instruction prefixes)",
+        max_seq_length=8192,
+    ),
+    ModelProfile(
+        name="snowflake-arctic-embed",
+        match=("snowflake-arctic-embed", "arctic-embed"),
+        prompts={
+            "retrieval": ("Represent this sentence for searching relevant passages: ", ""),
+            "code": ("Represent this sentence for searching relevant passages: ", ""),
+            "similarity": ("", ""),
+            "classification": ("", ""),
+            "clustering": ("", ""),
+        },
+        source="Snowflake/snowflake-arctic-embed-* model cards (query prefix for retrieval only)",
+        pooling="cls",
+    ),
+    ModelProfile(
+        name="qwen3-embedding",
+        match=("qwen3-embedding",),
+        # Qwen3-Embedding model card: instruct the query side only for retrieval; symmetric tasks instruct both.
+        prompts={
+            "retrieval": (
+                _QWEN3.format("Given a web search query, retrieve relevant passages that answer the query"),
+                "",
+            ),
+            "code": (
+                _QWEN3.format("Given a code search query, retrieve relevant code that answers the query"),
+                "",
+            ),
+            "similarity": (_QWEN3.format("Retrieve semantically similar text"),) * 2,
+            "classification": (_QWEN3.format("Classify the given text by its topic, sentiment or intent"),)
+            * 2,
+            "clustering": (_QWEN3.format("Identify the topic or theme of the given text"),) * 2,
+        },
+        source="Qwen/Qwen3-Embedding model card and evaluation instructions (last-token pooling, left padding)",
+        pooling="lasttoken",
+        max_seq_length=8192,
+        padding_side="left",
+    ),
+    ModelProfile(
+        name="gte",
+        match=("gte-small", "gte-base", "gte-large", "thenlper/gte"),
+        prompts={k: ("", "") for k in ("retrieval", "code", "similarity", "classification", "clustering")},
+        source="thenlper/gte-* model card: no instructions needed",
+    ),
+)
+
+# Used for any model that no profile matches: no prompts, the folder's own settings.
+GENERIC_PROFILE = ModelProfile(
+    name="generic",
+    match=(),
+    prompts={k: ("", "") for k in ("retrieval", "code", "similarity", "classification", "clustering")},
+    source="no known profile: no prompts; add them in a tasks TOML file",
+)
+
+
+def profile_for(model_name: str, folder: Path | None = None) -> ModelProfile:
+    """The first profile whose pattern appears in the model's name (or folder name)."""
+    haystack = f"{model_name} {folder.name if folder else ''}".lower()
+    for profile in PROFILES:
+        if any(pattern in haystack for pattern in profile.match):
+            return profile
+    return GENERIC_PROFILE

@@ -1,0 +1,190 @@
+"""The task registry: which prompt (per role) and which LoRA adapter each task uses.
+
+Built-in tasks come from the model's profile; a TOML file adds tasks or overrides fields of built-in ones::
+
+    [tasks.support-tickets]
+    kind = "classification"          # retrieval | similarity | classification | clustering | code
+    description = "Route customer tickets to a team"
+    prompt = "ticket: "              # symmetric shorthand; or query_prompt / document_prompt
+    adapter = "adapters/tickets"     # a PEFT LoRA folder, relative to this file; "" removes an adapter
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from taskvec.engine.profiles import ModelProfile
+from taskvec.errors import InvalidInputError, UnknownTaskError
+
+TASK_KINDS = ("retrieval", "similarity", "classification", "clustering", "code")
+ASYMMETRIC_KINDS = frozenset({"retrieval", "code"})
+Role = Literal["query", "document"]
+ROLES: tuple[Role, ...] = ("query", "document")
+
+# The "generic prompt" of the ablation: one instruction for every task, as a non-task-aware tool would use.
+GENERIC_PROMPT = "Represent this text: "
+
+BUILTIN_DESCRIPTIONS = {
+    "retrieval": "Find documents that answer a query. Asymmetric: index documents with this task, then search "
+    "with queries under the same task.",
+    "similarity": "Score how alike two texts are in meaning (paraphrases, near-duplicates). Symmetric.",
+    "classification": "Assign labels to texts: zero-shot against label names or descriptions, or few-shot from "
+    "labelled examples. Symmetric.",
+    "clustering": "Group texts by topic or theme. Symmetric.",
+    "code": "Find code that does what a natural-language query asks. Asymmetric: index code, search with "
+    "natural-language queries.",
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task: its kind, its prompts per role, and an optional LoRA adapter folder."""
+
+    name: str
+    kind: str
+    description: str
+    query_prompt: str = ""
+    document_prompt: str = ""
+    adapter: Path | None = None
+
+    @property
+    def symmetric(self) -> bool:
+        return self.kind not in ASYMMETRIC_KINDS
+
+    def prompt(self, role: Role) -> str:
+        check_role(role)
+        return self.query_prompt if role == "query" else self.document_prompt
+
+    def with_prompts(self, query: str, document: str | None = None) -> Task:
+        return replace(self, query_prompt=query, document_prompt=query if document is None else document)
+
+    def without_adapter(self) -> Task:
+        return replace(self, adapter=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "description": self.description,
+            "symmetric": self.symmetric,
+            "query_prompt": self.query_prompt,
+            "document_prompt": self.document_prompt,
+            "adapter": str(self.adapter) if self.adapter else None,
+        }
+
+
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInputError(
+            f"Unknown role {role!r}.",
+            field="role",
+            fix="Use 'query' for questions and 'document' for indexed text.",
+        )
+
+
+class TaskRegistry(Mapping[str, Task]):
+    """Tasks by name. Unknown names raise an error that lists the known ones."""
+
+    def __init__(self, tasks: Mapping[str, Task]) -> None:
+        self._tasks = dict(tasks)
+
+    @classmethod
+    def from_profile(cls, profile: ModelProfile, tasks_file: Path | None = None) -> TaskRegistry:
+        tasks = {}
+        for kind in TASK_KINDS:
+            query, document = profile.prompts.get(kind, ("", ""))
+            tasks[kind] = Task(
+                name=kind,
+                kind=kind,
+                description=BUILTIN_DESCRIPTIONS[kind],
+                query_prompt=query,
+                document_prompt=document,
+                adapter=profile.shipped_adapter(kind),
+            )
+        registry = cls(tasks)
+        return registry.with_file(tasks_file) if tasks_file else registry
+
+    def with_file(self, path: Path) -> TaskRegistry:
+        """A registry with the tasks of a TOML file added or merged over the built-in ones."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise InvalidInputError(
+                f"Tasks file {str(path)!r} does not exist.", field="tasks_file", fix="Check the path."
+            ) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidInputError(
+                f"Tasks file {str(path)!r} is not valid TOML: {exc}.",
+                field="tasks_file",
+                fix="Repair the file.",
+            ) from exc
+        tasks = dict(self._tasks)
+        for name, spec in (data.get("tasks") or {}).items():
+            tasks[name] = _task_from_toml(name, spec, tasks.get(name), path.parent)
+        return TaskRegistry(tasks)
+
+    def __getitem__(self, name: str) -> Task:
+        try:
+            return self._tasks[name]
+        except KeyError:
+            raise UnknownTaskError(
+                f"Unknown task {name!r}. Known tasks: {', '.join(sorted(self._tasks))}.",
+                field="task",
+                fix="Use one of the known tasks, or add yours to the tasks TOML file (TASKVEC_TASKS_FILE).",
+            ) from None
+
+    def resolve(self, task: str | Task) -> Task:
+        return task if isinstance(task, Task) else self[task]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+def _task_from_toml(name: str, spec: Any, base: Task | None, root: Path) -> Task:
+    where = f"tasks.{name}"
+    if not isinstance(spec, dict):
+        raise InvalidInputError(
+            f"[{where}] must be a table.", field=where, fix="Write it as [tasks.NAME] key = value."
+        )
+    unknown = set(spec) - {"kind", "description", "prompt", "query_prompt", "document_prompt", "adapter"}
+    if unknown:
+        raise InvalidInputError(
+            f"[{where}] has unknown keys {sorted(unknown)}.",
+            field=where,
+            fix="Allowed: kind, description, prompt, query_prompt, document_prompt, adapter.",
+        )
+    kind = spec.get("kind", base.kind if base else None)
+    if kind not in TASK_KINDS:
+        raise InvalidInputError(
+            f"[{where}] kind {kind!r} is not one of {', '.join(TASK_KINDS)}.",
+            field=f"{where}.kind",
+            fix="Set kind to the task family closest to yours.",
+        )
+    task = base or Task(name=name, kind=kind, description=spec.get("description", f"User task {name}."))
+    task = replace(task, kind=kind, description=spec.get("description", task.description))
+    if "prompt" in spec:
+        task = task.with_prompts(str(spec["prompt"]))
+    task = replace(
+        task,
+        query_prompt=str(spec.get("query_prompt", task.query_prompt)),
+        document_prompt=str(spec.get("document_prompt", task.document_prompt)),
+    )
+    if "adapter" in spec:
+        adapter = str(spec["adapter"])
+        path = (root / adapter).resolve() if adapter else None
+        if path is not None and not (path / "adapter_config.json").is_file():
+            raise InvalidInputError(
+                f"[{where}] adapter {adapter!r} is not a PEFT adapter folder (no adapter_config.json in {path}).",
+                field=f"{where}.adapter",
+                fix='Point it at a folder written by `taskvec train` or PEFT\'s save_pretrained, or set it to "".',
+            )
+        task = replace(task, adapter=path)
+    return task

@@ -1,0 +1,44 @@
+"""Errors are part of the interface: each says what went wrong, which input caused it and what to do next.
+
+An agent reads these texts (MCP tool errors carry ``str(error)``), so every message names the field and the fix.
+"""
+
+from __future__ import annotations
+
+
+class TaskvecError(Exception):
+    """Base class. ``field`` names the offending input; ``fix`` says what to do instead."""
+
+    def __init__(self, message: str, *, field: str | None = None, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.fix = fix
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.field:
+            parts.append(f"(field: {self.field})")
+        if self.fix:
+            parts.append(f"Fix: {self.fix}")
+        return " ".join(parts)
+
+
+class InvalidInputError(TaskvecError, ValueError):
+    """The request itself is malformed: empty text, wrong type, too large a batch, a filter that does not parse."""
+
+
+class UnknownTaskError(InvalidInputError):
+    """A task name that the registry does not hold."""
+
+
+class UnknownCollectionError(TaskvecError, LookupError):
+    """A collection that does not exist in the store."""
+
+
+class ModelLoadError(TaskvecError):
+    """A model or adapter folder that cannot be loaded."""
+
+
+class SpaceMismatchError(TaskvecError):
+    """The guard refused to compare vectors made in different embedding spaces."""
