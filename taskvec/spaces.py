@@ -49,9 +49,7 @@ class EmbeddingSpace:
 
     def describe(self) -> str:
         """One readable line: enough for a person or an agent to tell two spaces apart."""
-        adapter = (
-            f"adapter {self.adapter}@{(self.adapter_fingerprint or '')[:8]}" if self.adapter else "no adapter"
-        )
+        adapter = f"adapter {self.adapter}@{(self.adapter_fingerprint or '')[:8]}" if self.adapter else "no adapter"
         prompts = (
             f"prompt {self.query_prompt!r}"
             if self.query_prompt == self.document_prompt

@@ -126,15 +126,11 @@ class Encoder:
             int(getattr(backbone.config, "max_position_embeddings", 512) or 512),
             int(self.tokenizer.model_max_length) if self.tokenizer.model_max_length < 1e9 else 1 << 30,
         )
-        self.max_seq_length = min(
-            max_seq_length or files.max_seq_length or self.profile.max_seq_length, model_limit
-        )
+        self.max_seq_length = min(max_seq_length or files.max_seq_length or self.profile.max_seq_length, model_limit)
         self.model = backbone.to(self.device).eval()
         self.model.requires_grad_(False)
         self.model_fingerprint = fingerprint_folder(self.model_path)
-        hidden = int(
-            getattr(backbone.config, "hidden_size", 0) or backbone.get_input_embeddings().embedding_dim
-        )
+        hidden = int(getattr(backbone.config, "hidden_size", 0) or backbone.get_input_embeddings().embedding_dim)
         if truncate_dim is not None and not 0 < truncate_dim <= hidden:
             raise InvalidInputError(
                 f"truncate_dim {truncate_dim} is outside 1..{hidden}.",
@@ -284,9 +280,7 @@ class Encoder:
         budget = self.max_batch_tokens
         batch: list[int] = []
         for i in order.tolist():
-            if batch and (
-                len(batch) >= batch_size or (budget and (len(batch) + 1) * lengths[batch[0]] > budget)
-            ):
+            if batch and (len(batch) >= batch_size or (budget and (len(batch) + 1) * lengths[batch[0]] > budget)):
                 yield batch
                 batch = []
             batch.append(i)

@@ -87,7 +87,7 @@ def _read_json(path: Path) -> dict[str, Any] | list[Any] | None:
     except ValueError as exc:
         raise ModelLoadError(
             f"{path} is not valid JSON ({exc}).", field="model", fix="Repair or remove the file."
-        )
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -105,12 +105,9 @@ class ModelFiles:
     def read(cls, path: Path) -> ModelFiles:
         path = Path(path)
         config = _read_json(path / "config.json")
-        if not isinstance(config, dict) or (
-            not any(path.glob("*.safetensors")) and not any(path.glob("*.bin"))
-        ):
+        if not isinstance(config, dict) or (not any(path.glob("*.safetensors")) and not any(path.glob("*.bin"))):
             raise ModelLoadError(
-                f"{str(path)!r} is not a model folder: it needs config.json and weight files "
-                "(*.safetensors or *.bin).",
+                f"{str(path)!r} is not a model folder: it needs config.json and weight files (*.safetensors or *.bin).",
                 field="model",
                 fix="Pass a folder saved by transformers' save_pretrained or sentence-transformers' save.",
             )
@@ -121,9 +118,7 @@ class ModelFiles:
             normalize = any(t.endswith("Normalize") for t in types)
             for m in modules:
                 if m.get("type", "").endswith("Pooling"):
-                    pooling = _pooling_from_config(
-                        _read_json(path / m.get("path", "1_Pooling") / "config.json")
-                    )
+                    pooling = _pooling_from_config(_read_json(path / m.get("path", "1_Pooling") / "config.json"))
         elif (path / "1_Pooling" / "config.json").is_file():
             pooling = _pooling_from_config(_read_json(path / "1_Pooling" / "config.json"))
         sbert = _read_json(path / "sentence_bert_config.json")

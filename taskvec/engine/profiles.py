@@ -136,8 +136,7 @@ PROFILES: tuple[ModelProfile, ...] = (
                 "",
             ),
             "similarity": (_QWEN3.format("Retrieve semantically similar text"),) * 2,
-            "classification": (_QWEN3.format("Classify the given text by its topic, sentiment or intent"),)
-            * 2,
+            "classification": (_QWEN3.format("Classify the given text by its topic, sentiment or intent"),) * 2,
             "clustering": (_QWEN3.format("Identify the topic or theme of the given text"),) * 2,
         },
         source="Qwen/Qwen3-Embedding model card and evaluation instructions (last-token pooling, left padding)",

@@ -151,9 +151,7 @@ class TaskRegistry(Mapping[str, Task]):
 def _task_from_toml(name: str, spec: Any, base: Task | None, root: Path) -> Task:
     where = f"tasks.{name}"
     if not isinstance(spec, dict):
-        raise InvalidInputError(
-            f"[{where}] must be a table.", field=where, fix="Write it as [tasks.NAME] key = value."
-        )
+        raise InvalidInputError(f"[{where}] must be a table.", field=where, fix="Write it as [tasks.NAME] key = value.")
     unknown = set(spec) - {"kind", "description", "prompt", "query_prompt", "document_prompt", "adapter"}
     if unknown:
         raise InvalidInputError(
