@@ -1,0 +1,1 @@
+"""Classification and clustering over embeddings: numpy and scikit-learn only (no torch, no store)."""

@@ -1,0 +1,119 @@
+"""Settings: flags > environment (``TASKVEC_*``) > the TOML file (``TASKVEC_CONFIG`` or ./taskvec.toml) > defaults.
+
+The same TOML file may also define tasks under ``[tasks.NAME]`` (see ``taskvec.engine.tasks``)::
+
+    store = "~/corpora/lancedb"
+    model = "BAAI/bge-small-en-v1.5"
+
+    [tasks.support-tickets]
+    kind = "classification"
+    prompt = "ticket: "
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from taskvec.errors import InvalidInputError
+
+
+def default_store_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "taskvec" / "lancedb"
+
+
+def config_file_path() -> Path | None:
+    explicit = os.environ.get("TASKVEC_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise InvalidInputError(
+                f"TASKVEC_CONFIG points to {str(path)!r}, which is not a file.",
+                field="TASKVEC_CONFIG",
+                fix="Fix the path or unset the variable.",
+            )
+        return path
+    local = Path("taskvec.toml")
+    return local if local.is_file() else None
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Top-level keys of the TOML file; the ``[tasks]`` tables belong to the task registry."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = config_file_path()
+        self.data: dict[str, Any] = {}
+        if path:
+            try:
+                self.data = {k: v for k, v in tomllib.loads(path.read_text()).items() if k != "tasks"}
+            except tomllib.TOMLDecodeError as exc:
+                raise InvalidInputError(
+                    f"{path} is not valid TOML: {exc}", field="TASKVEC_CONFIG", fix="Repair the file."
+                ) from exc
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    """Every knob of taskvec. Environment variables are the field names upper-cased with a ``TASKVEC_`` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="TASKVEC_", extra="ignore", validate_default=True)
+
+    store: str = Field(
+        default_factory=lambda: str(default_store_path()),
+        description="LanceDB URI: a local folder (embedded) or s3://, gs://, db:// ...",
+    )
+    model: str | None = Field(default=None, description="Model folder or hub id; unset = bundled all-MiniLM-L6-v2")
+    tasks_file: Path | None = Field(default=None, description="TOML file of extra or overridden tasks")
+    device: str = Field(default="auto", description="auto, cpu, cuda, cuda:1, mps")
+    dtype: str = Field(default="auto", description="auto (fp16 on CUDA, else fp32), fp32, fp16, bf16")
+    batch_size: int = Field(default=32, ge=1, le=4096, description="Rows per forward pass")
+    max_batch_tokens: int | None = Field(default=16384, ge=1, description="Padded tokens per forward pass")
+    max_documents: int = Field(default=2048, ge=1, description="Documents or texts accepted in one call")
+    chunk_tokens: int | None = Field(default=None, ge=16, description="Chunk size in tokens; unset = model limit")
+    chunk_overlap: int = Field(default=32, ge=0, description="Tokens shared by consecutive chunks")
+    query_cache_size: int = Field(default=1024, ge=0, description="Query embeddings kept (LRU), keyed by space")
+    batch_wait_ms: float = Field(default=2.0, ge=0, description="How long a lone request waits for company")
+    ann_threshold: int = Field(default=100_000, ge=256, description="Rows in a space before an ANN index is built")
+    host: str = Field(default="127.0.0.1", description="HTTP transports: address to bind")
+    port: int = Field(default=8765, ge=1, le=65535, description="HTTP transports: port")
+    token: str | None = Field(default=None, description="Bearer token required on every HTTP request when set")
+    log_level: str = Field(default="INFO", description="Log level (logs go to stderr)")
+
+    @field_validator("tasks_file")
+    @classmethod
+    def _tasks_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not Path(value).expanduser().is_file():
+            raise ValueError(f"tasks file {str(value)!r} does not exist")
+        return Path(value).expanduser() if value else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _TomlSource(settings_cls)
+
+    def effective_tasks_file(self) -> Path | None:
+        """The tasks file: the explicit one, else the config file when it defines [tasks]."""
+        if self.tasks_file:
+            return self.tasks_file
+        path = config_file_path()
+        if path and "tasks" in tomllib.loads(path.read_text()):
+            return path
+        return None

@@ -1,0 +1,112 @@
+"""Read documents from files and folders into ``{"id", "text", "metadata"}`` dicts.
+
+Records (JSONL, CSV/TSV, Parquet) give one document per row: the text column (default ``text``, with a ``title``
+column prepended when present, as BEIR does), the id column (``id`` or ``_id``), and every other scalar column as
+metadata. Plain text and Markdown files are one document each, with the path as id.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from taskvec.errors import InvalidInputError
+
+RECORD_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv", ".parquet")
+TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
+SUPPORTED_SUFFIXES = RECORD_SUFFIXES + TEXT_SUFFIXES
+_ID_FIELDS = ("id", "_id")
+
+
+def read_documents(paths: Sequence[Path], *, text_field: str = "text") -> Iterator[dict[str, Any]]:
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+            for file in files:
+                yield from _read_file(file, text_field, root=path)
+        elif path.is_file():
+            yield from _read_file(path, text_field, root=path.parent)
+        else:
+            raise InvalidInputError(f"{str(path)!r} does not exist.", field="paths", fix="Check the path.")
+
+
+def _read_file(path: Path, text_field: str, root: Path) -> Iterator[dict[str, Any]]:
+    suffix = path.suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if text.strip():
+            meta: dict[str, Any] = {"source": str(path)}
+            title = _markdown_title(text) if suffix in (".md", ".markdown") else None
+            if title:
+                meta["title"] = title
+            yield {"id": str(path.relative_to(root)) if path != root else path.name, "text": text, "metadata": meta}
+        return
+    if suffix not in RECORD_SUFFIXES:
+        raise InvalidInputError(
+            f"{str(path)!r} has an unsupported type {suffix!r}.",
+            field="paths",
+            fix=f"Use one of: {', '.join(SUPPORTED_SUFFIXES)}.",
+        )
+    for line, record in enumerate(_records(path), start=1):
+        yield _document_from_record(record, text_field, f"{path}:{line}", path)
+
+
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        with path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, start=1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise InvalidInputError(
+                            f"{path}:{n} is not valid JSON ({exc}).", field="paths", fix="Fix or remove that line."
+                        ) from exc
+    elif suffix in (".csv", ".tsv"):
+        csv.field_size_limit(sys.maxsize)
+        with path.open(encoding="utf-8", newline="") as fh:
+            yield from csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ",")
+    else:
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches():
+            yield from batch.to_pylist()
+
+
+def _document_from_record(record: Any, text_field: str, where: str, path: Path) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise InvalidInputError(f"{where} is not an object.", field="paths", fix="Write one JSON object per line.")
+    if text_field not in record:
+        raise InvalidInputError(
+            f"{where} has no {text_field!r} field (fields: {', '.join(map(str, record))}).",
+            field="text_field",
+            fix="Pass --text-field with the name of the column that holds the text.",
+        )
+    text = str(record[text_field] or "")
+    title = record.get("title")
+    if title and text_field != "title":
+        text = f"{title} {text}"
+    doc_id = next((str(record[f]) for f in _ID_FIELDS if record.get(f) not in (None, "")), None)
+    skip = {text_field, "title", *_ID_FIELDS}
+    metadata = {k: v for k, v in record.items() if k not in skip and _is_scalar(v)}
+    metadata.setdefault("source", str(path))
+    if title:
+        metadata["title"] = str(title)
+    return {"id": doc_id, "text": text, "metadata": metadata}
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) and value != ""
+
+
+def _markdown_title(text: str) -> str | None:
+    for line in text.splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return None

@@ -1,0 +1,132 @@
+"""Typed results shared by the command line (printed as JSON) and the MCP tools (their ``outputSchema``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from taskvec.spaces import EmbeddingSpace
+
+
+class SpaceInfo(BaseModel):
+    id: str = Field(description="Short stable id of the embedding space")
+    task: str
+    description: str = Field(description="Model, adapter, prompts, pooling and dimension of the space")
+    model: str
+    adapter: str | None = None
+
+    @classmethod
+    def of(cls, space: EmbeddingSpace) -> SpaceInfo:
+        return cls(id=space.id, task=space.task, description=space.describe(), model=space.model, adapter=space.adapter)
+
+
+class IndexResult(BaseModel):
+    collection: str
+    task: str
+    space: SpaceInfo
+    documents: int = Field(description="Documents received")
+    rows_written: int = Field(description="Rows written (documents, or their chunks)")
+    inserted: int
+    updated: int
+    chunked_documents: int = Field(description="Documents longer than the model's limit, split into chunks")
+    chunks: int = Field(description="Chunks made from those documents")
+    truncated: int = Field(description="Inputs cut at the model's token limit (chunking off, or an over-long prompt)")
+    seconds: float
+
+
+class SearchHit(BaseModel):
+    id: str
+    text: str
+    score: float = Field(description="Cosine similarity (vector mode) or fused reciprocal-rank score (hybrid)")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    parent_id: str | None = Field(default=None, description="The document this chunk belongs to, for chunks")
+
+
+class SearchResult(BaseModel):
+    collection: str
+    query: str
+    task: str
+    mode: str
+    space: SpaceInfo
+    hits: list[SearchHit]
+
+
+class LabelScore(BaseModel):
+    label: str
+    score: float
+
+
+class TextClassification(BaseModel):
+    index: int = Field(description="Position of the text in the request")
+    text: str
+    label: str = Field(description="The best label")
+    score: float
+    scores: list[LabelScore] = Field(description="Labels by descending score (top_k of them)")
+
+
+class ClassifyResult(BaseModel):
+    task: str
+    method: str = Field(description="zero-shot, centroid or knn")
+    space: SpaceInfo
+    labels: list[str]
+    results: list[TextClassification]
+
+
+class ClusterMember(BaseModel):
+    id: str
+    text: str
+
+
+class Cluster(BaseModel):
+    cluster: int
+    size: int
+    representative: ClusterMember = Field(description="The member closest to the cluster's centre")
+    members: list[ClusterMember]
+
+
+class ClusterResult(BaseModel):
+    task: str
+    k: int
+    k_chosen_by: str = Field(description="'given' or 'silhouette'")
+    space: SpaceInfo
+    clusters: list[Cluster]
+
+
+class SpaceCountInfo(BaseModel):
+    space: SpaceInfo
+    rows: int
+
+
+class CollectionDescription(BaseModel):
+    name: str
+    rows: int
+    dimension: int
+    spaces: list[SpaceCountInfo]
+
+
+class CollectionList(BaseModel):
+    store: str
+    collections: list[CollectionDescription]
+
+
+class DeleteResult(BaseModel):
+    collection: str
+    deleted: int
+
+
+class TaskInfo(BaseModel):
+    name: str
+    kind: str
+    description: str
+    symmetric: bool
+    query_prompt: str
+    document_prompt: str
+    adapter: str | None
+    space_id: str
+
+
+class TaskList(BaseModel):
+    model: str
+    prompt_source: str
+    tasks: list[TaskInfo]

@@ -1,0 +1,49 @@
+"""The cross-space guard: a query is compared only with vectors made in the same embedding space.
+
+Its refusals are instructions: they name the spaces a collection holds, the space the request asked for, and the
+two ways out (query with the task the collection was indexed with, or index it again with this task).
+"""
+
+from __future__ import annotations
+
+from taskvec.errors import SpaceMismatchError
+from taskvec.spaces import EmbeddingSpace
+
+
+def check_space(collection: str, held: dict[str, tuple[EmbeddingSpace, int]], requested: EmbeddingSpace) -> None:
+    """Raise SpaceMismatchError unless ``requested`` is one of the spaces ``held`` (space id -> (space, rows))."""
+    if requested.id in held and held[requested.id][1] > 0:
+        return
+    live = {sid: (space, n) for sid, (space, n) in held.items() if n > 0}
+    if not live:
+        raise SpaceMismatchError(
+            f"Collection {collection!r} holds no vectors yet.",
+            field="collection",
+            fix=f"Index documents into {collection!r} with task={requested.task!r} first.",
+        )
+    listing = "; ".join(f"task {s.task!r} in {s.describe()} ({n} rows)" for s, n in live.values())
+    stale = [s for s, _ in live.values() if requested.is_stale_version_of(s)]
+    if stale:
+        what = ", ".join(requested.differences(stale[0]))
+        raise SpaceMismatchError(
+            f"The vectors of task {requested.task!r} in collection {collection!r} are stale: the model or adapter "
+            f"weights changed since they were indexed ({what}). Comparing old and new vectors gives meaningless "
+            f"scores. Collection holds: {listing}.",
+            field="task",
+            fix=f"Index the documents of {collection!r} again with task={requested.task!r} (upsert by id replaces "
+            "the stale vectors), or serve the model and adapter they were made with.",
+        )
+    same_task = [s for s, _ in live.values() if s.task == requested.task]
+    tasks = sorted({s.task for s, _ in live.values()})
+    if same_task:
+        detail = "; ".join(", ".join(requested.differences(s)) for s in same_task)
+        reason = f"it holds task {requested.task!r} made with other settings ({detail})"
+    else:
+        reason = f"it was indexed with task(s) {', '.join(map(repr, tasks))}, not {requested.task!r}"
+    raise SpaceMismatchError(
+        f"Refused: collection {collection!r} cannot be searched in the embedding space you asked for, because "
+        f"{reason}. Collection holds: {listing}. You asked for: {requested.describe()}.",
+        field="task",
+        fix=f"Either search with task={tasks[0]!r} (the task the collection was indexed with), or index the "
+        f"collection again with task={requested.task!r}; one collection can hold both spaces.",
+    )

@@ -1,0 +1,384 @@
+"""Collections in LanceDB, each vector tagged with the embedding space it was made in.
+
+One LanceDB table per collection. A row is one document in one space: the same document indexed for retrieval and
+for clustering is two rows (key ``<space_id>:<id>``). The spaces a collection holds are described in the table's
+schema metadata (``taskvec.spaces``), so the store can say what each space is without the engine.
+
+Writes are all-or-nothing per call: ``transaction`` remembers the table version and restores it if anything in
+the block fails, so a failed batch leaves the collection exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+
+from taskvec.errors import InvalidInputError, SpaceMismatchError, UnknownCollectionError
+from taskvec.spaces import EmbeddingSpace
+from taskvec.store.documents import Document, metadata_json
+from taskvec.store.filters import METADATA_COLUMN, compile_filter
+from taskvec.store.guard import check_space
+
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
+SPACES_KEY = b"taskvec.spaces"
+RRF_K = 60  # reciprocal-rank-fusion constant, as in Cormack et al. and most hybrid search engines
+_RESULT_COLUMNS = ["id", "text", METADATA_COLUMN, "task", "space_id", "parent_id"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    text: str
+    score: float
+    metadata: dict[str, Any]
+    parent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SpaceCount:
+    space: EmbeddingSpace
+    rows: int
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    name: str
+    rows: int
+    dimension: int
+    spaces: list[SpaceCount] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    inserted: int
+    updated: int
+    removed_chunks: int = 0
+
+
+def check_collection_name(name: Any) -> str:
+    if not isinstance(name, str) or not COLLECTION_NAME.match(name):
+        raise InvalidInputError(
+            f"Collection name {name!r} is not allowed.",
+            field="collection",
+            fix="Use 1-64 letters, digits, '_' or '-', starting with a letter or digit (no dots or slashes).",
+        )
+    return name
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Store:
+    """LanceDB-backed collections. ``uri`` is a local folder (embedded) or any LanceDB URI (s3://, db://, ...)."""
+
+    def __init__(self, uri: str | Path, **connect_options: Any) -> None:
+        self.uri = str(uri)
+        if "://" not in self.uri:
+            Path(self.uri).mkdir(parents=True, exist_ok=True)
+        self.db = lancedb.connect(self.uri, **connect_options)
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
+
+    # ------------------------------------------------------------------------------------------ collections
+    def collection_names(self) -> list[str]:
+        names: list[str] = []
+        token = None
+        while True:
+            page = self.db.list_tables(page_token=token)
+            names.extend(page.tables)
+            token = page.page_token
+            if not token:
+                return sorted(names)
+
+    def exists(self, name: str) -> bool:
+        return name in self.collection_names()
+
+    def _open(self, name: str):
+        check_collection_name(name)
+        if not self.exists(name):
+            known = self.collection_names()
+            raise UnknownCollectionError(
+                f"Collection {name!r} does not exist."
+                + (f" Existing collections: {', '.join(known)}." if known else " The store has no collections yet."),
+                field="collection",
+                fix="Check the name with list_collections, or index documents into it to create it.",
+            )
+        return self.db.open_table(name)
+
+    def spaces(self, name: str) -> dict[str, tuple[EmbeddingSpace, int]]:
+        """Space id -> (space, number of rows) for every space the collection has held."""
+        table = self._open(name)
+        described = self._described_spaces(table)
+        return {sid: (space, table.count_rows(f"space_id = {_quote(sid)}")) for sid, space in described.items()}
+
+    def describe(self, name: str) -> CollectionInfo:
+        table = self._open(name)
+        spaces = [SpaceCount(space, rows) for space, rows in self.spaces(name).values() if rows > 0]
+        return CollectionInfo(name=name, rows=table.count_rows(), dimension=_dimension(table.schema), spaces=spaces)
+
+    def drop(self, name: str) -> None:
+        self._open(name)
+        self.db.drop_table(name)
+
+    # ------------------------------------------------------------------------------------------------ write
+    def _lock(self, name: str) -> threading.RLock:
+        with self._locks_guard:
+            return self._locks.setdefault(name, threading.RLock())
+
+    @contextmanager
+    def transaction(self, name: str) -> Iterator[None]:
+        """All writes in the block land, or none do (the table is restored to its version before the block)."""
+        check_collection_name(name)
+        with self._lock(name):
+            existed = self.exists(name)
+            version = self.db.open_table(name).version if existed else None
+            try:
+                yield
+            except BaseException:
+                if version is not None:
+                    self.db.open_table(name).restore(version)
+                elif self.exists(name):
+                    self.db.drop_table(name)  # created inside the failed block: nothing of it may remain
+                raise
+
+    def upsert(
+        self, name: str, documents: Sequence[Document], vectors: np.ndarray, space: EmbeddingSpace
+    ) -> WriteResult:
+        """Insert or replace ``documents`` (by id) in ``space``. Other spaces' rows are untouched."""
+        check_collection_name(name)
+        if len(documents) != len(vectors):
+            raise ValueError("documents and vectors differ in length")
+        if vectors.ndim != 2 or vectors.shape[1] != space.dimension:
+            raise ValueError(f"vectors have shape {vectors.shape}, the space has dimension {space.dimension}")
+        with self.transaction(name):
+            table = self._table_for_write(name, space)
+            batch = self._rows(documents, vectors, space)
+            result = table.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(batch)
+            removed = self._remove_orphan_chunks(table, documents, space)
+            self._remove_stale_versions(table, documents, space)
+        inserted = int(getattr(result, "num_inserted_rows", 0) or 0)
+        updated = int(getattr(result, "num_updated_rows", 0) or 0)
+        return WriteResult(inserted=inserted, updated=updated, removed_chunks=removed)
+
+    def _table_for_write(self, name: str, space: EmbeddingSpace):
+        if not self.exists(name):
+            table = self.db.create_table(name, schema=_schema(space.dimension))
+        else:
+            table = self.db.open_table(name)
+            dim = _dimension(table.schema)
+            if dim != space.dimension:
+                raise SpaceMismatchError(
+                    f"Collection {name!r} stores {dim}-dimensional vectors; this space makes {space.dimension}.",
+                    field="collection",
+                    fix="Index into a new collection for this model, or delete the old collection first.",
+                )
+        described = self._described_spaces(table)
+        if space.id not in described:
+            described[space.id] = space
+            payload = json.dumps({sid: s.to_dict() for sid, s in described.items()})
+            table.to_lance().update_schema_metadata({SPACES_KEY.decode(): payload})
+            table = self.db.open_table(name)
+        return table
+
+    def _rows(self, documents: Sequence[Document], vectors: np.ndarray, space: EmbeddingSpace) -> pa.Table:
+        now = datetime.now(UTC)
+        n = len(documents)
+        columns = {
+            "key": [f"{space.id}:{d.id}" for d in documents],
+            "id": [d.id for d in documents],
+            "text": [d.text for d in documents],
+            METADATA_COLUMN: pa.array([metadata_json(d.metadata) for d in documents], type=pa.json_()),
+            "parent_id": [d.parent_id for d in documents],
+            "task": [space.task] * n,
+            "space_id": [space.id] * n,
+            "written_at": pa.array([now] * n, type=pa.timestamp("us", tz="UTC")),
+            "vector": pa.FixedSizeListArray.from_arrays(
+                pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel()), space.dimension
+            ),
+        }
+        return pa.table(columns, schema=_schema(space.dimension))
+
+    def _remove_orphan_chunks(self, table, documents: Sequence[Document], space: EmbeddingSpace) -> int:
+        """A re-chunked document must not keep chunks its new version no longer has."""
+        parents = sorted({d.parent_id for d in documents if d.parent_id})
+        if not parents:
+            return 0
+        keep = ", ".join(_quote(f"{space.id}:{d.id}") for d in documents if d.parent_id)
+        predicate = (
+            f"space_id = {_quote(space.id)} AND parent_id IN ({', '.join(map(_quote, parents))}) "
+            f"AND key NOT IN ({keep})"
+        )
+        stale = table.count_rows(predicate)
+        if stale:
+            table.delete(predicate)
+        return stale
+
+    def _remove_stale_versions(self, table, documents: Sequence[Document], space: EmbeddingSpace) -> None:
+        """Indexing again after the weights changed replaces the stale vectors of the same documents."""
+        stale = [sid for sid, s in self._described_spaces(table).items() if space.is_stale_version_of(s)]
+        if stale:
+            ids = ", ".join(_quote(d.id) for d in documents)
+            table.delete(f"space_id IN ({', '.join(map(_quote, stale))}) AND id IN ({ids})")
+
+    def delete(self, name: str, *, ids: Sequence[str] | None = None, filter: str | dict | None = None) -> int:
+        """Delete documents (in every space) by ids and/or a metadata filter; returns the rows removed."""
+        table = self._open(name)
+        clauses = []
+        if ids:
+            if isinstance(ids, str) or not all(isinstance(i, str) for i in ids):
+                raise InvalidInputError("ids must be a list of strings.", field="ids", fix='Send ["id1", "id2"].')
+            quoted = ", ".join(map(_quote, ids))
+            clauses.append(f"(id IN ({quoted}) OR parent_id IN ({quoted}))")
+        predicate = compile_filter(filter)
+        if predicate:
+            clauses.append(predicate)
+        if not clauses:
+            raise InvalidInputError(
+                "Nothing to delete: give ids or a filter.",
+                field="ids",
+                fix="Pass ids=[...] or a metadata filter; to remove the whole collection, drop it.",
+            )
+        where = " AND ".join(clauses)
+        with self.transaction(name):
+            count = table.count_rows(where)
+            if count:
+                table.delete(where)
+        return count
+
+    # ------------------------------------------------------------------------------------------------- read
+    def guard(self, name: str, space: EmbeddingSpace) -> None:
+        """Raise SpaceMismatchError unless the collection holds vectors of ``space``."""
+        check_space(name, self.spaces(name), space)
+
+    def search(
+        self,
+        name: str,
+        space: EmbeddingSpace,
+        vector: np.ndarray,
+        *,
+        limit: int = 10,
+        filter: str | dict | None = None,
+        text: str | None = None,
+        mode: str = "vector",
+    ) -> list[Hit]:
+        """Nearest documents of ``space`` to ``vector`` (cosine), optionally fused with BM25 over ``text``."""
+        if mode not in ("vector", "hybrid"):
+            raise InvalidInputError(f"Unknown search mode {mode!r}.", field="mode", fix="Use 'vector' or 'hybrid'.")
+        if not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise InvalidInputError(
+                f"limit must be an integer in 1..1000, got {limit!r}.",
+                field="limit",
+                fix="Ask for at most 1000 results.",
+            )
+        predicate = compile_filter(filter)
+        table = self._open(name)
+        self.guard(name, space)
+        where = f"space_id = {_quote(space.id)}" + (f" AND ({predicate})" if predicate else "")
+        vector_hits = self._vector_search(table, vector, where, limit if mode == "vector" else max(limit * 4, 50))
+        if mode == "vector":
+            return vector_hits[:limit]
+        if not text or not text.strip():
+            raise InvalidInputError("Hybrid search needs the query text.", field="query", fix="Pass the query text.")
+        return _rrf([vector_hits, self._text_search(table, text, where, max(limit * 4, 50))], limit)
+
+    def _vector_search(self, table, vector: np.ndarray, where: str, limit: int) -> list[Hit]:
+        rows = (
+            table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+            .distance_type("cosine")
+            .where(where, prefilter=True)
+            .select([*_RESULT_COLUMNS, "_distance"])
+            .limit(limit)
+            .to_list()
+        )
+        return [_hit(r, 1.0 - float(r["_distance"])) for r in rows]
+
+    def _text_search(self, table, text: str, where: str, limit: int) -> list[Hit]:
+        if not any(idx.index_type == "FTS" for idx in table.list_indices()):
+            table.create_fts_index("text", replace=True)
+        try:
+            rows = (
+                table.search(text, query_type="fts", fts_columns="text")
+                .where(where, prefilter=True)
+                .select([*_RESULT_COLUMNS, "_score"])
+                .limit(limit)
+                .to_list()
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise InvalidInputError(
+                f"Full-text search could not parse the query: {exc}",
+                field="query",
+                fix="Remove special query syntax, or use mode='vector'.",
+            ) from exc
+        return [_hit(r, float(r["_score"])) for r in rows]
+
+    def fetch(
+        self, name: str, space: EmbeddingSpace, *, filter: str | dict | None = None, limit: int | None = None
+    ) -> tuple[list[Hit], np.ndarray]:
+        """All documents of ``space`` (optionally filtered) with their vectors: for classification and clustering."""
+        table = self._open(name)
+        self.guard(name, space)
+        predicate = compile_filter(filter)
+        where = f"space_id = {_quote(space.id)}" + (f" AND ({predicate})" if predicate else "")
+        query = table.search().where(where).select([*_RESULT_COLUMNS, "vector"])
+        data = query.limit(limit or table.count_rows()).to_arrow()
+        hits = [_hit(r, 0.0) for r in data.drop_columns(["vector"]).to_pylist()]
+        flat = data.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        return hits, np.asarray(flat, dtype=np.float32).reshape(len(hits), space.dimension)
+
+    @staticmethod
+    def _described_spaces(table) -> dict[str, EmbeddingSpace]:
+        raw = (table.schema.metadata or {}).get(SPACES_KEY)
+        if not raw:
+            return {}
+        return {sid: EmbeddingSpace.from_dict(d) for sid, d in json.loads(raw).items()}
+
+
+def _schema(dimension: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("key", pa.string(), nullable=False),
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("text", pa.string(), nullable=False),
+            pa.field(METADATA_COLUMN, pa.json_()),
+            pa.field("parent_id", pa.string()),
+            pa.field("task", pa.string(), nullable=False),
+            pa.field("space_id", pa.string(), nullable=False),
+            pa.field("written_at", pa.timestamp("us", tz="UTC")),
+            pa.field("vector", pa.list_(pa.float32(), dimension)),
+        ]
+    )
+
+
+def _dimension(schema: pa.Schema) -> int:
+    return schema.field("vector").type.list_size
+
+
+def _hit(row: dict[str, Any], score: float) -> Hit:
+    meta = row.get(METADATA_COLUMN)
+    if isinstance(meta, bytes | str):
+        meta = json.loads(meta) if meta else {}
+    return Hit(id=row["id"], text=row["text"], score=score, metadata=meta or {}, parent_id=row.get("parent_id"))
+
+
+def _rrf(rankings: list[list[Hit]], limit: int) -> list[Hit]:
+    """Reciprocal-rank fusion: score = sum over rankings of 1 / (RRF_K + rank)."""
+    scores: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking, start=1):
+            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (RRF_K + rank)
+            first.setdefault(hit.id, hit)
+    order = sorted(scores, key=lambda i: -scores[i])[:limit]
+    return [Hit(first[i].id, first[i].text, scores[i], first[i].metadata, first[i].parent_id) for i in order]
