@@ -1,0 +1,74 @@
+"""The ``index`` tool: embed documents for a task and upsert them into a collection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from taskvec.ingest import ChunkingOptions
+from taskvec.results import IndexResult
+from taskvec.service import Progress, TaskvecService
+from taskvec.tools.common import CollectionField, task_field
+from taskvec.tools.spec import ToolSpec
+
+
+class DocumentInput(BaseModel):
+    id: str | None = Field(
+        default=None,
+        description="Your id; indexing the same id again replaces it. "
+        "Omitted: derived from the text, so re-sending a text does not duplicate it.",
+    )
+    text: str = Field(description="The text to embed (non-empty)")
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Flat key/value metadata to filter on: strings, numbers, booleans or lists of those"
+    )
+
+
+class ChunkingInput(BaseModel):
+    enabled: bool = Field(default=True, description="Split documents longer than the model's token limit")
+    max_tokens: int | None = Field(default=None, ge=16, description="Chunk size in tokens (default: model limit)")
+    overlap: int = Field(default=32, ge=0, description="Tokens shared by consecutive chunks")
+
+
+class IndexInput(BaseModel):
+    collection: CollectionField
+    documents: list[DocumentInput] = Field(description="Documents to add or replace (by id)", min_length=1)
+    task: str = task_field("retrieval")
+    chunking: ChunkingInput | None = Field(default=None, description="How long documents are split (default: on)")
+
+
+def _index(service: TaskvecService, params: IndexInput, progress: Progress | None) -> IndexResult:
+    chunking = params.chunking or ChunkingInput()
+    return service.index(
+        params.collection,
+        [d.model_dump() for d in params.documents],
+        params.task,
+        chunking=ChunkingOptions(enabled=chunking.enabled, max_tokens=chunking.max_tokens, overlap=chunking.overlap),
+        progress=progress,
+    )
+
+
+INDEX = ToolSpec(
+    name="index",
+    title="Index documents",
+    description=(
+        "Embed documents with a task's document prompt and adapter, and upsert them (by id) into a collection, "
+        "creating it if needed. Index with the task you will search with: 'retrieval' for question answering over "
+        "documents, 'similarity' for near-duplicates, 'classification' for labelled examples (put the label in "
+        "metadata.label), 'clustering' for topic grouping, 'code' for code search. One collection can hold the "
+        "same documents under several tasks. Long documents are chunked (chunks keep parent_id). All or nothing: "
+        "a failed call changes nothing. Returns counts and the embedding space written."
+    ),
+    input_model=IndexInput,
+    output_model=IndexResult,
+    annotations=ToolAnnotations(
+        title="Index documents",
+        read_only_hint=False,
+        destructive_hint=False,
+        idempotent_hint=True,
+        open_world_hint=False,
+    ),
+    handler=_index,
+)

@@ -1,0 +1,83 @@
+"""The ``search`` and ``similar`` tools: nearest documents in the query's embedding space."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from taskvec.results import SearchResult
+from taskvec.service import Progress, TaskvecService
+from taskvec.tools.common import CollectionField, FilterField, task_field
+from taskvec.tools.spec import ToolSpec, read_only
+
+
+class SearchInput(BaseModel):
+    query: str = Field(description="The question or text to search for")
+    collection: CollectionField
+    task: str = task_field("retrieval")
+    limit: int = Field(default=10, ge=1, le=1000, description="How many hits to return")
+    filter: FilterField
+    mode: Literal["vector", "hybrid"] = Field(
+        default="vector", description="'vector': cosine similarity; 'hybrid': vector + BM25 keywords, fused by rank"
+    )
+
+
+def _search(service: TaskvecService, params: SearchInput, progress: Progress | None) -> SearchResult:
+    return service.search(
+        params.query, params.collection, params.task, limit=params.limit, filter=params.filter, mode=params.mode
+    )
+
+
+SEARCH = ToolSpec(
+    name="search",
+    title="Search a collection",
+    description=(
+        "Find the documents of a collection nearest to a query, embedded with the query prompt and adapter of "
+        "the task. Use the same task the collection was indexed with: a search in another embedding space is "
+        "refused with an error that lists the tasks the collection holds (see describe_collection). Filter on "
+        "metadata with a JSON filter; mode='hybrid' adds keyword matching. Returns hits with id, text, score "
+        "and metadata."
+    ),
+    input_model=SearchInput,
+    output_model=SearchResult,
+    annotations=read_only("Search a collection"),
+    handler=_search,
+)
+
+
+class SimilarInput(BaseModel):
+    text: str = Field(description="The text to find near-duplicates or paraphrases of")
+    collection: CollectionField
+    limit: int = Field(default=10, ge=1, le=1000, description="How many hits to return at most")
+    threshold: float | None = Field(
+        default=None, ge=-1, le=1, description="Keep only hits with cosine similarity at least this (e.g. 0.9)"
+    )
+    filter: FilterField
+    task: str = task_field("similarity")
+
+
+def _similar(service: TaskvecService, params: SimilarInput, progress: Progress | None) -> SearchResult:
+    return service.similar(
+        params.text,
+        params.collection,
+        limit=params.limit,
+        threshold=params.threshold,
+        task=params.task,
+        filter=params.filter,
+    )
+
+
+SIMILAR = ToolSpec(
+    name="similar",
+    title="Find similar texts",
+    description=(
+        "Find near-duplicates and paraphrases of a text in a collection under the symmetric 'similarity' task. "
+        "The collection must have been indexed with task='similarity' (index it again with that task if the "
+        "error says so). Optionally keep only hits above a cosine threshold."
+    ),
+    input_model=SimilarInput,
+    output_model=SearchResult,
+    annotations=read_only("Find similar texts"),
+    handler=_similar,
+)
