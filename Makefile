@@ -1,0 +1,42 @@
+# Two commands for a fresh machine (see README.md):
+#   make run   - set up, then run the main job on the embedded default (bundled model, shipped adapters,
+#                local LanceDB): an agent session driving the MCP server over stdio.
+#   make test  - set up, then run the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup run test lint serve quality bench clean
+
+$(BIN)/taskvec: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU wheel of torch first: an unpinned torch from PyPI is a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/taskvec
+
+run: setup
+	$(BIN)/python examples/agent_session.py
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+serve: setup
+	$(BIN)/taskvec serve
+
+quality: setup
+	$(BIN)/taskvec eval suite --data-root ../shared/data --out docs/quality.md
+
+bench: setup
+	$(BIN)/python benchmarks/encode.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,149 @@
+"""The service over a tiny model and a real LanceDB: index (chunking, atomicity), search, classify, cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from taskvec import service as service_module
+from taskvec.engine import Encoder
+from taskvec.errors import InvalidInputError, SpaceMismatchError, UnknownCollectionError, UnknownTaskError
+from taskvec.ingest import ChunkingOptions
+from taskvec.service import TaskvecService
+from taskvec.store import Store
+
+CORPUS = [
+    {"id": "vax", "text": "Vaccines train the immune system to recognise a pathogen.", "metadata": {"topic": "health"}},
+    {"id": "market", "text": "The stock market fell sharply after the announcement.", "metadata": {"topic": "money"}},
+    {"id": "plants", "text": "Photosynthesis turns light into chemical energy.", "metadata": {"topic": "science"}},
+]
+
+
+@pytest.fixture()
+def service(tiny_encoder: Encoder, tmp_path: Path) -> TaskvecService:
+    return TaskvecService(tiny_encoder, Store(tmp_path / "db"), max_documents=50)
+
+
+def test_index_then_search_finds_the_document(service: TaskvecService) -> None:
+    result = service.index("c", CORPUS, "retrieval")
+    assert (result.inserted, result.updated, result.rows_written) == (3, 0, 3)
+    assert result.space.id == service.encoder.space("retrieval").id
+    hits = service.search(CORPUS[1]["text"], "c", "retrieval", limit=2).hits
+    assert len(hits) == 2 and {h.id for h in hits} <= {"vax", "market", "plants"}
+    again = service.index("c", CORPUS, "retrieval")
+    assert (again.inserted, again.updated) == (0, 3)
+
+
+def test_similar_uses_the_symmetric_task_and_threshold(service: TaskvecService) -> None:
+    service.index("c", CORPUS, "similarity")
+    hits = service.similar(CORPUS[2]["text"], "c", threshold=0.999).hits
+    assert [h.id for h in hits] == ["plants"]  # its own text: cosine 1; the others are below the threshold
+
+
+def test_long_documents_are_chunked_with_parent_ids(service: TaskvecService) -> None:
+    long_text = " ".join(f"sentence number {i} talks about topic {i % 7}." for i in range(60))
+    result = service.index("c", [{"id": "long", "text": long_text}], "similarity",
+                           chunking=ChunkingOptions(max_tokens=40, overlap=8))
+    assert result.chunked_documents == 1 and result.chunks == result.rows_written > 3 and result.truncated == 0
+    hits = service.search("sentence number 3", "c", "similarity", limit=50).hits
+    assert {h.parent_id for h in hits} == {"long"} and all(h.id.startswith("long#") for h in hits)
+    off = service.index("d", [{"id": "long", "text": long_text}], "similarity", chunking=ChunkingOptions(enabled=False))
+    assert off.truncated == 1 and off.chunks == 0
+
+
+def test_interrupted_index_leaves_collection_unchanged(service: TaskvecService, monkeypatch) -> None:
+    service.index("c", CORPUS, "retrieval")
+    before = service.describe_collection("c")
+    calls = {"n": 0}
+    real_upsert = service.store.upsert
+
+    def failing_upsert(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("injected: disk full mid-batch")
+        return real_upsert(*args, **kwargs)
+
+    monkeypatch.setattr(service_module, "WRITE_BLOCK", 2)  # several blocks in one call
+    monkeypatch.setattr(service.store, "upsert", failing_upsert)
+    new_docs = [{"id": f"n{i}", "text": f"new document {i}"} for i in range(5)]
+    with pytest.raises(RuntimeError, match="injected"):
+        service.index("c", [*new_docs, {"id": "vax", "text": "overwritten?"}], "retrieval")
+    assert calls["n"] == 2
+    assert service.describe_collection("c") == before
+    assert service.search(CORPUS[0]["text"], "c", limit=3).hits[0].text != "overwritten?"
+
+
+def test_bad_input_writes_nothing(service: TaskvecService) -> None:
+    service.index("c", CORPUS, "retrieval")
+    before = service.describe_collection("c")
+    with pytest.raises(InvalidInputError):
+        service.index("c", [{"text": "fine"}, {"text": "   "}], "retrieval")
+    with pytest.raises(InvalidInputError, match="limit of 50"):
+        service.index("c", [{"text": f"t{i}"} for i in range(51)], "retrieval")
+    with pytest.raises(UnknownTaskError):
+        service.index("c", [{"text": "fine"}], "summarise")
+    with pytest.raises(InvalidInputError, match="metadata"):
+        service.index("c", [{"text": "fine", "metadata": {"when": object()}}], "retrieval")
+    assert service.describe_collection("c") == before
+    with pytest.raises(UnknownCollectionError):
+        service.search("x", "missing", "retrieval")
+    with pytest.raises(InvalidInputError, match="query"):
+        service.search("  ", "c", "retrieval")
+
+
+def test_guard_refuses_a_misaligned_search(service: TaskvecService) -> None:
+    service.index("c", CORPUS, "retrieval")
+    with pytest.raises(SpaceMismatchError) as err:
+        service.search("vaccines", "c", "clustering")
+    assert "task='retrieval'" in str(err.value)
+
+
+def test_query_cache_is_keyed_by_space(service: TaskvecService) -> None:
+    retrieval, similarity = service.task("retrieval"), service.task("similarity")
+    a = service.embed_query("same words", retrieval)
+    assert service.embed_query("same words", retrieval) is a
+    b = service.embed_query("same words", similarity)
+    assert b is not a and len(service._query_cache) == 2  # one entry per space: no cross-space collision
+    np.testing.assert_allclose(b, service.encoder.encode(["same words"], similarity, "query").vectors[0], atol=1e-6)
+
+
+def test_classify_zero_shot_and_few_shot(service: TaskvecService) -> None:
+    texts = [CORPUS[0]["text"], CORPUS[1]["text"]]
+    zero = service.classify(texts, labels={"health": CORPUS[0]["text"], "money": CORPUS[1]["text"]}, top_k=1)
+    assert [r.label for r in zero.results] == ["health", "money"] and len(zero.results[0].scores) == 1
+    examples = [{"text": c["text"], "metadata": {"label": c["metadata"]["topic"]}} for c in CORPUS]
+    service.index("examples", examples, "classification")
+    for method in ("centroid", "knn"):
+        few = service.classify(texts, collection="examples", method=method)
+        assert [r.label for r in few.results] == ["health", "money"] and few.method == method
+        assert few.labels == ["health", "money", "science"]
+    with pytest.raises(InvalidInputError, match="either labels"):
+        service.classify(texts)
+    with pytest.raises(InvalidInputError, match="at least two labels"):
+        service.classify(texts, labels=["only"])
+    service.index("unlabelled", CORPUS, "classification")
+    with pytest.raises(InvalidInputError, match="label_field"):
+        service.classify(texts, collection="unlabelled")
+
+
+def test_cluster_texts_and_collection(service: TaskvecService) -> None:
+    texts = ["apple pie recipe", "apple pie baking", "football match score", "football league results"]
+    result = service.cluster(texts=texts, k=2)
+    assert result.k == 2 and sum(c.size for c in result.clusters) == 4
+    auto = service.cluster(texts=texts)
+    assert auto.k_chosen_by == "silhouette" and 2 <= auto.k <= 3
+    service.index("c", CORPUS, "clustering")
+    from_collection = service.cluster(collection="c", k=3)
+    assert sorted(m.id for c in from_collection.clusters for m in c.members) == ["market", "plants", "vax"]
+    with pytest.raises(InvalidInputError, match="k=9"):
+        service.cluster(texts=texts, k=9)
+
+
+def test_tasks_listing(service: TaskvecService) -> None:
+    listing = service.tasks()
+    names = {t.name for t in listing.tasks}
+    assert {"retrieval", "similarity", "classification", "clustering", "code"} <= names
+    retrieval = next(t for t in listing.tasks if t.name == "retrieval")
+    assert not retrieval.symmetric and retrieval.space_id == service.encoder.space("retrieval").id

@@ -1,0 +1,229 @@
+"""The LanceDB store on disk: upserts, spaces, the guard, filters, hybrid search, atomic writes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from taskvec.errors import InvalidInputError, SpaceMismatchError, UnknownCollectionError
+from taskvec.spaces import EmbeddingSpace
+from taskvec.store import Document, Store, validate_documents
+
+DIM = 8
+RETRIEVAL = EmbeddingSpace("m", "fp-1", "retrieval", "q: ", "d: ", None, None, "mean", True, 256, DIM)
+CLUSTERING = replace(RETRIEVAL, task="clustering", query_prompt="t: ", document_prompt="t: ")
+
+DOCS = [
+    Document("a", "the cat sat on the mat", {"lang": "en", "year": 2020, "tags": ["pets"]}),
+    Document("b", "le chat est sur le tapis", {"lang": "fr", "year": 2022}),
+    Document("c", "stock markets fell sharply", {"lang": "en", "year": 2024, "draft": True}),
+    Document("d", "a dog chased the cat", {}),
+]
+
+
+def unit(n: int, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "db")
+    s.upsert("docs", DOCS, unit(4), RETRIEVAL)
+    return s
+
+
+def test_importable_without_torch() -> None:
+    code = "import sys, taskvec.store; bad = {'torch', 'transformers', 'peft'} & set(sys.modules); assert not bad, bad"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_engine_importable_without_store_or_mcp() -> None:
+    code = "import sys, taskvec.engine; bad = {'lancedb', 'mcp', 'pyarrow'} & set(sys.modules); assert not bad, bad"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_upsert_by_id_does_not_duplicate(store: Store) -> None:
+    result = store.upsert("docs", [replace(DOCS[0], text="the cat sat on the new mat")], unit(1, 5), RETRIEVAL)
+    assert (result.inserted, result.updated) == (0, 1)
+    info = store.describe("docs")
+    assert info.rows == 4 and info.spaces[0].rows == 4
+    hit = store.search("docs", RETRIEVAL, unit(1, 5)[0], limit=1)[0]
+    assert hit.id == "a" and hit.text == "the cat sat on the new mat" and hit.score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_one_collection_holds_several_spaces(store: Store) -> None:
+    store.upsert("docs", DOCS, unit(4, 1), CLUSTERING)
+    info = store.describe("docs")
+    assert info.rows == 8
+    assert {s.space.task: s.rows for s in info.spaces} == {"retrieval": 4, "clustering": 4}
+    # A search only sees rows of its own space: the clustering vectors are not returned for retrieval.
+    hits = store.search("docs", CLUSTERING, unit(4, 1)[2], limit=10)
+    assert len(hits) == 4 and hits[0].id == "c"
+
+
+def test_guard_refuses_other_task(store: Store) -> None:
+    with pytest.raises(SpaceMismatchError) as err:
+        store.search("docs", CLUSTERING, unit(1)[0])
+    text = str(err.value)
+    assert "'retrieval'" in text and "task='retrieval'" in text and "index the collection again" in text
+
+
+def test_guard_refuses_stale_weights_and_reindex_replaces_them(store: Store) -> None:
+    new_weights = replace(RETRIEVAL, model_fingerprint="fp-2")
+    with pytest.raises(SpaceMismatchError, match="stale"):
+        store.search("docs", new_weights, unit(1)[0])
+    store.upsert("docs", DOCS, unit(4, 2), new_weights)
+    info = store.describe("docs")
+    assert [s.space.model_fingerprint for s in info.spaces] == ["fp-2"] and info.rows == 4
+    assert len(store.search("docs", new_weights, unit(1)[0])) == 4
+    with pytest.raises(SpaceMismatchError):
+        store.search("docs", RETRIEVAL, unit(1)[0])  # the old space is gone: nothing left to compare with
+
+
+def test_guard_refuses_other_prompt_or_adapter(store: Store) -> None:
+    for changed in (replace(RETRIEVAL, query_prompt="question: "), replace(RETRIEVAL, adapter="x", adapter_fingerprint="f")):
+        with pytest.raises(SpaceMismatchError, match="other settings"):
+            store.search("docs", changed, unit(1)[0])
+
+
+def test_dimension_mismatch_is_refused(store: Store) -> None:
+    wide = replace(RETRIEVAL, dimension=DIM * 2, model="other")
+    with pytest.raises(SpaceMismatchError, match="dimensional"):
+        store.upsert("docs", DOCS[:1], unit(1).repeat(2, axis=1), wide)
+    assert store.describe("docs").rows == 4
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        ({"lang": "en"}, {"a", "c"}),
+        ({"year": {"$gte": 2022}}, {"b", "c"}),
+        ({"year": {"$gt": 2020, "$lt": 2024}}, {"b"}),
+        ({"lang": {"$in": ["fr", "de"]}}, {"b"}),
+        ({"lang": {"$ne": "en"}}, {"b", "d"}),
+        ({"draft": True}, {"c"}),
+        ({"draft": {"$exists": False}}, {"a", "b", "d"}),
+        ({"$or": [{"lang": "fr"}, {"year": 2024}]}, {"b", "c"}),
+        ({"$not": {"lang": "en"}}, {"b"}),
+        ('{"lang": "en", "year": 2020}', {"a"}),
+    ],
+)
+def test_metadata_filters(store: Store, flt: object, expected: set[str]) -> None:
+    hits = store.search("docs", RETRIEVAL, unit(1)[0], limit=10, filter=flt)  # type: ignore[arg-type]
+    assert {h.id for h in hits} == expected
+
+
+@pytest.mark.parametrize(
+    ("flt", "needle"),
+    [
+        ("{not json", "not valid JSON"),
+        ({"year": {"$between": [1, 2]}}, "unknown operator"),
+        ({"bad key!": 1}, "not a valid metadata key"),
+        ({"x": {"$in": [1, "a"]}}, "mixes value types"),
+        ({"x": [1, 2]}, "cannot be compared"),
+        ({"$or": []}, "non-empty list"),
+        ("[1, 2]", "must be a JSON object"),
+    ],
+)
+def test_bad_filters_are_explained(store: Store, flt: object, needle: str) -> None:
+    with pytest.raises(InvalidInputError) as err:
+        store.search("docs", RETRIEVAL, unit(1)[0], filter=flt)  # type: ignore[arg-type]
+    assert needle in str(err.value) and err.value.field.startswith("filter")
+
+
+def test_filter_cannot_escape_the_space_predicate(store: Store) -> None:
+    store.upsert("docs", DOCS, unit(4, 1), CLUSTERING)
+    hostile = {"lang": "en') OR (1=1"}
+    assert store.search("docs", RETRIEVAL, unit(1)[0], filter=hostile) == []
+
+
+def test_hybrid_search_fuses_keyword_and_vector(store: Store) -> None:
+    # The vector points at "b", the keywords at "c": both lead the fused ranking.
+    vector = unit(4)[1]
+    hits = store.search("docs", RETRIEVAL, vector, limit=3, text="stock markets", mode="hybrid")
+    assert {hits[0].id, hits[1].id} == {"b", "c"}
+    with pytest.raises(InvalidInputError, match="mode"):
+        store.search("docs", RETRIEVAL, vector, mode="semantic")
+
+
+def test_failed_write_leaves_collection_unchanged(store: Store) -> None:
+    before = store.db.open_table("docs").to_arrow().sort_by("key")
+    with pytest.raises(RuntimeError, match="injected"), store.transaction("docs"):
+        store.upsert("docs", [Document("z", "new doc")], unit(1, 7), RETRIEVAL)
+        store.upsert("docs", [replace(DOCS[0], text="changed")], unit(1, 8), RETRIEVAL)
+        raise RuntimeError("injected failure mid-batch")
+    after = store.db.open_table("docs").to_arrow().sort_by("key")
+    assert after.drop_columns(["written_at"]).equals(before.drop_columns(["written_at"]))
+
+
+def test_failed_first_write_leaves_no_collection(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    with pytest.raises(RuntimeError), store.transaction("fresh"):
+        store.upsert("fresh", DOCS[:1], unit(1), RETRIEVAL)
+        raise RuntimeError("boom")
+    assert not store.exists("fresh")
+
+
+def test_delete_by_ids_and_filter(store: Store) -> None:
+    store.upsert("docs", DOCS, unit(4, 1), CLUSTERING)
+    assert store.delete("docs", ids=["a"]) == 2  # both spaces
+    assert store.delete("docs", filter={"lang": "fr"}) == 2
+    assert store.describe("docs").rows == 4
+    with pytest.raises(InvalidInputError, match="Nothing to delete"):
+        store.delete("docs")
+
+
+def test_chunks_replaced_when_a_document_is_rechunked(store: Store) -> None:
+    chunks = [Document(f"long#{i}", f"part {i}", {}, parent_id="long") for i in range(3)]
+    store.upsert("docs", chunks, unit(3, 3), RETRIEVAL)
+    result = store.upsert("docs", chunks[:2], unit(2, 4), RETRIEVAL)
+    assert result.removed_chunks == 1
+    assert store.describe("docs").rows == 6
+    assert store.delete("docs", ids=["long"]) == 2  # deleting the parent removes its chunks
+
+
+def test_unknown_collection_and_bad_names(store: Store) -> None:
+    with pytest.raises(UnknownCollectionError) as err:
+        store.describe("nope")
+    assert "docs" in str(err.value)
+    for name in ("../etc", "a/b", "", ".hidden", "x" * 65, "a.b"):
+        with pytest.raises(InvalidInputError, match="not allowed"):
+            store.upsert(name, DOCS[:1], unit(1), RETRIEVAL)
+
+
+def test_fetch_returns_vectors_of_one_space(store: Store) -> None:
+    hits, vectors = store.fetch("docs", RETRIEVAL, filter={"lang": "en"})
+    assert sorted(h.id for h in hits) == ["a", "c"] and vectors.shape == (2, DIM)
+    by_id = dict(zip([h.id for h in hits], vectors, strict=True))
+    np.testing.assert_allclose(by_id["a"], unit(4)[0], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("docs", "field"),
+    [
+        ([], "documents"),
+        ([{"text": ""}], "documents[0].text"),
+        ([{"text": "ok"}, {"text": 5}], "documents[1].text"),
+        ([{"text": "ok", "metadata": {"nested": {"a": 1}}}], "documents[0].metadata.nested"),
+        ([{"text": "ok", "metadata": "tags"}], "documents[0].metadata"),
+        ([{"id": "x", "text": "a"}, {"id": "x", "text": "b"}], "documents[1].id"),
+        ([{"text": "ok", "colour": "red"}], "documents[0]"),
+        ([{"text": "a"}] * 3, "documents"),
+    ],
+)
+def test_document_validation(docs: list, field: str) -> None:
+    with pytest.raises(InvalidInputError) as err:
+        validate_documents(docs, max_batch=2)
+    assert err.value.field == field and err.value.fix
+
+
+def test_documents_without_id_get_a_stable_one() -> None:
+    a = validate_documents([{"text": "same text"}], max_batch=5)[0]
+    b = validate_documents([{"text": "same text"}], max_batch=5)[0]
+    assert a.id == b.id
