@@ -27,7 +27,9 @@ def adapter_tasks(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
     root = tmp_path_factory.mktemp("adapters")
     make_random_adapter(tiny_model_dir, root / "a1", seed=1)
     make_random_adapter(tiny_model_dir, root / "a2", seed=2)
-    return write_tasks_file(root / "tasks.toml", """
+    return write_tasks_file(
+        root / "tasks.toml",
+        """
 [tasks.retrieval]
 query_prompt = "q: "
 document_prompt = "d: "
@@ -41,7 +43,8 @@ adapter = "a2"
 kind = "classification"
 description = "Route support tickets"
 prompt = "ticket: "
-""")
+""",
+    )
 
 
 @pytest.mark.real_model
@@ -82,11 +85,23 @@ def test_truncation_is_counted(tiny_encoder: Encoder) -> None:
 
 def test_mixed_task_batch_equals_per_task_batches(tiny_model_dir: Path, adapter_tasks: Path) -> None:
     encoder = Encoder(tiny_model_dir, tasks_file=adapter_tasks, device="cpu")
-    rows = [EncodeRow(t, task, role) for t in TEXTS for task, role in
-            [("retrieval", "query"), ("retrieval", "document"), ("similarity", "document"), ("tickets", "document")]]
+    rows = [
+        EncodeRow(t, task, role)
+        for t in TEXTS
+        for task, role in [
+            ("retrieval", "query"),
+            ("retrieval", "document"),
+            ("similarity", "document"),
+            ("tickets", "document"),
+        ]
+    ]
     mixed = encoder.encode_rows(rows, batch_size=7).vectors
-    for task, role in [("retrieval", "query"), ("retrieval", "document"), ("similarity", "document"),
-                       ("tickets", "document")]:
+    for task, role in [
+        ("retrieval", "query"),
+        ("retrieval", "document"),
+        ("similarity", "document"),
+        ("tickets", "document"),
+    ]:
         idx = [i for i, r in enumerate(rows) if r.task == task and r.role == role]
         alone = encoder.encode([rows[i].text for i in idx], task, role).vectors
         np.testing.assert_allclose(mixed[idx], alone, atol=1e-6)
@@ -150,7 +165,7 @@ def test_tasks_file_errors(tiny_model_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="kind"):
         registry.with_file(bad_kind)
     bad_adapter = write_tasks_file(tmp_path / "b.toml", '[tasks.x]\nkind = "retrieval"\nadapter = "nope"\n')
-    with pytest.raises(InvalidInputError, match="adapter_config.json"):
+    with pytest.raises(InvalidInputError, match=r"adapter_config\.json"):
         registry.with_file(bad_adapter)
     unknown_key = write_tasks_file(tmp_path / "c.toml", '[tasks.x]\nkind = "retrieval"\npromt = "typo"\n')
     with pytest.raises(InvalidInputError, match="unknown keys"):

@@ -1,0 +1,117 @@
+"""The command line, run as a user would: a subprocess per command, on a tiny model and a temporary store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from taskvec.cli import main
+
+
+@pytest.fixture()
+def env(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {
+        "TASKVEC_MODEL": str(tiny_model_dir),
+        "TASKVEC_STORE": str(tmp_path / "store"),
+        "HF_HUB_OFFLINE": "1",
+        "TASKVEC_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    return values
+
+
+@pytest.fixture()
+def run(env: dict[str, str], capsys: pytest.CaptureFixture[str]):
+    """``taskvec ARGS`` in this process (loading torch once); returns (exit code, stdout, stderr)."""
+
+    def _run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        assert (code == 0) == ok, err
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return _run
+
+
+def test_entry_point_as_a_subprocess(env: dict[str, str], tmp_path: Path) -> None:
+    """The installed script itself: results on stdout, errors on stderr with exit code 2."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "taskvec.cli", "search", "x", "-c", "missing"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "does not exist" in proc.stderr and "Fix:" in proc.stderr
+
+
+def test_index_search_collections_tasks(run, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "\n".join(
+            json.dumps(d)
+            for d in [
+                {"id": "1", "text": "Vaccines train the immune system.", "lang": "en"},
+                {"id": "2", "text": "Le marché boursier a chuté.", "lang": "fr"},
+            ]
+        )
+    )
+    indexed = json.loads(run("index", str(corpus), "-c", "demo", "-t", "retrieval", "-q", "--json").stdout)
+    assert indexed["inserted"] == 2 and indexed["task"] == "retrieval"
+    found = json.loads(
+        run("search", "Vaccines train the immune system.", "-c", "demo", "--json", "--filter", '{"lang": "en"}').stdout
+    )
+    assert [h["id"] for h in found["hits"]] == ["1"]
+    listing = json.loads(run("collections", "--json").stdout)
+    assert listing["collections"][0]["name"] == "demo"
+    assert listing["collections"][0]["spaces"][0]["space"]["id"] == indexed["space"]["id"]
+    tasks = run("tasks").stdout
+    assert "retrieval" in tasks and "clustering" in tasks
+    deleted = json.loads(run("delete", "-c", "demo", "--ids", "2", "--json").stdout)
+    assert deleted["deleted"] == 1
+
+
+def test_errors_exit_2_with_a_fix(run, tmp_path: Path) -> None:
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "1", "text": "hello"}))
+    run("index", str(corpus), "-c", "demo", "-q")
+    refused = run("search", "hello", "-c", "demo", "-t", "similarity", ok=False)
+    assert refused.returncode == 2 and "task='retrieval'" in refused.stderr and "Fix:" in refused.stderr
+    assert refused.stdout == ""
+    unknown = run("search", "hello", "-c", "demo", "-t", "nope", ok=False)
+    assert "Known tasks" in unknown.stderr
+    bad_name = run("index", str(corpus), "-c", "../escape", "-q", ok=False)
+    assert "not allowed" in bad_name.stderr
+    bad_filter = run("search", "hello", "-c", "demo", "--filter", "{oops", ok=False)
+    assert "not valid JSON" in bad_filter.stderr
+
+
+def test_classify_and_cluster(run, tmp_path: Path) -> None:
+    zero = json.loads(run("classify", "a football match", "--labels", "sports,cooking", "--json").stdout)
+    assert zero["method"] == "zero-shot" and len(zero["results"]) == 1
+    examples = tmp_path / "ex.jsonl"
+    examples.write_text(
+        "\n".join(
+            json.dumps({"text": t, "label": lab})
+            for t, lab in [
+                ("goal scored in the final minute", "sports"),
+                ("whisk the eggs with sugar", "cooking"),
+                ("the striker was injured", "sports"),
+                ("bake for twenty minutes", "cooking"),
+            ]
+        )
+    )
+    run("index", str(examples), "-c", "ex", "-t", "classification", "-q")
+    few = json.loads(run("classify", "whisk the eggs with sugar", "-c", "ex", "--json").stdout)
+    assert few["results"][0]["label"] == "cooking"
+    run("index", str(examples), "-c", "ex", "-t", "clustering", "-q")
+    clusters = json.loads(run("cluster", "-c", "ex", "--k", "2", "--json").stdout)
+    assert sum(c["size"] for c in clusters["clusters"]) == 4
