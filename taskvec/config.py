@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     dtype: str = Field(default="auto", description="auto (fp16 on CUDA, else fp32), fp32, fp16, bf16")
     batch_size: int = Field(default=32, ge=1, le=4096, description="Rows per forward pass")
     max_batch_tokens: int | None = Field(default=16384, ge=1, description="Padded tokens per forward pass")
+    truncate_dim: int | None = Field(default=None, ge=1, description="Matryoshka: keep the first N dimensions")
     max_documents: int = Field(default=2048, ge=1, description="Documents or texts accepted in one call")
     chunk_tokens: int | None = Field(default=None, ge=16, description="Chunk size in tokens; unset = model limit")
     chunk_overlap: int = Field(default=32, ge=0, description="Tokens shared by consecutive chunks")
