@@ -334,6 +334,7 @@ def build_service(settings: Any = None) -> TaskvecService:
         dtype=settings.dtype,
         batch_size=settings.batch_size,
         max_batch_tokens=settings.max_batch_tokens,
+        truncate_dim=settings.truncate_dim,
     )
     return TaskvecService(
         encoder, Store(settings.store), max_documents=settings.max_documents, query_cache_size=settings.query_cache_size
