@@ -2,7 +2,8 @@
 
 One LanceDB table per collection. A row is one document in one space: the same document indexed for retrieval and
 for clustering is two rows (key ``<space_id>:<id>``). The spaces a collection holds are described in the table's
-schema metadata (``taskvec.spaces``), so the store can say what each space is without the engine.
+schema, as metadata of its vector column (``taskvec.spaces``), so the store can say what each space is without the
+engine, and restoring an earlier table version restores the descriptions with the rows.
 
 Writes are all-or-nothing per call: ``transaction`` remembers the table version and restores it if anything in
 the block fails, so a failed batch leaves the collection exactly as it was.
@@ -188,7 +189,8 @@ class Store:
         if space.id not in described:
             described[space.id] = space
             payload = json.dumps({sid: s.to_dict() for sid, s in described.items()})
-            table.to_lance().update_schema_metadata({SPACES_KEY.decode(): payload})
+            # Through LanceDB's table API (not the lance dataset) so remote URIs (db://) work the same.
+            table.update_field_metadata({"path": "vector", "metadata": {SPACES_KEY.decode(): payload}})
             table = self.db.open_table(name)
         return table
 
@@ -339,7 +341,7 @@ class Store:
 
     @staticmethod
     def _described_spaces(table) -> dict[str, EmbeddingSpace]:
-        raw = (table.schema.metadata or {}).get(SPACES_KEY)
+        raw = (table.schema.field("vector").metadata or {}).get(SPACES_KEY)
         if not raw:
             return {}
         return {sid: EmbeddingSpace.from_dict(d) for sid, d in json.loads(raw).items()}
