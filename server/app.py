@@ -8,26 +8,24 @@ bind 127.0.0.1 by default, keep the SDK's DNS-rebinding protection on, and requi
 from __future__ import annotations
 
 import contextlib
-import hmac
-import json
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from taskvec import __version__
 from taskvec.config import Settings
-from taskvec.errors import InvalidInputError
+from taskvec.errors import InvalidInputError, TaskvecError, UnknownCollectionError
 from taskvec.service import TaskvecService, build_service
 from taskvec.tools import ALL_TOOLS
 
 from .registry import mcp_tool
+from .security import BearerTokenMiddleware, check_exposure, transport_security
 
 log = logging.getLogger("taskvec.server")
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 INSTRUCTIONS = """taskvec gives task-aware embeddings over a local vector store.
 Each tool takes a `task`: retrieval (queries vs documents), similarity, classification, clustering, code.
@@ -103,7 +101,12 @@ def build_server(
         description="One collection's rows and embedding spaces",
     )
     def collection_resource(name: str) -> str:
-        return holder.load().describe_collection(name).model_dump_json(indent=2)
+        try:
+            return holder.load().describe_collection(name).model_dump_json(indent=2)
+        except UnknownCollectionError as exc:  # the client gets this text (invalid params), not a bare "error"
+            raise ResourceNotFoundError(str(exc)) from exc
+        except TaskvecError as exc:
+            raise ResourceError(str(exc)) from exc
 
     return server
 
@@ -120,7 +123,13 @@ def serve(settings: Settings, transport: str = "stdio") -> None:
     _quiet_libraries()
     server = build_server(settings=settings)
     if transport == "stdio":
-        server.run("stdio")
+        try:
+            server.run("stdio")
+        except BaseExceptionGroup as group:  # anyio's task groups wrap a start-up failure (say, a bad model)
+            error = _taskvec_error_in(group)
+            if error is None:
+                raise
+            raise error from None  # the CLI prints it as one line with its fix, as for every other error
         return
     app = http_app(server, settings, transport)
     import uvicorn
@@ -137,22 +146,17 @@ def serve(settings: Settings, transport: str = "stdio") -> None:
 
 def http_app(server: MCPServer, settings: Settings, transport: str) -> Any:
     """The ASGI app of an HTTP transport, behind the bearer-token check when a token is set."""
-    if settings.host not in LOOPBACK and not settings.token:
-        raise InvalidInputError(
-            f"Refusing to bind {settings.host!r} without a token: anyone who can reach it could read and delete "
-            "your collections.",
-            field="host",
-            fix="Set TASKVEC_TOKEN to a long random secret, or bind 127.0.0.1.",
-        )
-    security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", f"{settings.host}:*"],
-        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*", f"http://{settings.host}:*"],
-    )
+    check_exposure(settings)
+    security = transport_security(settings)
     if transport == "streamable-http":
         app = server.streamable_http_app(transport_security=security, host=settings.host)
     elif transport == "sse":
         app = server.sse_app(transport_security=security, host=settings.host)
+        # The SSE transport enters the server lifespan per connection only; enter it at start-up as well, so the
+        # model loads before the first client (and a broken model fails at start), as on streamable HTTP.
+        startup = server.settings.lifespan
+        if startup is not None:
+            app.router.lifespan_context = lambda _app: startup(server)
     else:
         raise InvalidInputError(
             f"Unknown transport {transport!r}.", field="transport", fix="Use stdio, sse or streamable-http."
@@ -160,37 +164,16 @@ def http_app(server: MCPServer, settings: Settings, transport: str) -> Any:
     return BearerTokenMiddleware(app, settings.token) if settings.token else app
 
 
-class BearerTokenMiddleware:
-    """Reject HTTP requests without ``Authorization: Bearer <token>`` (constant-time comparison)."""
-
-    def __init__(self, app: Any, token: str) -> None:
-        self.app = app
-        self.expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            given = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
-                body = json.dumps(
-                    {"error": "unauthorized", "fix": "Send the header 'Authorization: Bearer <TASKVEC_TOKEN>'."}
-                ).encode()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"www-authenticate", b'Bearer realm="taskvec"'),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
 def _quiet_libraries() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+
+
+def _taskvec_error_in(group: BaseExceptionGroup) -> TaskvecError | None:
+    for exc in group.exceptions:
+        found = _taskvec_error_in(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if isinstance(found, TaskvecError):
+            return found
+    return None

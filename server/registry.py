@@ -13,6 +13,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from pydantic import BaseModel, ValidationError
 
 from taskvec.errors import TaskvecError
 from taskvec.service import TaskvecService
@@ -26,11 +27,11 @@ def mcp_tool(spec: ToolSpec, service: Callable[[], TaskvecService]) -> Tool:
 
     async def call(ctx: Context, **fields: Any) -> Any:
         params = spec.input_model.model_construct(**fields)  # already validated by arg_model
-        progress_token = _progress_token(ctx)
 
         def progress(done: int, total: int) -> None:
-            if progress_token is not None:
-                anyio.from_thread.run(ctx.report_progress, done, total)
+            # A no-op in the SDK unless the caller asked for progress: a progressToken in _meta on JSON-RPC
+            # transports, a progress callback on the in-process (direct) dispatcher, which sends no token.
+            anyio.from_thread.run(ctx.report_progress, done, total)
 
         try:
             # Engine and store calls block: run them on a worker thread so other clients are served meanwhile.
@@ -38,7 +39,7 @@ def mcp_tool(spec: ToolSpec, service: Callable[[], TaskvecService]) -> Tool:
         except TaskvecError as exc:
             raise ToolError(str(exc)) from exc  # a ToolError's text reaches the agent as an isError result
 
-    return Tool(
+    return _SpecTool(
         fn=call,
         name=spec.name,
         title=spec.title,
@@ -51,9 +52,45 @@ def mcp_tool(spec: ToolSpec, service: Callable[[], TaskvecService]) -> Tool:
     )
 
 
-def _progress_token(ctx: Context) -> Any:
-    try:
-        meta = ctx.request_context.meta
-    except (AttributeError, ValueError):
-        return None
-    return getattr(meta, "progress_token", None) if meta is not None else None
+class _SpecTool(Tool):
+    """A Tool whose schema-validation errors read like taskvec's own: the field, what is wrong, and the fix."""
+
+    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        try:
+            return await super().run(arguments, context, convert_result)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if type(exc) is ToolError and isinstance(cause, ValidationError):
+                raise ToolError(
+                    f"Error executing tool {self.name}: {explain_validation(cause, self.fn_metadata.arg_model)}"
+                ) from cause
+            raise
+
+
+def explain_validation(error: ValidationError, model: type[BaseModel]) -> str:
+    """``Invalid arguments: limit: ... (got 0). (field: limit) Fix: ...`` from a pydantic error: no pydantic noise."""
+    errors = error.errors(include_url=False)
+    problems = []
+    for item in errors:
+        where = _path(item["loc"])
+        given = "" if item["type"] == "missing" else f" (got {_short_repr(item.get('input'))})"
+        problems.append(f"{where or 'arguments'}: {item['msg']}{given}")
+    loc = errors[0]["loc"] if errors else ()
+    field = _path(loc) or "arguments"
+    info = model.model_fields.get(str(loc[0])) if loc else None
+    hint = f" ({loc[0]}: {info.description.rstrip('.')})" if info is not None and info.description else ""
+    if errors and errors[0]["type"] == "extra_forbidden":
+        fix = f"Remove {field}: the tool's input schema has no such field{hint}."
+    else:
+        fix = f"Send {field} as the tool's input schema describes{hint}."
+    return f"Invalid arguments: {'; '.join(problems)}. (field: {field}) Fix: {fix}"
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    """``("documents", 0, "text")`` -> ``documents[0].text``, the way taskvec's own errors name fields."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -165,10 +165,16 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from taskvec.server.app import serve
+    from taskvec.server.security import check_exposure
 
     extra = {k: getattr(args, k) for k in ("host", "port") if getattr(args, k) is not None}
-    serve(settings_from(args, **extra), transport=args.transport)
+    settings = settings_from(args, **extra)
+    if args.transport != "stdio":
+        check_exposure(settings)  # refuse a dangerous bind before spending time on loading the model
+
+    from taskvec.server.app import serve
+
+    serve(settings, transport=args.transport)
     return 0
 
 

@@ -77,7 +77,11 @@ class Settings(BaseSettings):
     model: str | None = Field(default=None, description="Model folder or hub id; unset = bundled all-MiniLM-L6-v2")
     tasks_file: Path | None = Field(default=None, description="TOML file of extra or overridden tasks")
     device: str = Field(default="auto", description="auto, cpu, cuda, cuda:1, mps")
-    dtype: str = Field(default="auto", description="auto (fp16 on CUDA, else fp32), fp32, fp16, bf16")
+    dtype: str = Field(
+        default="auto",
+        description="auto (fp16 on CUDA, else fp32), fp32, fp16, bf16; int8 (CPU, opt-in, costs quality)",
+    )
+    compile: bool = Field(default=False, description="Run the backbone through torch.compile (opt-in; slow start)")
     batch_size: int = Field(default=32, ge=1, le=4096, description="Rows per forward pass")
     max_batch_tokens: int | None = Field(default=16384, ge=1, description="Padded tokens per forward pass")
     truncate_dim: int | None = Field(default=None, ge=1, description="Matryoshka: keep the first N dimensions")
@@ -90,6 +94,11 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="HTTP transports: address to bind")
     port: int = Field(default=8765, ge=1, le=65535, description="HTTP transports: port")
     token: str | None = Field(default=None, description="Bearer token required on every HTTP request when set")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="HTTP transports: extra Host names (host or host:port) accepted by the DNS-rebinding check, "
+        "e.g. the public name of a server bound to 0.0.0.0",
+    )
     log_level: str = Field(default="INFO", description="Log level (logs go to stderr)")
 
     @field_validator("tasks_file")

@@ -24,23 +24,33 @@ def make_tiny_bert(folder: Path, *, pooling: str = "mean", normalize: bool = Tru
 
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
         max_position_embeddings=128,
     )
     BertModel(config).save_pretrained(folder)
     AutoTokenizer.from_pretrained(str(bundled_default_model_path())).save_pretrained(folder)
-    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
     if normalize:
         modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
     (folder / "modules.json").write_text(json.dumps(modules))
     (folder / "1_Pooling").mkdir(exist_ok=True)
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({
-        "word_embedding_dimension": 32,
-        "pooling_mode_cls_token": pooling == "cls",
-        "pooling_mode_mean_tokens": pooling == "mean",
-        "pooling_mode_lasttoken": pooling == "lasttoken",
-    }))
+    (folder / "1_Pooling" / "config.json").write_text(
+        json.dumps(
+            {
+                "word_embedding_dimension": 32,
+                "pooling_mode_cls_token": pooling == "cls",
+                "pooling_mode_mean_tokens": pooling == "mean",
+                "pooling_mode_lasttoken": pooling == "lasttoken",
+            }
+        )
+    )
     (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
     return folder
 
@@ -74,3 +84,12 @@ def copy_of(tmp_path: Path):
         return dst
 
     return _copy
+
+
+@pytest.fixture()
+def tiny_service(tiny_encoder, tmp_path: Path):
+    """A TaskvecService over the tiny encoder and an empty store under tmp_path (64 documents per call at most)."""
+    from taskvec.service import TaskvecService
+    from taskvec.store import Store
+
+    return TaskvecService(tiny_encoder, Store(tmp_path / "store"), max_documents=64)

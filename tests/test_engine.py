@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_tiny_bert
+from helpers import make_random_adapter, write_tasks_file
 
 from taskvec.engine import Encoder, EncodeRow, TaskRegistry
 from taskvec.engine.profiles import profile_for
 from taskvec.errors import InvalidInputError, ModelLoadError, UnknownTaskError
-from tests.conftest import make_tiny_bert
-from tests.helpers import make_random_adapter, write_tasks_file
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog.",

@@ -44,8 +44,9 @@ def test_similar_uses_the_symmetric_task_and_threshold(service: TaskvecService) 
 
 def test_long_documents_are_chunked_with_parent_ids(service: TaskvecService) -> None:
     long_text = " ".join(f"sentence number {i} talks about topic {i % 7}." for i in range(60))
-    result = service.index("c", [{"id": "long", "text": long_text}], "similarity",
-                           chunking=ChunkingOptions(max_tokens=40, overlap=8))
+    result = service.index(
+        "c", [{"id": "long", "text": long_text}], "similarity", chunking=ChunkingOptions(max_tokens=40, overlap=8)
+    )
     assert result.chunked_documents == 1 and result.chunks == result.rows_written > 3 and result.truncated == 0
     hits = service.search("sentence number 3", "c", "similarity", limit=50).hits
     assert {h.parent_id for h in hits} == {"long"} and all(h.id.startswith("long#") for h in hits)

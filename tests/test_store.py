@@ -87,7 +87,10 @@ def test_guard_refuses_stale_weights_and_reindex_replaces_them(store: Store) -> 
 
 
 def test_guard_refuses_other_prompt_or_adapter(store: Store) -> None:
-    for changed in (replace(RETRIEVAL, query_prompt="question: "), replace(RETRIEVAL, adapter="x", adapter_fingerprint="f")):
+    for changed in (
+        replace(RETRIEVAL, query_prompt="question: "),
+        replace(RETRIEVAL, adapter="x", adapter_fingerprint="f"),
+    ):
         with pytest.raises(SpaceMismatchError, match="other settings"):
             store.search("docs", changed, unit(1)[0])
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from taskvec.results import ClassifyResult, ClusterResult
 from taskvec.service import Progress, TaskvecService
 from taskvec.tools.common import FilterField, task_field
-from taskvec.tools.spec import ToolSpec, read_only
+from taskvec.tools.spec import ToolInput, ToolSpec, read_only
 
 
-class ClassifyInput(BaseModel):
+class ClassifyInput(ToolInput):
     texts: list[str] = Field(description="Texts to label", min_length=1)
     labels: list[str] | dict[str, str] | None = Field(
         default=None,
@@ -55,7 +55,7 @@ CLASSIFY = ToolSpec(
 )
 
 
-class ClusterInput(BaseModel):
+class ClusterInput(ToolInput):
     collection: str | None = Field(
         default=None, description="Cluster this collection's documents (indexed with the task), or pass texts instead"
     )

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from taskvec.results import CollectionDescription, CollectionList, DeleteResult
 from taskvec.service import Progress, TaskvecService
 from taskvec.tools.common import CollectionField, FilterField
-from taskvec.tools.spec import ToolSpec, read_only
+from taskvec.tools.spec import ToolInput, ToolSpec, read_only
 
 
-class ListCollectionsInput(BaseModel):
+class ListCollectionsInput(ToolInput):
     pass
 
 
@@ -26,7 +26,7 @@ LIST_COLLECTIONS = ToolSpec(
 )
 
 
-class DescribeCollectionInput(BaseModel):
+class DescribeCollectionInput(ToolInput):
     collection: CollectionField
 
 
@@ -44,7 +44,7 @@ DESCRIBE_COLLECTION = ToolSpec(
 )
 
 
-class DeleteInput(BaseModel):
+class DeleteInput(ToolInput):
     collection: CollectionField
     ids: list[str] | None = Field(
         default=None, description="Delete these document ids (and their chunks), in every task of the collection"

@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from taskvec.ingest import ChunkingOptions
 from taskvec.results import IndexResult
 from taskvec.service import Progress, TaskvecService
 from taskvec.tools.common import CollectionField, task_field
-from taskvec.tools.spec import ToolSpec
+from taskvec.tools.spec import ToolInput, ToolSpec
 
 
-class DocumentInput(BaseModel):
+class DocumentInput(ToolInput):  # unknown keys are errors: a misspelt "metadata" must not be dropped silently
     id: str | None = Field(
         default=None,
         description="Your id; indexing the same id again replaces it. "
@@ -26,13 +26,13 @@ class DocumentInput(BaseModel):
     )
 
 
-class ChunkingInput(BaseModel):
+class ChunkingInput(ToolInput):
     enabled: bool = Field(default=True, description="Split documents longer than the model's token limit")
     max_tokens: int | None = Field(default=None, ge=16, description="Chunk size in tokens (default: model limit)")
     overlap: int = Field(default=32, ge=0, description="Tokens shared by consecutive chunks")
 
 
-class IndexInput(BaseModel):
+class IndexInput(ToolInput):
     collection: CollectionField
     documents: list[DocumentInput] = Field(description="Documents to add or replace (by id)", min_length=1)
     task: str = task_field("retrieval")

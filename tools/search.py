@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from taskvec.results import SearchResult
 from taskvec.service import Progress, TaskvecService
 from taskvec.tools.common import CollectionField, FilterField, task_field
-from taskvec.tools.spec import ToolSpec, read_only
+from taskvec.tools.spec import ToolInput, ToolSpec, read_only
 
 
-class SearchInput(BaseModel):
+class SearchInput(ToolInput):
     query: str = Field(description="The question or text to search for")
     collection: CollectionField
     task: str = task_field("retrieval")
@@ -46,7 +46,7 @@ SEARCH = ToolSpec(
 )
 
 
-class SimilarInput(BaseModel):
+class SimilarInput(ToolInput):
     text: str = Field(description="The text to find near-duplicates or paraphrases of")
     collection: CollectionField
     limit: int = Field(default=10, ge=1, le=1000, description="How many hits to return at most")

@@ -10,9 +10,17 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from taskvec.service import Progress, TaskvecService
+
+
+class ToolInput(BaseModel):
+    """Base of every tool's input: unknown arguments are errors, so a misspelt "filters" cannot silently run an
+    unfiltered search."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
 In = TypeVar("In", bound=BaseModel)
 Out = TypeVar("Out", bound=BaseModel)

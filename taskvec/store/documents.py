@@ -39,7 +39,7 @@ def validate_documents(raw: Sequence[Mapping[str, Any] | Document], *, max_batch
         raise InvalidInputError(
             f"{len(raw)} documents in one call is more than the limit of {max_batch}.",
             field="documents",
-            fix=f"Split them into calls of at most {max_batch} (or raise TASKVEC_MAX_BATCH).",
+            fix=f"Split them into calls of at most {max_batch} (or raise TASKVEC_MAX_DOCUMENTS).",
         )
     docs, seen = [], set()
     for i, item in enumerate(raw):

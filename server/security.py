@@ -1,0 +1,73 @@
+"""HTTP exposure rules: loopback by default, a bearer token on every request when set (mandatory beyond
+loopback), and the SDK's DNS-rebinding protection with the hosts the operator names. Light imports only, so the
+command line can refuse a dangerous bind before it loads a model.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from mcp.server.transport_security import TransportSecuritySettings
+
+from taskvec.config import Settings
+from taskvec.errors import InvalidInputError
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """Host/Origin checks: loopback names, the bound address, and TASKVEC_ALLOWED_HOSTS."""
+    hosts = ["127.0.0.1", "localhost", "[::1]", settings.host, *settings.allowed_hosts]
+    patterns = [h if _has_port(h) else f"{h}:*" for h in hosts]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=patterns,
+        allowed_origins=[f"{scheme}://{p}" for p in patterns for scheme in ("http", "https")],
+    )
+
+
+def _has_port(host: str) -> bool:
+    head, _, port = host.rpartition(":")
+    return bool(head) and port.isdigit() and not host.endswith("]")
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse to serve beyond loopback without a token (checked before the model loads, so it fails fast)."""
+    if settings.host not in LOOPBACK and not settings.token:
+        raise InvalidInputError(
+            f"Refusing to bind {settings.host!r} without a token: anyone who can reach it could read and delete "
+            "your collections.",
+            field="host",
+            fix="Set TASKVEC_TOKEN to a long random secret, or bind 127.0.0.1.",
+        )
+
+
+class BearerTokenMiddleware:
+    """Reject HTTP requests without ``Authorization: Bearer <token>`` (constant-time comparison)."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                body = json.dumps(
+                    {"error": "unauthorized", "fix": "Send the header 'Authorization: Bearer <TASKVEC_TOKEN>'."}
+                ).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b'Bearer realm="taskvec"'),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

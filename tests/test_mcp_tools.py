@@ -1,0 +1,349 @@
+"""Every tool through a real MCP client session on the in-memory transport (``mcp.Client(server)``).
+
+Happy paths assert on structured content; every bad input must come back as an isError result whose text names
+the field and a fix, leave the store exactly as it was, and leave the server serving. The tiny random model has
+no semantics, so correctness is asserted where it does not need any: a text finds itself (cosine 1).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import anyio
+import pytest
+from helpers import CALL_TIMEOUT, call_error, call_ok, store_contents
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from taskvec import service as service_module
+from taskvec.server import build_server
+from taskvec.service import TaskvecService
+from taskvec.store import Store
+
+DOCS = [
+    {"id": "kettle", "text": "Descale the kettle with white vinegar once a month.", "metadata": {"room": "kitchen"}},
+    {"id": "basil", "text": "Basil wilts when the pot sits in a cold draught.", "metadata": {"room": "kitchen"}},
+    {"id": "chain", "text": "Oil the bicycle chain after every ride in the rain.", "metadata": {"room": "shed"}},
+    {"id": "saw", "text": "A blunt saw tears the wood fibres instead of cutting them.", "metadata": {"room": "shed"}},
+    {"id": "grout", "text": "Mould in shower grout comes back unless the room is aired.", "metadata": {"room": "bath"}},
+    {"id": "tap", "text": "A dripping tap usually needs a new washer, not a new tap.", "metadata": {"room": "bath"}},
+]
+LABELLED = [  # one example per label: its centroid is the example itself, so the example's own text must win
+    {"id": "ex-kitchen", "text": "Simmer the stock for two hours.", "metadata": {"label": "kitchen"}},
+    {"id": "ex-garden", "text": "Prune the roses in late winter.", "metadata": {"label": "garden"}},
+    {"id": "ex-car", "text": "Check the tyre pressure before a long drive.", "metadata": {"label": "car"}},
+]
+
+
+def docs_args(collection: str, task: str = "retrieval", docs: list[dict[str, Any]] = DOCS) -> dict[str, Any]:
+    return {"collection": collection, "task": task, "documents": docs}
+
+
+# ------------------------------------------------------------------------------------------------ happy paths
+async def test_index_then_search_finds_each_document_by_its_own_text(tiny_service: TaskvecService) -> None:
+    async with Client(build_server(tiny_service)) as client:
+        indexed = await call_ok(client, "index", docs_args("home"))
+        assert (indexed["documents"], indexed["inserted"], indexed["updated"]) == (6, 6, 0)
+        assert indexed["task"] == indexed["space"]["task"] == "retrieval"
+        for doc in DOCS:
+            found = await call_ok(client, "search", {"collection": "home", "query": doc["text"], "limit": 3})
+            assert found["task"] == "retrieval" and found["space"]["id"] == indexed["space"]["id"]
+            assert len(found["hits"]) == 3
+            first = found["hits"][0]
+            assert (first["id"], first["text"], first["metadata"]) == (doc["id"], doc["text"], doc["metadata"])
+            assert first["score"] == pytest.approx(1.0, abs=1e-4)
+        again = await call_ok(client, "index", docs_args("home"))
+        assert (again["inserted"], again["updated"]) == (0, 6)  # upsert by id: nothing duplicated
+
+
+async def test_search_filter_limit_and_hybrid_mode(tiny_service: TaskvecService) -> None:
+    async with Client(build_server(tiny_service)) as client:
+        await call_ok(client, "index", docs_args("home"))
+        shed = await call_ok(client, "search", {"collection": "home", "query": "tools", "filter": {"room": "shed"}})
+        assert {h["id"] for h in shed["hits"]} == {"chain", "saw"}
+        either = {"$or": [{"room": "bath"}, {"room": {"$in": ["kitchen"]}}]}
+        found = await call_ok(client, "search", {"collection": "home", "query": "tools", "filter": either, "limit": 3})
+        assert len(found["hits"]) == 3 and all(h["metadata"]["room"] in ("bath", "kitchen") for h in found["hits"])
+        hybrid = await call_ok(client, "search", {"collection": "home", "query": DOCS[4]["text"], "mode": "hybrid"})
+        assert hybrid["mode"] == "hybrid" and hybrid["hits"][0]["id"] == "grout"
+
+
+async def test_similar_keeps_only_hits_above_the_threshold(tiny_service: TaskvecService) -> None:
+    async with Client(build_server(tiny_service)) as client:
+        await call_ok(client, "index", docs_args("dupes", "similarity"))
+        every = await call_ok(client, "similar", {"collection": "dupes", "text": DOCS[2]["text"]})
+        scores = [h["score"] for h in every["hits"]]
+        assert every["task"] == "similarity" and every["hits"][0]["id"] == "chain"
+        assert len(scores) == 6 and scores == sorted(scores, reverse=True)
+        threshold = (scores[0] + scores[1]) / 2
+        above = await call_ok(
+            client, "similar", {"collection": "dupes", "text": DOCS[2]["text"], "threshold": threshold}
+        )
+        assert [h["id"] for h in above["hits"]] == ["chain"]
+
+
+async def test_classify_zero_shot(tiny_service: TaskvecService) -> None:
+    async with Client(build_server(tiny_service)) as client:
+        labels = ["kitchen", "garden", "car"]
+        result = await call_ok(client, "classify", {"texts": ["garden", "car", "a loose hinge"], "labels": labels})
+        assert result["method"] == "zero-shot" and result["task"] == "classification"
+        assert result["labels"] == labels
+        assert [r["label"] for r in result["results"][:2]] == ["garden", "car"]  # a text that is a label's own text
+        for i, row in enumerate(result["results"]):
+            assert row["index"] == i and len(row["scores"]) == 3
+            assert [s["score"] for s in row["scores"]] == sorted((s["score"] for s in row["scores"]), reverse=True)
+            assert row["label"] == row["scores"][0]["label"]
+        described = {"kitchen": "cooking and food", "garden": "plants and lawns", "car": "driving and engines"}
+        top1 = await call_ok(client, "classify", {"texts": ["a loose hinge"], "labels": described, "top_k": 1})
+        assert top1["labels"] == labels and len(top1["results"][0]["scores"]) == 1
+
+
+async def test_classify_few_shot_from_a_labelled_collection(tiny_service: TaskvecService) -> None:
+    async with Client(build_server(tiny_service)) as client:
+        await call_ok(client, "index", docs_args("examples", "classification", LABELLED))
+        texts = [d["text"] for d in LABELLED]
+        result = await call_ok(client, "classify", {"texts": texts, "collection": "examples"})
+        assert result["method"] == "centroid" and result["labels"] == ["car", "garden", "kitchen"]
+        assert [r["label"] for r in result["results"]] == ["kitchen", "garden", "car"]
+        knn = await call_ok(client, "classify", {"texts": texts, "collection": "examples", "method": "knn"})
+        assert knn["method"] == "knn"
+        assert all(sum(s["score"] for s in r["scores"]) == pytest.approx(1.0, abs=1e-4) for r in knn["results"])
+
+
+async def test_cluster_texts_and_a_collection(tiny_service: TaskvecService) -> None:
+    async with Client(build_server(tiny_service)) as client:
+        texts = [d["text"] for d in DOCS]
+        given = await call_ok(client, "cluster", {"texts": texts, "k": 2})
+        assert (given["k"], given["k_chosen_by"], len(given["clusters"])) == (2, "given", 2)
+        assert sum(c["size"] for c in given["clusters"]) == 6
+        assert sorted(m["text"] for c in given["clusters"] for m in c["members"]) == sorted(texts)
+        assert all(c["representative"] in c["members"] for c in given["clusters"])
+        assert [c["size"] for c in given["clusters"]] == sorted((c["size"] for c in given["clusters"]), reverse=True)
+
+        await call_ok(client, "index", docs_args("topics", "clustering"))
+        chosen = await call_ok(client, "cluster", {"collection": "topics"})
+        assert chosen["k_chosen_by"] == "silhouette" and chosen["task"] == "clustering"
+        assert {m["id"] for c in chosen["clusters"] for m in c["members"]} == {d["id"] for d in DOCS}
+        shed = await call_ok(client, "cluster", {"collection": "topics", "k": 1, "filter": {"room": "shed"}})
+        assert {m["id"] for m in shed["clusters"][0]["members"]} == {"chain", "saw"}
+
+
+async def test_list_and_describe_collections(tiny_service: TaskvecService) -> None:
+    async with Client(build_server(tiny_service)) as client:
+        empty = await call_ok(client, "list_collections")
+        assert empty["collections"] == []
+        await call_ok(client, "index", docs_args("home"))
+        await call_ok(client, "index", docs_args("home", "similarity", DOCS[:2]))
+        described = await call_ok(client, "describe_collection", {"collection": "home"})
+        assert (described["name"], described["rows"], described["dimension"]) == ("home", 8, 32)
+        assert {s["space"]["task"]: s["rows"] for s in described["spaces"]} == {"retrieval": 6, "similarity": 2}
+        listed = await call_ok(client, "list_collections")
+        assert listed["store"] == tiny_service.store.uri and listed["collections"] == [described]
+
+
+async def test_delete_removes_documents_from_every_space(tiny_service: TaskvecService) -> None:
+    async with Client(build_server(tiny_service)) as client:
+        await call_ok(client, "index", docs_args("home"))
+        await call_ok(client, "index", docs_args("home", "similarity"))
+        deleted = await call_ok(client, "delete", {"collection": "home", "ids": ["saw"]})
+        assert deleted == {"collection": "home", "deleted": 2}  # one row per space
+        for task in ("retrieval", "similarity"):
+            found = await call_ok(client, "search", {"collection": "home", "query": DOCS[3]["text"], "task": task})
+            assert "saw" not in {h["id"] for h in found["hits"]} and len(found["hits"]) == 5
+        by_filter = await call_ok(client, "delete", {"collection": "home", "filter": {"room": "bath"}})
+        assert by_filter["deleted"] == 4
+        described = await call_ok(client, "describe_collection", {"collection": "home"})
+        assert described["rows"] == 6
+
+
+async def test_resources_are_readable(tiny_service: TaskvecService) -> None:
+    async with Client(build_server(tiny_service)) as client:
+        await call_ok(client, "index", docs_args("home"))
+        listed = await client.list_resources()
+        assert {str(r.uri) for r in listed.resources} == {"taskvec://tasks", "taskvec://collections"}
+        templates = await client.list_resource_templates()
+        assert [t.uri_template for t in templates.resource_templates] == ["taskvec://collections/{name}"]
+
+        tasks = _json_resource(await client.read_resource("taskvec://tasks"))
+        assert {"retrieval", "similarity", "classification", "clustering", "code"} <= {
+            t["name"] for t in tasks["tasks"]
+        }
+        assert all(t["space_id"] for t in tasks["tasks"])
+        collections = _json_resource(await client.read_resource("taskvec://collections"))
+        assert [c["name"] for c in collections["collections"]] == ["home"]
+        one = _json_resource(await client.read_resource("taskvec://collections/home"))
+        assert one["rows"] == 6 and one["spaces"][0]["space"]["task"] == "retrieval"
+
+        with pytest.raises(MCPError) as missing:
+            await client.read_resource("taskvec://collections/nope")
+        assert "'nope' does not exist" in str(missing.value) and "Fix:" in str(missing.value)
+        assert (await call_ok(client, "list_collections"))["collections"][0]["name"] == "home"
+
+
+def _json_resource(result: Any) -> Any:
+    (content,) = result.contents
+    assert content.mime_type == "application/json"
+    return json.loads(content.text)
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])  # direct dispatch (a callback) and JSON-RPC (a progressToken)
+async def test_index_reports_progress_per_block(
+    tiny_service: TaskvecService, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    monkeypatch.setattr(service_module, "WRITE_BLOCK", 4)  # a "large" batch without encoding thousands of texts
+    seen: list[tuple[float, float | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total))
+
+    docs = [{"id": f"d{i}", "text": f"note number {i}"} for i in range(10)]
+    async with Client(build_server(tiny_service), mode=mode) as client:
+        with anyio.fail_after(CALL_TIMEOUT):
+            result = await client.call_tool("index", docs_args("big", docs=docs), progress_callback=on_progress)
+            assert not result.is_error
+            quiet = await client.call_tool("index", docs_args("big", docs=docs))  # no callback: no notifications
+            assert not quiet.is_error
+    assert seen == [(4, 10), (8, 10), (10, 10)]
+
+
+async def test_tool_calls_run_off_the_event_loop(tiny_service: TaskvecService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call that blocks its thread until a second call has been answered: on the event loop it would deadlock."""
+    first_running, second_answered = threading.Event(), threading.Event()
+    real_search = TaskvecService.search
+
+    def blocking_search(self: TaskvecService, *args: Any, **kwargs: Any) -> Any:
+        first_running.set()
+        assert second_answered.wait(timeout=CALL_TIMEOUT), "the second call was not served while this one ran"
+        return real_search(self, *args, **kwargs)
+
+    async with Client(build_server(tiny_service)) as client:
+        await call_ok(client, "index", docs_args("home"))
+        monkeypatch.setattr(TaskvecService, "search", blocking_search)
+        results: dict[str, Any] = {}
+
+        async def slow() -> None:
+            results["search"] = await call_ok(client, "search", {"collection": "home", "query": DOCS[0]["text"]})
+
+        async def fast() -> None:
+            results["describe"] = await call_ok(client, "describe_collection", {"collection": "home"})
+            second_answered.set()
+
+        with anyio.fail_after(CALL_TIMEOUT):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(slow)
+                assert await anyio.to_thread.run_sync(first_running.wait, CALL_TIMEOUT)
+                tg.start_soon(fast)
+    assert results["describe"]["rows"] == 6 and results["search"]["hits"][0]["id"] == "kettle"
+
+
+async def test_a_failed_write_leaves_the_collection_as_it_was(
+    tiny_service: TaskvecService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All or nothing: a crash in the second block of a large index call rolls back the first block too."""
+    monkeypatch.setattr(service_module, "WRITE_BLOCK", 2)
+    async with Client(build_server(tiny_service)) as client:
+        await call_ok(client, "index", docs_args("home", docs=DOCS[:2]))
+        before = store_contents(tiny_service)
+        real_upsert, calls = tiny_service.store.upsert, []
+
+        def flaky_upsert(*args: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            if len(calls) == 2:
+                raise OSError("disk full")
+            return real_upsert(*args, **kwargs)
+
+        monkeypatch.setattr(tiny_service.store, "upsert", flaky_upsert)
+        text = await call_error(client, "index", docs_args("home", docs=DOCS[2:]))
+        assert "index" in text and "disk full" not in text  # a crash's own text stays in the server log
+        assert len(calls) == 2 and store_contents(tiny_service) == before
+        monkeypatch.setattr(tiny_service.store, "upsert", real_upsert)
+        assert (await call_ok(client, "index", docs_args("home", docs=DOCS[2:])))["inserted"] == 4
+
+
+# --------------------------------------------------------------------------------------------- bad inputs
+@pytest.fixture(scope="module")
+def stocked(tiny_encoder: Any, tmp_path_factory: pytest.TempPathFactory) -> TaskvecService:
+    """One store for every bad-input case (none may change it): 'home' under retrieval, 'examples' labelled."""
+    service = TaskvecService(tiny_encoder, Store(tmp_path_factory.mktemp("stocked") / "store"), max_documents=8)
+    service.index("home", DOCS, "retrieval")
+    service.index("examples", LABELLED, "classification")
+    return service
+
+
+TOO_MANY_DOCS = [{"text": f"note {i}"} for i in range(9)]
+FILTER_FIX = "Write the filter as JSON"
+BAD_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
+    # (tool, arguments, the field the error must name, a piece of the fix it must give)
+    ("index", {"documents": DOCS}, "collection", "Send collection"),
+    ("index", {"collection": "a/b", "documents": DOCS}, "collection", "letters, digits"),
+    ("index", {"collection": "new", "documents": DOCS, "task": "sorting"}, "task", "Use one of the known tasks"),
+    ("index", {"collection": "home", "documents": []}, "documents", "Send documents"),
+    ("index", {"collection": "new", "documents": [{"text": "ok"}, {"text": "  "}]}, "documents[1].text", "Drop empty"),
+    ("index", {"collection": "home", "documents": TOO_MANY_DOCS}, "documents", "at most 8"),
+    ("index", {"collection": "home", "documents": [{"id": "x", "text": "a"}, {"id": "x", "text": "b"}]}, "documents[1].id", "unique id"),
+    ("index", {"collection": "home", "documents": [{"text": "a", "metadata": {"who": {"n": 1}}}]}, "documents[0].metadata.who", "Flatten"),
+    ("index", {"collection": "home", "documents": [{"text": "a", "meta": {"k": 1}}]}, "documents[0].meta", "Remove documents[0].meta"),
+    ("search", {"collection": "nope", "query": "kettle"}, "collection", "list_collections"),
+    ("search", {"collection": "home", "query": "kettle", "task": "sorting"}, "task", "Use one of the known tasks"),
+    ("search", {"collection": "home", "query": "   "}, "query", "Send the question"),
+    ("search", {"collection": "home", "query": "kettle", "filter": {"$near": 1}}, "filter.$near", FILTER_FIX),
+    ("search", {"collection": "home", "query": "kettle", "filter": "room = 'shed'"}, "filter", FILTER_FIX),
+    ("search", {"collection": "home", "query": "kettle", "limit": 0}, "limit", "How many hits"),
+    ("search", {"collection": "home", "query": "kettle", "mode": "fuzzy"}, "mode", "'hybrid'"),
+    ("search", {"collection": "home", "query": "kettle", "task": "similarity"}, "task", "task='retrieval'"),
+    ("similar", {"collection": "home", "text": "kettle"}, "task", "index the collection again with task='similarity'"),
+    ("similar", {"collection": "home", "text": "kettle", "task": "retrieval", "threshold": 1.5}, "threshold", "cosine"),
+    ("classify", {"texts": [], "labels": ["a", "b"]}, "texts", "Send texts"),
+    ("classify", {"texts": ["fine", ""], "labels": ["a", "b"]}, "texts[1]", "Remove empty texts"),
+    ("classify", {"texts": ["t"] * 9, "labels": ["a", "b"]}, "texts", "at most 8"),
+    ("classify", {"texts": ["t"], "labels": ["a"]}, "labels", "Add the other labels"),
+    ("classify", {"texts": ["t"]}, "labels", "Pass labels=[...] or collection="),
+    ("classify", {"texts": ["t"], "labels": ["a", "b"], "collection": "examples"}, "labels", "Pass labels=[...] or"),
+    ("classify", {"texts": ["t"], "collection": "nope"}, "collection", "list_collections"),
+    ("classify", {"texts": ["t"], "collection": "home"}, "task", "task='retrieval'"),
+    ("classify", {"texts": ["t"], "collection": "examples", "label_field": "tag"}, "label_field", "label_field"),
+    ("cluster", {"texts": ["a", "b"], "collection": "home"}, "collection", "Pass collection="),
+    ("cluster", {"texts": ["a", "b", "c"], "k": 4}, "k", "Lower k"),
+    ("cluster", {"texts": ["a", "b"], "k": 0}, "k", "Send k"),
+    ("cluster", {"collection": "home"}, "task", "index the collection again with task='clustering'"),
+    ("cluster", {"collection": "home", "task": "retrieval", "filter": {"room": {"$like": "s%"}}}, "filter.room.$like", FILTER_FIX),
+    ("describe_collection", {"collection": "nope"}, "collection", "list_collections"),
+    ("describe_collection", {"collection": "../etc"}, "collection", "letters, digits"),
+    ("delete", {"collection": "home"}, "ids", "Pass ids=[...] or a metadata filter"),
+    ("delete", {"collection": "nope", "ids": ["kettle"]}, "collection", "list_collections"),
+    ("delete", {"collection": "home", "filter": {"room": {"$gt": ["a"]}}}, "filter.room.$gt", "Compare against a string"),
+    ("delete", {"collection": "home", "ids": "kettle"}, "ids", "Send ids"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("tool", "arguments", "field", "fix"), BAD_INPUTS, ids=[f"{c[0]}:{c[2]}" for c in BAD_INPUTS])
+async def test_bad_input_is_an_actionable_error_that_changes_nothing(
+    stocked: TaskvecService, tool: str, arguments: dict[str, Any], field: str, fix: str
+) -> None:
+    before = store_contents(stocked)
+    async with Client(build_server(stocked)) as client:
+        text = await call_error(client, tool, arguments)
+        assert f"(field: {field})" in text, text
+        assert "Fix: " in text and fix in text.split("Fix: ", 1)[1], text
+        assert "pydantic" not in text and "Traceback" not in text, text
+        assert store_contents(stocked) == before
+        listed = await call_ok(client, "list_collections")  # and the server goes on serving
+        assert [c["name"] for c in listed["collections"]] == ["examples", "home"]
+
+
+async def test_guard_refusal_names_the_held_task_and_both_ways_out(stocked: TaskvecService) -> None:
+    async with Client(build_server(stocked)) as client:
+        text = await call_error(client, "search", {"collection": "home", "query": "kettle", "task": "similarity"})
+    assert text.count("Refused") == 1 and "collection 'home'" in text
+    assert "indexed with task(s) 'retrieval', not 'similarity'" in text  # what it holds, what was asked
+    assert "search with task='retrieval'" in text  # way out 1: the held task
+    assert "index the collection again with task='similarity'" in text  # way out 2: index for this task too
+
+
+async def test_unknown_arguments_are_refused_not_ignored(tiny_service: TaskvecService) -> None:
+    async with Client(build_server(tiny_service)) as client:
+        await call_ok(client, "index", docs_args("home"))
+        text = await call_error(client, "search", {"collection": "home", "query": "tools", "filters": {"room": "x"}})
+        assert "filters" in text and "Fix:" in text  # a misspelt filter must not run an unfiltered search
