@@ -35,8 +35,10 @@ serve: setup
 quality: setup
 	$(BIN)/taskvec eval suite --data-root ../shared/data --out docs/quality.md
 
+# All CPU benchmarks; writes docs/performance.md (it says how long the run took). The GPU one is separate:
+# $(BIN)/python benchmarks/gpu_encode.py on a machine with CUDA.
 bench: setup
-	$(BIN)/python benchmarks/encode.py
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -6,6 +6,7 @@ nothing; writes go through ``Store.transaction`` so a failure half-way leaves th
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -15,8 +16,9 @@ import numpy as np
 
 from taskvec.analysis.classify import FEW_SHOT_METHODS, centroid_scores, check_labels, knn_scores, zero_shot_scores
 from taskvec.analysis.cluster import cluster_vectors
-from taskvec.engine import Encoder
-from taskvec.engine.tasks import Task
+from taskvec.engine import Encoder, EncodeResult
+from taskvec.engine.queue import EncodeQueue
+from taskvec.engine.tasks import Role, Task
 from taskvec.errors import InvalidInputError
 from taskvec.ingest.chunking import ChunkingOptions, chunk_documents
 from taskvec.results import (
@@ -44,12 +46,28 @@ WRITE_BLOCK = 512  # documents encoded and written per step of a large index cal
 
 
 class TaskvecService:
-    def __init__(self, encoder: Encoder, store: Store, *, max_documents: int = 2048, query_cache_size: int = 1024):
+    def __init__(
+        self,
+        encoder: Encoder,
+        store: Store,
+        *,
+        max_documents: int = 2048,
+        query_cache_size: int = 1024,
+        queue: EncodeQueue | None = None,
+    ):
         self.encoder = encoder
         self.store = store
+        self.queue = queue  # when set, every encode goes through it, so concurrent calls share forward passes
         self.max_documents = max_documents
         self._query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._query_cache_size = query_cache_size
+        self._query_cache_lock = threading.Lock()  # tool calls run on several threads at once
+
+    def encode(self, texts: Sequence[str], task: Task, role: Role) -> EncodeResult:
+        """Encode through the server's queue when there is one, else directly."""
+        if self.queue is not None:
+            return self.queue.encode(texts, task, role)
+        return self.encoder.encode(texts, task, role)
 
     # ---------------------------------------------------------------------------------------------- tasks
     def task(self, name: str) -> Task:
@@ -91,7 +109,7 @@ class TaskvecService:
         with self.store.transaction(collection):
             for begin in range(0, len(rows), WRITE_BLOCK):
                 block = rows[begin : begin + WRITE_BLOCK]
-                encoded = self.encoder.encode([d.text for d in block], t, "document")
+                encoded = self.encode([d.text for d in block], t, "document")
                 truncated += encoded.truncated
                 written = self.store.upsert(collection, block, encoded.vectors, space)
                 inserted, updated = inserted + written.inserted, updated + written.updated
@@ -148,15 +166,17 @@ class TaskvecService:
     def embed_query(self, query: str, task: Task) -> np.ndarray:
         """The query's vector, from a small LRU cache keyed by (space, text): agents repeat queries."""
         key = (self.encoder.space(task).id, query)
-        cached = self._query_cache.get(key)
-        if cached is not None:
-            self._query_cache.move_to_end(key)
-            return cached
-        vector = self.encoder.encode([query], task, "query").vectors[0]
+        with self._query_cache_lock:
+            cached = self._query_cache.get(key)
+            if cached is not None:
+                self._query_cache.move_to_end(key)
+                return cached
+        vector = self.encode([query], task, "query").vectors[0]
         if self._query_cache_size:
-            self._query_cache[key] = vector
-            if len(self._query_cache) > self._query_cache_size:
-                self._query_cache.popitem(last=False)
+            with self._query_cache_lock:
+                self._query_cache[key] = vector
+                if len(self._query_cache) > self._query_cache_size:
+                    self._query_cache.popitem(last=False)
         return vector
 
     def similar(
@@ -200,7 +220,7 @@ class TaskvecService:
         space = self.encoder.space(t)
         if labels is not None:
             names, label_texts = check_labels(labels)
-            vectors = self.encoder.encode([*texts, *label_texts], t, "query").vectors
+            vectors = self.encode([*texts, *label_texts], t, "query").vectors
             scores, used = zero_shot_scores(vectors[: len(texts)], vectors[len(texts) :]), "zero-shot"
         else:
             if method not in FEW_SHOT_METHODS:
@@ -218,7 +238,7 @@ class TaskvecService:
                 )
             example_labels = [str(hits[i].metadata[label_field]) for i in keep]
             names = sorted(set(example_labels))
-            queries = self.encoder.encode(texts, t, "query").vectors
+            queries = self.encode(texts, t, "query").vectors
             if method == "centroid":
                 scores = centroid_scores(queries, examples[keep], example_labels, names)
             else:
@@ -256,7 +276,7 @@ class TaskvecService:
         if texts is not None:
             items = self._check_texts(texts)
             members = [ClusterMember(id=str(i), text=x) for i, x in enumerate(items)]
-            vectors = self.encoder.encode(items, t, "document").vectors
+            vectors = self.encode(items, t, "document").vectors
         else:
             hits, vectors = self.store.fetch(collection, space, filter=filter)
             members = [ClusterMember(id=h.id, text=h.text) for h in hits]
@@ -335,7 +355,15 @@ def build_service(settings: Any = None) -> TaskvecService:
         batch_size=settings.batch_size,
         max_batch_tokens=settings.max_batch_tokens,
         truncate_dim=settings.truncate_dim,
+        compile=settings.compile,
     )
+    # One queue per service (so per server): concurrent tool calls share forward passes, a lone call waits at
+    # most batch_wait_ms for company.
+    queue = EncodeQueue(encoder, settings.max_batch_tokens, settings.batch_wait_ms)
     return TaskvecService(
-        encoder, Store(settings.store), max_documents=settings.max_documents, query_cache_size=settings.query_cache_size
+        encoder,
+        Store(settings.store, ann_threshold=settings.ann_threshold),
+        max_documents=settings.max_documents,
+        query_cache_size=settings.query_cache_size,
+        queue=queue,
     )

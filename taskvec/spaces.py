@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from typing import Any
 
 # Fields whose disagreement means the vectors are stale (same task, but the weights changed under them).
@@ -33,7 +34,7 @@ class EmbeddingSpace:
     dimension: int
     truncate_dim: int | None = None
 
-    @property
+    @cached_property  # computed once per object: the store checks it several times on every search
     def id(self) -> str:
         """Short stable id: the first 16 hex digits of a SHA-256 over the canonical JSON of every field."""
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))

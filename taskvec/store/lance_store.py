@@ -7,13 +7,22 @@ engine, and restoring an earlier table version restores the descriptions with th
 
 Writes are all-or-nothing per call: ``transaction`` remembers the table version and restores it if anything in
 the block fails, so a failed batch leaves the collection exactly as it was.
+
+Unfiltered vector searches are answered from memory (``taskvec.store.fast_path``): each space's vectors are read
+once per table version, searched exactly below ``ann_threshold`` rows and through an IVF index above it. Before
+every query the store checks that the table has not moved on: a write through this store bumps a counter, and for
+local stores a write by another process changes the ``_versions`` folder, whose timestamp costs a ``stat`` to
+read; a change (or a timestamp too recent to trust) means asking LanceDB for the version. Filtered searches go to
+LanceDB.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +37,7 @@ import pyarrow as pa
 from taskvec.errors import InvalidInputError, SpaceMismatchError, UnknownCollectionError
 from taskvec.spaces import EmbeddingSpace
 from taskvec.store.documents import Document, metadata_json
+from taskvec.store.fast_path import SpaceSnapshot
 from taskvec.store.filters import METADATA_COLUMN, compile_filter
 from taskvec.store.guard import check_space
 
@@ -35,6 +45,9 @@ COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
 SPACES_KEY = b"taskvec.spaces"
 RRF_K = 60  # reciprocal-rank-fusion constant, as in Cormack et al. and most hybrid search engines
 _RESULT_COLUMNS = ["id", "text", METADATA_COLUMN, "task", "space_id", "parent_id"]
+_SNAPSHOT_COLUMNS = ["id", "text", METADATA_COLUMN, "parent_id", "vector"]
+_MIN_INDEXED_ROWS = 256  # below this an IVF index cannot beat one matrix-vector product
+_TRUSTED_MTIME_AGE_NS = 1_000_000_000  # a folder timestamp younger than this may hide a second write in its tick
 
 
 @dataclass(frozen=True)
@@ -81,16 +94,38 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class Store:
-    """LanceDB-backed collections. ``uri`` is a local folder (embedded) or any LanceDB URI (s3://, db://, ...)."""
+@dataclass
+class _CollectionState:
+    """What the guard needs about a collection at one table version, and the change token it was checked at."""
 
-    def __init__(self, uri: str | Path, **connect_options: Any) -> None:
+    identity: tuple[int | None, int]  # (the folder's inode where local, table version)
+    token: tuple[int, ...] | None
+    spaces: dict[str, tuple[EmbeddingSpace, int]]
+
+
+class Store:
+    """LanceDB-backed collections. ``uri`` is a local folder (embedded) or any LanceDB URI (s3://, db://, ...).
+
+    ``ann_threshold``: rows a space needs before its searches go through an IVF index instead of exact search.
+    ``fast_path``: answer unfiltered vector searches from memory (see the module docstring); off = LanceDB only.
+    """
+
+    def __init__(
+        self, uri: str | Path, *, ann_threshold: int = 100_000, fast_path: bool = True, **connect_options: Any
+    ) -> None:
         self.uri = str(uri)
-        if "://" not in self.uri:
+        self._local = "://" not in self.uri
+        if self._local:
             Path(self.uri).mkdir(parents=True, exist_ok=True)
         self.db = lancedb.connect(self.uri, **connect_options)
+        self.ann_threshold = ann_threshold
+        self.fast_path = fast_path
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
+        self._generations: dict[str, int] = {}  # bumped by every write through this store
+        self._states: dict[str, _CollectionState] = {}
+        self._snapshots: dict[tuple[str, str], SpaceSnapshot] = {}
+        self._loading: dict[tuple[str, str], threading.Lock] = {}
 
     # ------------------------------------------------------------------------------------------ collections
     def collection_names(self) -> list[str]:
@@ -120,9 +155,56 @@ class Store:
 
     def spaces(self, name: str) -> dict[str, tuple[EmbeddingSpace, int]]:
         """Space id -> (space, number of rows) for every space the collection has held."""
+        return dict(self._state(name).spaces)
+
+    def _state(self, name: str) -> _CollectionState:
+        """The collection's spaces at its current version: recomputed only when the table has moved on."""
+        check_collection_name(name)
+        token = self._change_token(name)  # read before the version: a write in between is seen next time
+        cached = self._states.get(name)
+        if cached is not None and token is not None and cached.token == token:
+            return cached
         table = self._open(name)
-        described = self._described_spaces(table)
-        return {sid: (space, table.count_rows(f"space_id = {_quote(sid)}")) for sid, space in described.items()}
+        identity = (self._folder_id(name), table.version)  # a dropped and re-created table restarts its versions
+        if cached is not None and cached.identity == identity:
+            state = _CollectionState(identity, token, cached.spaces)
+        else:
+            described = self._described_spaces(table)
+            counts = {sid: table.count_rows(f"space_id = {_quote(sid)}") for sid in described}
+            state = _CollectionState(identity, token, {sid: (described[sid], counts[sid]) for sid in described})
+        self._states[name] = state
+        return state
+
+    def _versions_folder(self, name: str) -> Path:
+        return Path(self.uri) / f"{name}.lance" / "_versions"
+
+    def _folder_id(self, name: str) -> int | None:
+        try:
+            return os.stat(self._versions_folder(name)).st_ino if self._local else None
+        except OSError:
+            return None
+
+    def _change_token(self, name: str) -> tuple[int, ...] | None:
+        """A cheap token that changes whenever the table may have changed; None when only LanceDB can tell.
+
+        Local tables keep one manifest per version in ``<name>.lance/_versions``; adding one changes the folder's
+        timestamp. A timestamp younger than its granularity could hide a second write in the same tick, so a
+        recent one is not trusted (None: ask LanceDB) until it has aged.
+        """
+        generation = self._generations.get(name, 0)
+        if not self._local:
+            return None
+        try:
+            st = os.stat(self._versions_folder(name))
+        except OSError:
+            return None
+        if time.time_ns() - st.st_mtime_ns < _TRUSTED_MTIME_AGE_NS:
+            return None
+        return (generation, st.st_mtime_ns, st.st_ino)
+
+    def _touch(self, name: str) -> None:
+        with self._locks_guard:
+            self._generations[name] = self._generations.get(name, 0) + 1
 
     def describe(self, name: str) -> CollectionInfo:
         table = self._open(name)
@@ -132,6 +214,10 @@ class Store:
     def drop(self, name: str) -> None:
         self._open(name)
         self.db.drop_table(name)
+        self._touch(name)
+        self._states.pop(name, None)
+        for key in [k for k in self._snapshots if k[0] == name]:
+            self._snapshots.pop(key, None)
 
     # ------------------------------------------------------------------------------------------------ write
     def _lock(self, name: str) -> threading.RLock:
@@ -153,6 +239,8 @@ class Store:
                 elif self.exists(name):
                     self.db.drop_table(name)  # created inside the failed block: nothing of it may remain
                 raise
+            finally:
+                self._touch(name)  # cached states and snapshots of this collection are checked again
 
     def upsert(
         self, name: str, documents: Sequence[Document], vectors: np.ndarray, space: EmbeddingSpace
@@ -285,15 +373,70 @@ class Store:
                 fix="Ask for at most 1000 results.",
             )
         predicate = compile_filter(filter)
-        table = self._open(name)
-        self.guard(name, space)
-        where = f"space_id = {_quote(space.id)}" + (f" AND ({predicate})" if predicate else "")
-        vector_hits = self._vector_search(table, vector, where, limit if mode == "vector" else max(limit * 4, 50))
+        if mode == "hybrid" and (not text or not text.strip()):
+            raise InvalidInputError("Hybrid search needs the query text.", field="query", fix="Pass the query text.")
+        depth = limit if mode == "vector" else max(limit * 4, 50)
+        table = None
+        if self.fast_path and not predicate:
+            vector_hits = self._memory_search(name, space, vector, depth)
+        else:
+            table = self._open(name)
+            self.guard(name, space)
+            vector_hits = self._vector_search(table, vector, _where(space, predicate), depth)
         if mode == "vector":
             return vector_hits[:limit]
-        if not text or not text.strip():
-            raise InvalidInputError("Hybrid search needs the query text.", field="query", fix="Pass the query text.")
-        return _rrf([vector_hits, self._text_search(table, text, where, max(limit * 4, 50))], limit)
+        table = table or self._open(name)
+        return _rrf([vector_hits, self._text_search(table, text or "", _where(space, predicate), depth)], limit)
+
+    def _memory_search(self, name: str, space: EmbeddingSpace, vector: np.ndarray, limit: int) -> list[Hit]:
+        state = self._state(name)
+        check_space(name, state.spaces, space)
+        snapshot = self._snapshot(name, space, state.identity)
+        positions, scores = snapshot.search(vector, limit)
+        rows = snapshot.columns.take(pa.array(positions, type=pa.int64())).to_pylist()
+        return [_hit(row, float(score)) for row, score in zip(rows, scores.tolist(), strict=True)]
+
+    def _snapshot(self, name: str, space: EmbeddingSpace, identity: tuple[int | None, int]) -> SpaceSnapshot:
+        """The space's vectors in memory at the table's ``identity``: read, and indexed past the threshold, once."""
+        key = (name, space.id)
+        snapshot = self._snapshots.get(key)
+        if snapshot is not None and snapshot.identity == identity:
+            return snapshot
+        with self._locks_guard:
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:  # one reader per space; the others wait for its snapshot rather than read it again
+            snapshot = self._snapshots.get(key)
+            if snapshot is not None and snapshot.identity == identity:
+                return snapshot
+            table = self.db.open_table(name)
+            if table.version != identity[1]:
+                table.checkout(identity[1])  # read exactly the version the guard checked
+            dataset = table.to_lance()
+            data = dataset.to_table(
+                columns=_SNAPSHOT_COLUMNS, filter=f"space_id = {_quote(space.id)}", with_row_id=True
+            )
+            fresh = SpaceSnapshot.load(data, identity, space.dimension)
+            if len(fresh) >= max(self.ann_threshold, _MIN_INDEXED_ROWS):
+                fresh.index(snapshot if snapshot is not None and snapshot.ivf is not None else None)
+            self._snapshots[key] = fresh
+            return fresh
+
+    def search_index(self, name: str, space: EmbeddingSpace) -> dict[str, Any]:
+        """How searches of ``space`` are answered now: exact or IVF, with the index's parameters and recall."""
+        state = self._state(name)
+        check_space(name, state.spaces, space)
+        snapshot = self._snapshot(name, space, state.identity)
+        info: dict[str, Any] = {"rows": len(snapshot), "version": snapshot.identity[1], "kind": "exact"}
+        if snapshot.ivf is not None:
+            ivf = snapshot.ivf
+            info.update(
+                kind="ivf",
+                nlist=ivf.nlist,
+                nprobe=ivf.nprobe,
+                calibration_recall_at_10=round(ivf.recall, 4),
+                build_seconds=round(ivf.build_seconds, 3),
+            )
+        return info
 
     def _vector_search(self, table, vector: np.ndarray, where: str, limit: int) -> list[Hit]:
         rows = (
@@ -361,6 +504,10 @@ def _schema(dimension: int) -> pa.Schema:
             pa.field("vector", pa.list_(pa.float32(), dimension)),
         ]
     )
+
+
+def _where(space: EmbeddingSpace, predicate: str | None) -> str:
+    return f"space_id = {_quote(space.id)}" + (f" AND ({predicate})" if predicate else "")
 
 
 def _dimension(schema: pa.Schema) -> int:

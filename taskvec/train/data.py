@@ -193,11 +193,14 @@ def _licence_near(path: Path) -> str:
     for name in ("SOURCE.md", "LICENSE", "LICENSE.txt", "README.md"):
         f = folder / name
         if f.is_file():
-            text = f.read_text(errors="replace")
-            for line in text.splitlines():
-                low = line.lower()
-                if low.startswith("license") or low.startswith("licence"):
-                    return line.split(":", 1)[-1].strip()[:300]
+            lines = [ln.strip() for ln in f.read_text(errors="replace").splitlines()]
+            for i, line in enumerate(lines):
+                low = line.lower().lstrip("#").strip()
+                if low.startswith(("license", "licence")):
+                    rest = line.split(":", 1)[1].strip() if ":" in line else ""
+                    if not rest:  # a heading: the licence is the next non-empty line
+                        rest = next((ln for ln in lines[i + 1 :] if ln), "")
+                    return rest[:300]
     return "see the data set's own licence"
 
 
@@ -326,7 +329,7 @@ def read_jsonl(path: Path) -> Dataset:
     raise DataError(f"{path}: JSONL rows need query/positive, text1/text2/score, or text/label keys")
 
 
-def read_source(spec: str | Path, *, seed: int = 0) -> Dataset:
+def read_source(spec: str | Path) -> Dataset:
     """Read one ``--data`` entry: a path, optionally ending in ``#K/N`` to keep fold K of N."""
     spec = str(spec)
     fold: tuple[int, int] | None = None
@@ -355,7 +358,7 @@ def read_source(spec: str | Path, *, seed: int = 0) -> Dataset:
     else:
         raise DataError(f"{path}: unknown training data format")
     if fold is not None:
-        data = take_fold(data, *fold, seed=seed)
+        data = take_fold(data, *fold)  # fixed seed: a fold is the same whatever the training seed
     return data
 
 

@@ -67,7 +67,9 @@ def angle(a: torch.Tensor, b: torch.Tensor, scores: torch.Tensor, *, scale: floa
     return _pairwise_rank_loss(sim, scores)
 
 
-def supervised_contrastive(embeddings: torch.Tensor, labels: torch.Tensor, *, temperature: float = 0.05) -> torch.Tensor:
+def supervised_contrastive(
+    embeddings: torch.Tensor, labels: torch.Tensor, *, temperature: float = 0.05
+) -> torch.Tensor:
     """SupCon: for each anchor with at least one same-label partner, the mean log-probability of its partners."""
     n = embeddings.shape[0]
     logits = embeddings @ embeddings.T / temperature

@@ -51,7 +51,9 @@ def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -
     return float((rx * ry).sum() / denom) if denom else 0.0
 
 
-def few_shot_accuracy(vecs: np.ndarray, labels: Sequence[str], *, shots: int = 16, rounds: int = 10, seed: int = 0) -> float:
+def few_shot_accuracy(
+    vecs: np.ndarray, labels: Sequence[str], *, shots: int = 16, rounds: int = 10, seed: int = 0
+) -> float:
     """Mean accuracy of nearest-centroid classifiers fitted on ``shots`` texts per label, scored on the rest.
 
     The stand-in for MTEB's few-shot logistic regression: same data regime, no scikit-learn needed.

@@ -1,0 +1,155 @@
+"""Shared by the benchmarks: the machine and its load, the SciFact corpus, timing, random LoRA adapters.
+
+Every figure a benchmark reports sits next to a reference measured in the same run on the same machine, and the
+comparisons are ratios: other jobs share this machine, and a ratio of two interleaved measurements survives a
+busy neighbour far better than an absolute number does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"  # read in place: data never enters the repository
+SCIFACT = DATA / "scifact" / "corpus.jsonl"
+STSB = DATA / "stsbenchmark"
+
+
+def scifact_texts(limit: int | None = None, seed: int = 0) -> list[str]:
+    """SciFact documents as MTEB embeds them (title + " " + text); a fixed random sample when ``limit`` is set."""
+    texts = []
+    with SCIFACT.open() as f:
+        for line in f:
+            doc = json.loads(line)
+            texts.append(f"{doc.get('title', '')} {doc['text']}".strip())
+    if limit is not None and limit < len(texts):
+        texts = random.Random(seed).sample(texts, limit)
+    return texts
+
+
+def scifact_queries(limit: int | None = None) -> list[str]:
+    path = SCIFACT.parent / "queries.jsonl"
+    with path.open() as f:
+        queries = [json.loads(line)["text"] for line in f]
+    return queries[:limit] if limit else queries
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "logical_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "memory_gib": memory,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "load_average_at_start": load_average(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def interleaved(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of each function, measured in turns (A B C A B C ...) so that a change in the machine's
+    load during the benchmark hits every contender alike. The first call of each is a warm-up, not timed."""
+    for fn in runs.values():
+        fn()
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def make_lora_adapter(model_dir: Path, out: Path, *, seed: int, rank: int = 16) -> Path:
+    """A LoRA adapter with random non-zero weights on the attention projections: the size and compute of a
+    trained one (which is what memory and speed depend on), without training."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModel
+
+    if (out / "adapter_config.json").is_file():
+        return out
+    torch.manual_seed(seed)
+    base = AutoModel.from_pretrained(str(model_dir))
+    config = LoraConfig(r=rank, lora_alpha=rank * 2, target_modules=["query", "key", "value"], init_lora_weights=False)
+    get_peft_model(base, config).save_pretrained(str(out))
+    return out
+
+
+def tasks_file_with_adapters(folder: Path, model_dir: Path, count: int) -> Path:
+    """A tasks TOML giving ``count`` tasks (t0, t1, ...) their own random adapter, and prompts like the built-ins."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(count):
+        make_lora_adapter(model_dir, folder / f"adapter{i}", seed=100 + i)
+        kind = ["retrieval", "similarity", "classification", "clustering"][i % 4]
+        lines += [f"[tasks.t{i}]", f'kind = "{kind}"', f'prompt = "task {i}: "', f'adapter = "adapter{i}"', ""]
+    path = folder / "tasks.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def ratio(value: float, reference: float) -> float:
+    return round(value / reference, 3) if reference else float("nan")
+
+
+def bench_main(
+    doc: str | None,
+    configure: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], dict[str, Any]],
+    markdown: Callable[[dict[str, Any]], str],
+) -> None:
+    """The command line of every benchmark: its options, then the Markdown section and, last, one JSON line
+    (``run_all.py`` reads that line)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure(parser)
+    result = run(parser.parse_args())
+    print(markdown(result))
+    print(json.dumps(result))

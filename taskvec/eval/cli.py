@@ -1,0 +1,191 @@
+"""``taskvec eval``: one sub-command per task kind, plus ``suite`` for the whole ablation over ../shared/data.
+
+``taskvec.cli`` calls :func:`register`, which adds ``taskvec eval KIND ...``; ``python -m taskvec.eval.cli KIND ...``
+runs the same handlers without the rest of the CLI. With ``--json`` the last line of stdout is one JSON object (other
+tools parse it); everything meant for people goes before it, progress and warnings go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from taskvec.errors import InvalidInputError, TaskvecError
+from taskvec.eval.variants import ADAPTER_CHOICES, DEFAULT_TASKS, PROMPT_CHOICES, Variant
+
+if TYPE_CHECKING:
+    from taskvec.engine import Encoder
+
+KINDS = tuple(DEFAULT_TASKS)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eval`` with its sub-commands to the main CLI's sub-parsers."""
+    parser = subparsers.add_parser(
+        "eval",
+        help="measure embedding quality on standard data sets",
+        description="Score the encoder on a data set of one task kind, or run the whole ablation suite.",
+    )
+    _populate(parser)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Stand-alone entry point: ``python -m taskvec.eval.cli KIND --data DIR ...``."""
+    parser = argparse.ArgumentParser(prog="python -m taskvec.eval.cli", description="taskvec quality harness")
+    _populate(parser)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def _populate(parser: argparse.ArgumentParser) -> None:
+    kinds = parser.add_subparsers(dest="eval_kind", required=True, metavar="KIND")
+    helps = {
+        "retrieval": "BEIR folder: nDCG@10 (also recall@100, MRR@10), exact cosine search",
+        "similarity": "scored sentence pairs: Spearman correlation of cosine",
+        "classification": "labelled train/test texts: MTEB few-shot logistic regression, mean accuracy",
+        "clustering": "labelled texts: k-means with k = number of labels, V-measure",
+        "pairs": "labelled pairs: average precision of cosine",
+    }
+    for kind in KINDS:
+        p = kinds.add_parser(kind, help=helps[kind], description=helps[kind])
+        p.add_argument("--data", required=True, type=Path, help="the data set's folder")
+        p.add_argument("--task", help=f"task to evaluate (default: {DEFAULT_TASKS[kind]})")
+        p.add_argument("--prompt", choices=PROMPT_CHOICES, default="task", help="which prompt (default: task)")
+        p.add_argument("--adapter", choices=ADAPTER_CHOICES, default="task", help="which adapter (default: task)")
+        p.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
+        if kind == "classification":
+            p.add_argument(
+                "--n", type=_positive, help="training texts per label (default: the layout's MTEB value, else 8)"
+            )
+            p.add_argument("--experiments", type=_positive, default=10, help="draws of training texts (default: 10)")
+            p.add_argument("--seed-sets", type=_positive, default=1, help="repeat with seeds 42, 43, ... (default: 1)")
+        if kind == "clustering":
+            p.add_argument("--runs", type=_positive, default=10, help="k-means runs with different seeds (default: 10)")
+        add_encoder_options(p)
+        p.set_defaults(func=_run_one, eval_kind=kind)
+
+    p = kinds.add_parser("suite", help="run every kind on ../shared/data and write docs/quality.md")
+    p.add_argument("--data-root", type=Path, default=Path("../shared/data"), help="folder of the data sets")
+    p.add_argument("--out", type=Path, default=Path("docs/quality.md"), help="Markdown report to write")
+    p.add_argument("--json-out", type=Path, help="raw results (default: the report's path with .json)")
+    p.add_argument("--seed-sets", type=_positive, default=20, help="seed sets for classification spreads (default: 20)")
+    add_encoder_options(p)
+    p.set_defaults(func=_run_suite)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
+ENCODER_FLAGS = ("model", "tasks_file", "device", "dtype", "batch_size")
+
+
+def add_encoder_options(parser: argparse.ArgumentParser) -> None:
+    """The encoder flags of the main CLI. ``SUPPRESS`` keeps a value a parent parser already parsed."""
+    group = parser.add_argument_group("encoder (overrides TASKVEC_* and the TOML file)")
+    group.add_argument("--model", default=argparse.SUPPRESS, help="model folder or hub id (default: bundled MiniLM)")
+    group.add_argument("--tasks-file", type=Path, default=argparse.SUPPRESS, help="TOML file of extra tasks")
+    group.add_argument("--device", default=argparse.SUPPRESS, help="auto, cpu, cuda, mps (default: auto)")
+    group.add_argument("--dtype", default=argparse.SUPPRESS, help="auto, fp32, fp16, bf16 (default: auto)")
+    group.add_argument("--batch-size", type=int, default=argparse.SUPPRESS, help="texts per forward pass")
+
+
+def build_encoder(args: argparse.Namespace) -> Encoder:
+    """The encoder the rest of taskvec would build: flags, then TASKVEC_* variables, then the TOML file."""
+    from taskvec.config import Settings
+    from taskvec.engine import Encoder
+
+    try:
+        settings = Settings(**{k: getattr(args, k) for k in ENCODER_FLAGS if getattr(args, k, None) is not None})
+    except ValueError as exc:  # pydantic's ValidationError: say which setting, as the main CLI does
+        raise InvalidInputError(
+            f"Invalid setting: {exc}", field="settings", fix="Correct the flag or variable."
+        ) from exc
+    return Encoder(
+        settings.model,
+        tasks_file=settings.effective_tasks_file(),
+        device=settings.device,
+        dtype=settings.dtype,
+        batch_size=settings.batch_size,
+        max_batch_tokens=settings.max_batch_tokens,
+    )
+
+
+def _run_one(args: argparse.Namespace) -> int:
+    from taskvec.eval.datasets import LOADERS
+    from taskvec.eval.runners import run_variant
+
+    kind = args.eval_kind
+    options: dict[str, Any] = {"show_progress": sys.stderr.isatty()}
+    if kind == "classification":
+        options.update(samples_per_label=args.n, experiments=args.experiments, seed_sets=args.seed_sets)
+    if kind == "clustering":
+        options.update(runs=args.runs)
+    try:
+        variant = Variant(args.prompt, args.adapter)
+        data = LOADERS[kind](args.data)  # before the model loads: bad data fails fast
+        encoder = build_encoder(args)
+        task_name = args.task or DEFAULT_TASKS[kind]
+        if variant.adapter == "task" and encoder.tasks[task_name].adapter is None:
+            print(f"note: task {task_name!r} has no adapter; --adapter task runs it without one.", file=sys.stderr)
+        result = run_variant(kind, encoder, variant, data, task=args.task, **options)
+    except TaskvecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    record = result.record(variant)
+    extras = ", ".join(f"{k} {v:.4f}" for k, v in result.details.items() if isinstance(v, float) and k != result.metric)
+    print(
+        f"{result.dataset} ({kind}, task {result.task}, {variant.label}): {result.metric} = {result.value:.4f}"
+        f"  [{extras}]  space {result.space_id}, {result.seconds:.1f} s"
+    )
+    if args.json:
+        print(json.dumps(record, sort_keys=True))
+    return 0
+
+
+def _run_suite(args: argparse.Namespace) -> int:
+    from taskvec.eval.suite import run_suite
+
+    try:
+        report = run_suite(
+            build_encoder(args),
+            args.data_root,
+            out=args.out,
+            json_out=args.json_out or args.out.with_suffix(".json"),
+            seed_sets=args.seed_sets,
+            command=_suite_command(args),
+            show_progress=sys.stderr.isatty(),
+        )
+    except TaskvecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out} and {args.json_out or args.out.with_suffix('.json')} ({len(report['results'])} results)")
+    return 0
+
+
+def _suite_command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this suite run, for the report's header."""
+    words = [
+        "taskvec eval suite",
+        f"--data-root {args.data_root}",
+        f"--out {args.out}",
+        f"--seed-sets {args.seed_sets}",
+    ]
+    for flag in ENCODER_FLAGS:
+        if getattr(args, flag, None) is not None:
+            words.append(f"--{flag.replace('_', '-')} {getattr(args, flag)}")
+    return " ".join(words)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""The ablation suite: every data set of ../shared/data under every variant, written to docs/quality.md.
+
+The report follows the ablation table of the Jina v5 paper: rows are the variants (no prompt, generic prompt, task
+prompt, task adapter), columns the data sets, with the published MTEB figure of the base model above them. Every
+number in the report is computed by this run or read from the published MTEB result files that ship with the data
+(``<data root>/reference_scores/``); the raw results are written next to it as JSON, and the Markdown is rendered
+from that JSON alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from taskvec.engine.tasks import GENERIC_PROMPT
+from taskvec.errors import InvalidInputError
+from taskvec.eval.datasets import LOADERS
+from taskvec.eval.runners import run_variant
+from taskvec.eval.variants import ABLATION, DEFAULT_TASKS
+
+
+@dataclass(frozen=True)
+class SuiteSet:
+    """One column: where the data lives, how it is scored, and which published MTEB result it compares with."""
+
+    folder: str
+    kind: str
+    title: str
+    metric_label: str
+    mteb_task: str
+    mteb_metric: str  # the key of the figure in the MTEB result file
+    hf_subset: str = "default"
+    # How the set here differs from MTEB's (a template over the result's details); None where it is MTEB's set.
+    differs: str | None = None
+
+
+SUITE: tuple[SuiteSet, ...] = (
+    SuiteSet("scifact", "retrieval", "SciFact", "nDCG@10", "SciFact", "ndcg_at_10"),
+    SuiteSet("stsbenchmark", "similarity", "STSBenchmark", "Spearman", "STSBenchmark", "cosine_spearman"),
+    SuiteSet(
+        "amazon_counterfactual",
+        "classification",
+        "AmazonCounterfactual (en)",
+        "accuracy",
+        "AmazonCounterfactualClassification",
+        "accuracy",
+        hf_subset="en",
+    ),
+    SuiteSet("emotion", "classification", "Emotion", "accuracy", "EmotionClassification", "accuracy"),
+    SuiteSet(
+        "twenty_newsgroups",
+        "clustering",
+        "20 Newsgroups (subjects)",
+        "V-measure",
+        "TwentyNewsgroupsClustering",
+        "v_measure",
+        differs="MTEB clusters 10 sets of subject lines that draw on more than the bydate test split; here the "
+        "{texts} subject lines of that split form one set",
+    ),
+    SuiteSet(
+        "twitter_url_corpus",
+        "pairs",
+        "TwitterURLCorpus",
+        "AP (cosine)",
+        "TwitterURLCorpus",
+        "cosine_ap",
+        differs="MTEB's set also holds the corpus's train pairs; here only its {pairs} test pairs",
+    ),
+)
+
+
+def published_figure(reference_dir: Path, model: str, entry: SuiteSet) -> dict[str, Any] | None:
+    """The published MTEB figure of ``model`` for ``entry``, read from ``<model>__<task>.json``; None if absent."""
+    path = reference_dir / f"{model.rsplit('/', 1)[-1]}__{entry.mteb_task}.json"
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text(encoding="utf-8"))
+    for scores in result.get("scores", {}).get("test", []):
+        if scores.get("hf_subset", "default") == entry.hf_subset and entry.mteb_metric in scores:
+            return {"value": scores[entry.mteb_metric], "file": path.name, "mteb_version": result.get("mteb_version")}
+    return None
+
+
+def run_suite(
+    encoder: Any,
+    data_root: Path,
+    *,
+    out: Path,
+    json_out: Path,
+    seed_sets: int = 20,
+    command: str = "taskvec eval suite",
+    sets: tuple[SuiteSet, ...] = SUITE,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Run every set under every ablation row, write the JSON results and the Markdown report, return the report.
+
+    The JSON is rewritten after each result so a long run that stops part-way keeps what it measured.
+    """
+    if not Path(data_root).is_dir():
+        raise InvalidInputError(
+            f"Data root {str(data_root)!r} is not a folder.",
+            field="data_root",
+            fix="Pass --data-root the folder holding scifact/, stsbenchmark/, ... (../shared/data in this repo).",
+        )
+    report: dict[str, Any] = {
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "data_root": str(data_root),
+        "model": encoder.model_name,
+        "model_fingerprint": encoder.model_fingerprint,
+        "device": str(encoder.device),
+        "seed_sets": seed_sets,
+        "generic_prompt": GENERIC_PROMPT,
+        "sets": [],
+        "results": [],
+    }
+    for entry in sets:
+        folder = data_root / entry.folder
+        task = encoder.tasks[DEFAULT_TASKS[entry.kind]]
+        report["sets"].append(
+            {
+                "folder": entry.folder,
+                "kind": entry.kind,
+                "title": entry.title,
+                "metric_label": entry.metric_label,
+                "mteb_task": entry.mteb_task,
+                "differs": entry.differs,
+                "present": folder.is_dir(),
+                "adapter": str(task.adapter) if task.adapter else None,
+                "published": published_figure(data_root / "reference_scores", encoder.model_name, entry),
+            }
+        )
+        if not folder.is_dir():
+            continue
+        data = LOADERS[entry.kind](folder)
+        for row, variant in ABLATION:
+            if variant.adapter == "task" and task.adapter is None:
+                continue
+            options: dict[str, Any] = {"show_progress": show_progress}
+            if entry.kind == "classification":
+                options["seed_sets"] = seed_sets
+            result = run_variant(entry.kind, encoder, variant, data, **options)
+            report["results"].append({**result.record(variant), "row": row, "folder": entry.folder})
+            print(
+                f"{entry.folder} / {row}: {result.metric} {result.value:.4f} ({result.seconds:.0f} s)", file=sys.stderr
+            )
+            _write(json_out, json.dumps(report, indent=1, sort_keys=True))
+    _write(json_out, json.dumps(report, indent=1, sort_keys=True))
+    _write(out, render_markdown(report, json_name=json_out.name))
+    return report
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------------- rendering
+def render_markdown(report: dict[str, Any], *, json_name: str = "quality.json") -> str:
+    """The report as Markdown, from the suite's JSON alone."""
+    by_cell = {(r["folder"], r["row"]): r for r in report["results"]}
+    sets = report["sets"]
+    model_short = report["model"].rsplit("/", 1)[-1]
+    lines = [
+        "# Embedding quality: prompts and adapters",
+        "",
+        "<!-- Generated by the quality harness; do not edit. Rerun the command below instead. -->",
+        "",
+        f"Generated {report['generated']} by `{report['command']}` with {report['model']} "
+        f"(weights {report['model_fingerprint'][:12]}) on {report['device']}. Every figure comes from this run "
+        f"(raw results: `{json_name}`) or from the published MTEB result files in "
+        f"`{report['data_root']}/reference_scores/`; none is typed by hand.",
+        "",
+        "| | " + " | ".join(f"{s['title']}<br>{s['metric_label']}" for s in sets) + " |",
+        "|---|" + "---|" * len(sets),
+        f"| published MTEB, {model_short}, no prompt | " + " | ".join(_published_cell(s) for s in sets) + " |",
+    ]
+    for row, _ in ABLATION:
+        lines.append(f"| {row} | " + " | ".join(_cell(s, by_cell.get((s["folder"], row)), row) for s in sets) + " |")
+    lines += [
+        "",
+        "Rows: *no prompt* encodes the bare text with no adapter; *generic prompt* puts "
+        f"`{report['generic_prompt']}` before every text; *task prompt* uses each task's own prompts (below); "
+        "*task adapter* adds the task's registered LoRA adapter to its prompt (the adapters were trained with "
+        "those prompts). *no adapter*: the task had no adapter registered when the suite ran.",
+        "",
+        f"Classification cells are the mean over {report['seed_sets']} seed sets of MTEB's protocol (draws of "
+        "training texts, logistic regression, mean test accuracy) ± the standard deviation across seed sets; the "
+        "first seed set uses MTEB's seed and draws the same training texts as MTEB. Clustering cells are the "
+        "mean V-measure over k-means runs with different seeds.",
+        "",
+        "## Notes per data set",
+        "",
+    ]
+    lines += [_notes(s, by_cell) for s in sets]
+    lines += ["", "## Prompts and adapters used", ""]
+    lines += _prompts_table(report, by_cell)
+    lines += ["", "## Time taken (seconds: encoding and scoring)", ""]
+    lines += [
+        "| | " + " | ".join(s["title"] for s in sets) + " |",
+        "|---|" + "---|" * len(sets),
+    ]
+    for row, _ in ABLATION:
+        cells = [
+            f"{by_cell[(s['folder'], row)]['seconds']:.0f}" if (s["folder"], row) in by_cell else "–" for s in sets
+        ]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _published_cell(s: dict[str, Any]) -> str:
+    if not s["published"]:
+        return "–"
+    value = f"{s['published']['value']:.4f}"
+    return f"{value} (other set, see notes)" if s["differs"] else value
+
+
+def _cell(s: dict[str, Any], result: dict[str, Any] | None, row: str) -> str:
+    if result is None:
+        if not s["present"]:
+            return "no data"
+        return "no adapter" if row == "task adapter" and not s["adapter"] else "–"
+    details = result["details"]
+    if result["kind"] == "classification" and details["seed_sets"] > 1:
+        return f"{result['value']:.4f} ± {details['accuracy_std']:.4f}"
+    return f"{result['value']:.4f}"
+
+
+def _notes(s: dict[str, Any], by_cell: dict[tuple[str, str], dict[str, Any]]) -> str:
+    base = by_cell.get((s["folder"], "no prompt"))
+    head = f"- **{s['title']}** (`{s['folder']}/`, {s['kind']})"
+    if base is None:
+        return f"{head}: not run ({'no data' if not s['present'] else 'no result'})."
+    details = base["details"]
+    parts = [f"{head}: {_size(base)}."]
+    published = s["published"]
+    if published:
+        parts.append(f"Published {published['value']:.5f} ({published['file']}, mteb {published['mteb_version']}).")
+    if s["differs"]:
+        parts.append(
+            f"Not MTEB's set: {s['differs'].format(**details)}; the published figure is a same-domain "
+            "reference, not a target."
+        )
+    if base["kind"] == "classification":
+        means, first = details["seed_set_means"], details["first_seed"]
+        parts.append(
+            f"No prompt, seed {first} (MTEB's own draw): {means[0]:.5f}{_difference(means[0], published, s)}. "
+            f"Over {len(means)} seed sets ({first}–{first + len(means) - 1}): mean {base['value']:.4f}, "
+            f"sd {details['accuracy_std']:.4f}, range {details['accuracy_min']:.4f}–{details['accuracy_max']:.4f}."
+        )
+        if published:
+            inside = details["accuracy_min"] <= published["value"] <= details["accuracy_max"]
+            parts.append(f"The published figure is {'inside' if inside else 'outside'} that range.")
+    elif published:
+        parts.append(f"No prompt here: {base['value']:.5f}{_difference(base['value'], published, s)}.")
+    return " ".join(parts)
+
+
+def _difference(value: float, published: dict[str, Any] | None, s: dict[str, Any]) -> str:
+    """The gap to the published figure, where the set is MTEB's own (elsewhere a gap means nothing)."""
+    return f" ({value - published['value']:+.5f} vs published)" if published and not s["differs"] else ""
+
+
+def _size(result: dict[str, Any]) -> str:
+    """What was measured, in numbers taken from the no-prompt result."""
+    d, kind = result["details"], result["kind"]
+    if kind == "retrieval":
+        return (
+            f"{d['queries']} judged queries, {d['documents']} documents; with no prompt recall@100 "
+            f"{d['recall_at_100']:.4f}, MRR@10 {d['mrr_at_10']:.4f}"
+        )
+    if kind == "classification":
+        return (
+            f"{d['test_texts']} test texts; {d['experiments']} draws of {d['samples_per_label']} training texts per "
+            "label per seed set"
+        )
+    if kind == "clustering":
+        return f"{d['texts']} texts, k = {d['clusters']}, {d['runs']} k-means runs"
+    if kind == "pairs":
+        return f"{d['pairs']} pairs ({d['positives']} positive); with no prompt MTEB's max_ap is {d['max_ap']:.4f}"
+    return f"{d['pairs']} scored pairs"
+
+
+def _prompts_table(report: dict[str, Any], by_cell: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    lines = [
+        "| data set | task | query prompt | document prompt | adapter |",
+        "|---|---|---|---|---|",
+    ]
+    for s in report["sets"]:
+        result = by_cell.get((s["folder"], "task adapter")) or by_cell.get((s["folder"], "task prompt"))
+        if result is None:
+            continue
+        adapter = "/".join(Path(result["adapter"]).parts[-3:]) if result["adapter"] else "none registered"
+        lines.append(
+            f"| {s['title']} | {result['task']} | `{result['query_prompt']!r}` | `{result['document_prompt']!r}` "
+            f"| {adapter} |"
+        )
+    return lines

@@ -1,0 +1,139 @@
+"""``taskvec train``: train one task's LoRA adapter on the frozen backbone.
+
+``register(subparsers)`` adds the sub-command to taskvec's CLI; ``python -m taskvec.train.cli`` runs it alone.
+Only torch, transformers, peft and numpy are needed (no lancedb, no mcp).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from taskvec.train.trainer import LOSS_NAMES, TrainConfig
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig(task="", data=[], out=Path())
+    p.add_argument("--task", required=True, help="task name (built-in kind or one from --tasks-file)")
+    p.add_argument(
+        "--data", nargs="+", required=True, metavar="PATH", help="training data paths; PATH#K/N keeps fold K of N"
+    )
+    p.add_argument("--out", required=True, type=Path, help="output folder (PEFT adapter + README.md model card)")
+    p.add_argument("--model", default=None, help="base model folder or hub id (default: bundled all-MiniLM-L6-v2)")
+    p.add_argument("--tasks-file", type=Path, default=None, help="tasks TOML adding or overriding tasks")
+    p.add_argument("--query-prompt", default=None, help="override the task's query prompt")
+    p.add_argument("--document-prompt", default=None, help="override the task's document prompt")
+    p.add_argument("--loss", default="auto", choices=("auto", *LOSS_NAMES), help="default: by task kind")
+    p.add_argument("--rank", type=int, default=d.rank)
+    p.add_argument("--alpha", type=float, default=d.alpha)
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--target-modules", nargs="+", default=None, help="default: the attention projections")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--warmup", type=float, default=d.warmup, help="fraction of steps")
+    p.add_argument("--epochs", type=float, default=d.epochs)
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--max-seq-length", type=int, default=None)
+    p.add_argument("--scale", type=float, default=d.scale, help="logit scale of contrastive / CoSENT / AnglE")
+    p.add_argument("--temperature", type=float, default=d.temperature, help="SupCon temperature")
+    p.add_argument(
+        "--hard-negatives", type=int, default=d.hard_negatives, help="hard negatives per query from the data"
+    )
+    p.add_argument(
+        "--anchor-weight", type=float, default=d.anchor_weight, help="keep similarity structure near the base"
+    )
+    p.add_argument("--anchor-data", nargs="*", default=[], metavar="PATH", help="texts for the anchor (any format)")
+    p.add_argument("--anchor-batch", type=int, default=d.anchor_batch)
+    p.add_argument("--mix-temperature", type=float, default=d.mix_temperature, help="1 proportional, 0 equal")
+    p.add_argument(
+        "--val-data", nargs="*", default=[], metavar="PATH", help="validation-only sources (held out, never trained on)"
+    )
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    p.add_argument("--val-max", type=int, default=d.val_max)
+    p.add_argument("--val-corpus", type=int, default=d.val_corpus)
+    p.add_argument("--evals-per-epoch", type=int, default=d.evals_per_epoch)
+    p.add_argument("--patience", type=int, default=d.patience)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--no-progress", action="store_true")
+
+
+def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> TrainConfig:
+    return TrainConfig(
+        task=args.task,
+        data=list(args.data),
+        out=args.out,
+        model=args.model,
+        tasks_file=args.tasks_file,
+        query_prompt=args.query_prompt,
+        document_prompt=args.document_prompt,
+        loss=args.loss,
+        rank=args.rank,
+        alpha=args.alpha,
+        dropout=args.dropout,
+        target_modules=args.target_modules,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        warmup=args.warmup,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        max_seq_length=args.max_seq_length,
+        scale=args.scale,
+        temperature=args.temperature,
+        hard_negatives=args.hard_negatives,
+        anchor_weight=args.anchor_weight,
+        anchor_data=list(args.anchor_data or []),
+        anchor_batch=args.anchor_batch,
+        val_data=list(args.val_data or []),
+        mix_temperature=args.mix_temperature,
+        val_fraction=args.val_fraction,
+        val_max=args.val_max,
+        val_corpus=args.val_corpus,
+        evals_per_epoch=args.evals_per_epoch,
+        patience=args.patience,
+        seed=args.seed,
+        threads=args.threads,
+        progress=not args.no_progress,
+        command="taskvec train " + shlex.join(argv if argv is not None else sys.argv[1:]).removeprefix("train "),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from taskvec.train.trainer import train
+
+    cfg = config_from_args(args, getattr(args, "argv", None))
+    result = train(cfg, log=lambda msg: print(msg, file=sys.stderr))
+    val = result.validation
+    for name in val["base"]:
+        print(
+            f"{name}: base {val['base'][name]:.4f}  prompt only {val['prompt_only'][name]:.4f}  "
+            f"adapter {val['adapter'][name]:.4f}"
+        )
+    print(f"saved {result.out} (best step {result.best_step} of {result.steps}, {result.wall_seconds / 60:.1f} min)")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train`` to taskvec's CLI; the handler is ``args.func(args) -> int``."""
+    p = subparsers.add_parser("train", help="train a task's LoRA adapter", description=__doc__)
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="taskvec")
+    register(parser.add_subparsers(dest="command", required=True))
+    if not argv or argv[0] != "train":
+        argv = ["train", *argv]
+    args = parser.parse_args(argv)
+    args.argv = argv
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

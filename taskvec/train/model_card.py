@@ -1,0 +1,168 @@
+"""The model card (README.md) of a trained adapter, rendered from the run's recorded facts.
+
+``taskvec_training.json`` beside the adapter holds the facts (base model and fingerprint, prompts, data and
+licences, hyperparameters, validation history, wall time, command); the card is regenerated from it, so test
+figures added later by the evaluation harness (``add_test_figures``) land in both without retyping anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+INFO_FILE = "taskvec_training.json"
+
+
+def _fmt(x: Any) -> str:
+    return f"{x:.4f}" if isinstance(x, float) else str(x)
+
+
+def _prompt_phrase(info: dict[str, Any]) -> str:
+    if info["query_prompt"] or info["document_prompt"]:
+        return "trained together with the task's prompts"
+    return "trained on unprompted text (the task has no prompt on this model, so at step 0 it is the base model)"
+
+
+def _cpu(info: dict[str, Any]) -> str:
+    cpu = info.get("cpu_seconds")
+    return f"{cpu / 60:.1f} CPU-min" if cpu else "CPU time not recorded"
+
+
+def _table(rows: list[list[Any]], header: list[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render(info: dict[str, Any]) -> str:
+    hp = info["hyperparameters"]
+    val = info["validation"]
+    sources = sorted(val.get("base", {}))
+    val_rows = [
+        [s, val["base"].get(s, ""), val["prompt_only"].get(s, ""), val.get("adapter", {}).get(s, "")] for s in sources
+    ]
+    metric = {
+        "retrieval": "nDCG@10 (exact search over validation positives + sampled distractors)",
+        "code": "nDCG@10 (exact search over validation positives + sampled distractors)",
+        "similarity": "Spearman of cosine vs gold score",
+        "classification": "few-shot (16 per label) nearest-centroid accuracy, 10 draws",
+        "clustering": "k-means V-measure (k = number of labels), 3 seeds",
+    }[info["kind"]]
+    data_rows = [[d["source"], d["train"], d["validation"], d["licence"]] for d in info["data"]]
+    parts = [
+        "---",
+        "library_name: peft",
+        f"base_model: {info['base_model']}",
+        "tags: [taskvec, lora, sentence-embeddings, " + info["kind"] + "]",
+        "---",
+        "",
+        f"# taskvec `{info['task']}` adapter for {info['base_model']}",
+        "",
+        f"A LoRA adapter (rank {hp['rank']}, alpha {hp['alpha']:g}, dropout {hp['dropout']:g}, on "
+        f"{', '.join(info['target_modules'])}; {info['trainable_parameters']:,} parameters) over the frozen "
+        f"backbone, {_prompt_phrase(info)}. taskvec selects it with `task={info['task']}`.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| base model | `{info['base_model']}` |",
+        f"| base model fingerprint | `{info['base_model_fingerprint']}` (taskvec `fingerprint_folder`) |",
+        f"| task (kind) | `{info['task']}` ({info['kind']}) |",
+        f"| query prompt | `{info['query_prompt']!r}` |",
+        f"| document prompt | `{info['document_prompt']!r}` |",
+        f"| pooling, max tokens | {info['pooling']}, {info['max_seq_length']} |",
+        f"| loss | {info['loss']} |",
+        f"| training wall time | {info['wall_seconds'] / 60:.1f} min ({_cpu(info)}) on {info['machine']} |",
+        f"| steps | {info['steps']} run, best at step {info['best_step']} |",
+        "",
+        "## Data",
+        "",
+        "Read by path, never copied into the repository. Validation is carved from the training data by a seeded "
+        "hash of each group (query, pair, text or thread); test splits are never read by training.",
+        "",
+        _table(data_rows, ["source", "train", "validation", "licence"]),
+        "",
+    ]
+    if info.get("anchor_data"):
+        parts += [
+            "Anchor texts (unlabelled; their similarity structure under the adapter is kept near the base "
+            f"model's, weight {hp['anchor_weight']:g}): " + ", ".join(f"`{a}`" for a in info["anchor_data"]) + ".",
+            "",
+        ]
+    if info.get("val_data"):
+        parts += [
+            "Validation-only sources (never trained on; they steer early stopping towards what generalises): "
+            + ", ".join(f"`{a}`" for a in info["val_data"])
+            + ".",
+            "",
+        ]
+    if info.get("data_note"):
+        parts += [info["data_note"], ""]
+    parts += [
+        "## Validation",
+        "",
+        f"Metric: {metric}. *base* is the model as shipped (no prompt, no adapter); *prompt only* adds the task's "
+        "prompt without the adapter.",
+        "",
+        _table(val_rows, ["validation set", "base", "prompt only", "adapter"]),
+        "",
+    ]
+    test = info.get("test") or {}
+    if test:
+        rows = [
+            [name, t["metric"], t["base"], t["adapter"], round(t["adapter"] - t["base"], 4)] for name, t in test.items()
+        ]
+        parts += [
+            "## Test figures",
+            "",
+            test_note(info),
+            "",
+            _table(rows, ["data set (split)", "metric", "base (no prompt, no adapter)", "with adapter", "change"]),
+            "",
+        ]
+    parts += [
+        "## Hyperparameters",
+        "",
+        "```json",
+        json.dumps({k: v for k, v in hp.items() if k not in ("out",)}, indent=2, ensure_ascii=False),
+        "```",
+        "",
+        "## Reproduce",
+        "",
+        "```bash",
+        info.get("command") or "(not recorded)",
+        "```",
+        "",
+        "Seeded: the same command on the same software gives the same adapter (thread counts can move the last "
+        "float digits).",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def test_note(info: dict[str, Any]) -> str:
+    return str(
+        info.get("test_note")
+        or "Test splits, measured once after training; base and adapter measured the same way in the same run."
+    )
+
+
+def write_model_card(folder: Path, info: dict[str, Any]) -> Path:
+    path = Path(folder) / "README.md"
+    path.write_text(render(info))
+    return path
+
+
+def add_test_figures(
+    folder: Path, figures: dict[str, dict[str, Any]], *, note: str | None = None, data_note: str | None = None
+) -> None:
+    """Record final figures (``{set: {"metric", "base", "adapter"}}``) in the run's facts and re-render the card."""
+    folder = Path(folder)
+    info = json.loads((folder / INFO_FILE).read_text())
+    info.setdefault("test", {}).update(figures)
+    if note is not None:
+        info["test_note"] = note
+    if data_note is not None:
+        info["data_note"] = data_note
+    (folder / INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    write_model_card(folder, info)

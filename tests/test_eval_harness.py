@@ -1,0 +1,435 @@
+"""The quality harness end to end on tiny generated data: every layout, every runner, the CLI and the suite.
+
+The tiny random BERT knows nothing, but it is deterministic: identical texts get identical vectors, and texts
+built from disjoint vocabularies land apart. The data below is built so that those two facts fix the answer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from taskvec.errors import InvalidInputError
+from taskvec.eval import cli, datasets, metrics, runners
+from taskvec.eval.suite import SUITE, published_figure, run_suite
+from taskvec.eval.variants import ABLATION, Variant
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # as in conftest.py: ../shared/data
+NONE = Variant("none", "none")
+FRUIT = ["apple", "banana", "cherry", "mango", "pear", "plum", "grape", "lemon"]
+METAL = ["iron", "copper", "zinc", "nickel", "cobalt", "tin", "lead", "silver"]
+
+
+def _texts(words: list[str], count: int) -> list[str]:
+    """``count`` distinct texts made only of ``words``."""
+    return [" ".join(words[(i + j) % len(words)] for j in range(3 + i % 3)) for i in range(count)]
+
+
+def _jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+# ---------------------------------------------------------------------------------------- data layouts
+def make_beir(folder: Path) -> None:
+    """Each query's text equals its relevant document's title + " " + text, so exact search ranks it first."""
+    docs = [{"_id": f"d{i}", "title": "", "text": t} for i, t in enumerate(_texts(FRUIT + METAL, 12))]
+    docs.append({"_id": "d99", "title": "copper kettle", "text": "polished at home"})
+    _jsonl(folder / "corpus.jsonl", docs)
+    queries = [
+        {"_id": "q1", "text": docs[1]["text"], "metadata": {}},
+        {"_id": "q2", "text": docs[5]["text"]},
+        {"_id": "q3", "text": "copper kettle polished at home"},
+        {"_id": "q4", "text": "an unjudged query"},
+    ]
+    _jsonl(folder / "queries.jsonl", queries)
+    (folder / "qrels").mkdir()
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t2\nq2\td5\t1\nq3\td99\t1\n")
+
+
+def make_generic_pairs(folder: Path, target: str) -> None:
+    """Half the pairs repeat a text (gold 5 / label 1), half join a fruit text to a metal text (gold 0 / label 0)."""
+    fruit, metal = _texts(FRUIT, 10), _texts(METAL, 10)
+    rows = [{"text1": f, "text2": f, target: 5.0 if target == "score" else 1} for f in fruit[:5]]
+    rows += [
+        {"text1": f, "text2": m, target: float(i % 2) if target == "score" else 0}
+        for i, (f, m) in enumerate(zip(fruit[5:], metal[5:], strict=True))
+    ]
+    _jsonl(folder / "test.jsonl", rows)
+
+
+def make_generic_labelled(folder: Path, splits: tuple[str, ...], per_label: int = 12) -> None:
+    for split in splits:
+        rows = [{"text": t, "label": "fruit"} for t in _texts(FRUIT, per_label)]
+        rows += [{"text": t, "label": "metal"} for t in _texts(METAL, per_label)]
+        _jsonl(folder / f"{split}.jsonl", rows)
+
+
+def make_repeated_topics(folder: Path) -> None:
+    """Three labels, each one text repeated: three distinct points, so k-means with k=3 must find the labels."""
+    topics = {"fruit": "apple banana cherry", "metal": "iron copper zinc", "weather": "rain snow wind"}
+    _jsonl(folder / "test.jsonl", [{"text": text, "label": label} for _ in range(6) for label, text in topics.items()])
+
+
+# Small files in the original layouts of the sets in ../shared/data, with the quirks their SOURCE.md describe.
+_AMAZON = 'sentence\tis_counterfactual\n"""I wish it had ""worked"""""\t1\n' + "It works.\t0\n" * 3
+ORIGINAL_FILES = {
+    "stsbenchmark/sts-test.csv": (
+        'main-captions\tMSRvid\t2012test\t0001\t5.000\tA "quoted" man plays.\tA man plays.\n'
+        "main-news\theadlines\t2013\t0002\t1.250\tStocks fall.\tCats sleep.\tsource-a\tsource-b\n"
+        "main-news\theadlines\t2013\t0003\t0.000\tIron melts.\tA pear ripens.\n"
+    ),
+    "amazon_counterfactual/EN_train.tsv": _AMAZON + "If only it were red.\t1\n",
+    "amazon_counterfactual/EN_test.tsv": _AMAZON,
+    "emotion/train.txt": "i feel great; really;joy\ni am sad;sadness\n\ni feel fine;joy\n",
+    "emotion/test.txt": "what a day;joy\ni cry;sadness\n",
+    "twitter_url_corpus/Twitter_URL_Corpus_test.txt": (
+        "Trump dossier news \tTrump dossier story \t(5,6)\thttps://t.co/a\n"
+        "Trump dossier news \tsomething else \t(2,6)\thttps://t.co/a\n"
+        "\n"
+        "Trump dossier news \ta maybe \t(3,6)\thttps://t.co/a\n"
+        "Mars rover lands \tthe rover landed \t(4,6)\t\thttps://t.co/b\n"
+    ),
+}
+
+
+def make_newsgroups(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    posts = {
+        "rec.autos/1": "From: a@b\nSubject: Re: engine noise\nLines: 2\n\nbody\nSubject: not this one\n",
+        "rec.autos/2": "From: a@b\nSubject: brake pads\n\nbody\n",
+        "sci.space/3": "Subject: orbit of Mars \xe9t\xe9\nFrom: c@d\n\nbody\n",
+    }
+    with tarfile.open(folder / "20news-bydate-test.tar.gz", "w:gz") as archive:
+        for name, text in posts.items():
+            payload = text.encode("latin-1")
+            member = tarfile.TarInfo(f"20news-bydate-test/{name}")
+            member.size = len(payload)
+            archive.addfile(member, io.BytesIO(payload))
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root with every set of the suite in its original layout, plus generic folders of each kind."""
+    root = tmp_path_factory.mktemp("data")
+    make_beir(root / "scifact")
+    for name, text in ORIGINAL_FILES.items():
+        (root / name).parent.mkdir(exist_ok=True)
+        (root / name).write_text(text)
+    make_newsgroups(root / "twenty_newsgroups")
+    make_generic_pairs(root / "generic_similarity", "score")
+    make_generic_pairs(root / "generic_pairs", "label")
+    make_generic_labelled(root / "generic_classification", ("train", "test"))
+    make_generic_labelled(root / "generic_clustering", ("test",))
+    make_repeated_topics(root / "repeated_topics")
+    return root
+
+
+# ------------------------------------------------------------------------------------------------- loaders
+def test_beir_loader_joins_title_and_text_and_keeps_only_judged_queries(data_root: Path) -> None:
+    data = datasets.load_retrieval(data_root / "scifact")
+    assert data.docs[data.doc_ids.index("d99")] == "copper kettle polished at home"
+    assert list(data.queries) == ["q1", "q2", "q3"]
+    assert data.qrels["q1"] == {"d1": 2}
+
+
+def test_sts_benchmark_loader_splits_on_tabs_and_keeps_quotes(data_root: Path) -> None:
+    data = datasets.load_similarity(data_root / "stsbenchmark")
+    assert data.texts1 == ['A "quoted" man plays.', "Stocks fall.", "Iron melts."]
+    assert data.texts2[1] == "Cats sleep."
+    assert data.targets == [5.0, 1.25, 0.0]
+
+
+def test_amazon_loader_unquotes_csv_style_and_sets_mteb_samples(data_root: Path) -> None:
+    data = datasets.load_classification(data_root / "amazon_counterfactual")
+    assert data.train.texts[0] == '"I wish it had "worked""'
+    assert data.train.labels == ["1", "0", "0", "0", "1"]
+    assert data.samples_per_label == 32
+
+
+def test_emotion_loader_splits_on_the_last_semicolon_and_skips_blank_lines(data_root: Path) -> None:
+    data = datasets.load_classification(data_root / "emotion")
+    assert data.train.texts == ["i feel great; really", "i am sad", "i feel fine"]
+    assert data.train.labels == ["joy", "sadness", "joy"]
+    assert data.samples_per_label == 16
+
+
+def test_newsgroups_loader_takes_the_header_subject_and_the_folder_label(data_root: Path) -> None:
+    data = datasets.load_clustering(data_root / "twenty_newsgroups")
+    assert data.test.texts == ["Re: engine noise", "brake pads", "orbit of Mars été"]
+    assert data.test.labels == ["rec.autos", "rec.autos", "sci.space"]
+
+
+def test_twitter_loader_applies_the_readme_vote_rule(data_root: Path) -> None:
+    data = datasets.load_pairs(data_root / "twitter_url_corpus")
+    assert data.targets == [1.0, 0.0, 1.0]  # (3,6) dropped; the row with an extra column is read
+    assert data.texts2[2] == "the rover landed "
+
+
+def test_generic_layouts_load(data_root: Path) -> None:
+    assert len(datasets.load_similarity(data_root / "generic_similarity").texts1) == 10
+    assert set(datasets.load_pairs(data_root / "generic_pairs").targets) == {0.0, 1.0}
+    assert datasets.load_classification(data_root / "generic_classification").samples_per_label is None
+    assert set(datasets.load_clustering(data_root / "generic_clustering").test.labels) == {"fruit", "metal"}
+
+
+def test_generic_csv_and_tsv_are_read_like_jsonl(tmp_path: Path) -> None:
+    (tmp_path / "test.csv").write_text('text1,text2,label\n"a, b",c,1\nd,e,0\n')
+    assert datasets.load_pairs(tmp_path).texts1 == ["a, b", "d"]
+    other = tmp_path / "tsv"
+    other.mkdir()
+    (other / "test.tsv").write_text("text\tlabel\nan apple\tfruit\n")
+    assert datasets.load_clustering(other).test.labels == ["fruit"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "write", "needle"),
+    [
+        ("retrieval", lambda d: None, "qrels/test.tsv"),
+        ("similarity", lambda d: _jsonl(d / "test.jsonl", [{"text1": "a", "text2": "b"}]), "'score'"),
+        ("classification", lambda d: _jsonl(d / "train.jsonl", [{"text": "a", "label": 1}]), "test"),
+        ("clustering", lambda d: _jsonl(d / "test.jsonl", [{"text": "", "label": 1}]), "'text'"),
+        ("pairs", lambda d: _jsonl(d / "test.jsonl", [{"text1": "a", "text2": "b", "label": 2}]), "0 or 1"),
+    ],
+)
+def test_bad_input_names_the_file_field_and_fix(tmp_path: Path, kind: str, write, needle: str) -> None:
+    write(tmp_path)
+    with pytest.raises(InvalidInputError) as info:
+        datasets.LOADERS[kind](tmp_path)
+    assert needle in str(info.value)
+    assert info.value.fix
+
+
+def test_missing_folder_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        datasets.load_similarity(tmp_path / "nowhere")
+
+
+# ------------------------------------------------------------------------------------------------- runners
+def test_retrieval_finds_each_query_twin(tiny_encoder, data_root: Path) -> None:
+    data = datasets.load_retrieval(data_root / "scifact")
+    result = runners.run_variant("retrieval", tiny_encoder, NONE, data)
+    assert result.metric == "ndcg_at_10"
+    assert result.value == pytest.approx(1.0)
+    assert result.details["recall_at_100"] == pytest.approx(1.0)
+    assert result.details["mrr_at_10"] == pytest.approx(1.0)
+    assert result.details["documents"] == 13
+    assert result.space_id == tiny_encoder.space(NONE.apply(tiny_encoder.tasks["retrieval"])).id
+
+
+def test_exact_search_blocks_give_the_same_ranking(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    queries, docs = rng.normal(size=(7, 5)), rng.normal(size=(40, 5))
+    ids = [f"d{i}" for i in range(40)]
+    whole = runners.exact_search(queries, docs, ids, depth=10)
+    monkeypatch.setattr(runners, "_SCORE_BLOCK", 40)  # one query per block
+    assert runners.exact_search(queries, docs, ids, depth=10) == whole
+    best = np.argsort(-metrics.normalize_rows(docs) @ metrics.normalize_rows(queries)[0])[:10]
+    assert whole[0] == [ids[i] for i in best]
+
+
+def test_similarity_is_spearman_of_the_pair_cosines(tiny_encoder, data_root: Path) -> None:
+    data = datasets.load_similarity(data_root / "generic_similarity")
+    result = runners.run_variant("similarity", tiny_encoder, NONE, data)
+    task = NONE.apply(tiny_encoder.tasks["similarity"])
+    a = tiny_encoder.encode(data.texts1, task=task).vectors
+    b = tiny_encoder.encode(data.texts2, task=task).vectors
+    expected = metrics.spearman(data.targets, metrics.paired_cosine(a, b))
+    assert result.value == pytest.approx(expected, abs=1e-6)
+    assert result.value > 0.5  # the repeated-text pairs (gold 5) have cosine 1
+
+
+def test_pairs_ranks_repeated_texts_first(tiny_encoder, data_root: Path) -> None:
+    result = runners.run_variant("pairs", tiny_encoder, NONE, datasets.load_pairs(data_root / "generic_pairs"))
+    assert result.metric == "cosine_ap"
+    assert result.value == pytest.approx(1.0)
+    assert result.details["max_ap"] >= result.value
+    assert result.details["positives"] == 5
+
+
+def test_classification_protocol(tiny_encoder, data_root: Path) -> None:
+    data = datasets.load_classification(data_root / "generic_classification")
+    result = runners.run_variant("classification", tiny_encoder, NONE, data, samples_per_label=4, seed_sets=3)
+    details = result.details
+    assert details["samples_per_label"] == 4
+    assert len(details["seed_set_means"]) == 3 and len(details["first_seed_set_experiments"]) == 10
+    assert result.value == pytest.approx(np.mean(details["seed_set_means"]))
+    assert details["accuracy_min"] <= result.value <= details["accuracy_max"]
+    assert details["train_texts_encoded"] <= len(data.train.texts)
+    assert result.value > 0.9  # two disjoint vocabularies are easy to tell apart
+    default = runners.run_variant("classification", tiny_encoder, NONE, data, experiments=2)
+    assert default.details["samples_per_label"] == runners.MTEB_DEFAULT_SAMPLES_PER_LABEL
+
+
+def test_clustering_recovers_the_labels_of_distinct_points(tiny_encoder, data_root: Path) -> None:
+    data = datasets.load_clustering(data_root / "repeated_topics")
+    result = runners.run_variant("clustering", tiny_encoder, NONE, data, runs=3)
+    assert result.details["clusters"] == 3
+    assert result.details["v_measures"] == pytest.approx([1.0, 1.0, 1.0])
+    generic = runners.run_variant(
+        "clustering", tiny_encoder, NONE, datasets.load_clustering(data_root / "generic_clustering"), runs=4
+    )
+    assert generic.value == pytest.approx(np.mean(generic.details["v_measures"]))
+    assert len(generic.details["v_measures"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("kind", "folder"),
+    [
+        ("similarity", "stsbenchmark"),
+        ("classification", "emotion"),
+        ("clustering", "twenty_newsgroups"),
+        ("pairs", "twitter_url_corpus"),
+    ],
+)
+def test_original_layouts_run(tiny_encoder, data_root: Path, kind: str, folder: str) -> None:
+    data = datasets.LOADERS[kind](data_root / folder)
+    options = {"experiments": 2, "samples_per_label": 1} if kind == "classification" else {}
+    result = runners.run_variant(kind, tiny_encoder, NONE, data, **options)
+    assert result.dataset == folder
+    assert -1.0 <= result.value <= 1.0
+
+
+# ------------------------------------------------------------------------------------------------- variants
+def test_variants_switch_prompt_and_adapter_independently(tiny_encoder, tmp_path: Path) -> None:
+    base = tiny_encoder.tasks["retrieval"].with_prompts("q: ", "d: ")
+    base = type(base)(**{**base.__dict__, "adapter": tmp_path})
+    assert Variant("none", "task").apply(base).query_prompt == ""
+    assert Variant("none", "task").apply(base).adapter == tmp_path
+    generic = Variant("generic", "none").apply(base)
+    assert generic.query_prompt == generic.document_prompt == "Represent this text: "
+    assert generic.adapter is None
+    assert Variant("task", "none").apply(base).document_prompt == "d: "
+    spaces = {tiny_encoder.space(Variant(p, "none").apply(base)).id for p in ("none", "generic", "task")}
+    assert len(spaces) == 3
+    with pytest.raises(InvalidInputError, match="prompt"):
+        Variant("fancy", "none")
+
+
+# ------------------------------------------------------------------------------------------------------ CLI
+def _cli(tiny_model_dir: Path, *args: str) -> list[str]:
+    return [*args, "--model", str(tiny_model_dir), "--device", "cpu"]
+
+
+def test_cli_json_is_the_last_line(tiny_model_dir: Path, data_root: Path, capsys: pytest.CaptureFixture) -> None:
+    records = {}
+    for prompt in ("none", "generic"):
+        argv = _cli(
+            tiny_model_dir,
+            "retrieval",
+            "--data",
+            str(data_root / "scifact"),
+            "--prompt",
+            prompt,
+            "--adapter",
+            "none",
+            "--json",
+        )
+        assert cli.main(argv) == 0
+        records[prompt] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    record = records["none"]
+    assert record["dataset"] == "scifact" and record["task"] == "retrieval" and record["kind"] == "retrieval"
+    assert record["variant"] == "prompt=none,adapter=none"
+    assert record["metric"] == "ndcg_at_10" and record["value"] == pytest.approx(1.0)
+    assert record["model"] and record["model_fingerprint"] and record["seconds"] >= 0
+    assert records["generic"]["space_id"] != record["space_id"]
+    assert records["generic"]["query_prompt"] == "Represent this text: "
+
+
+def test_cli_as_a_module_prints_json_last(tiny_model_dir: Path, data_root: Path) -> None:
+    argv = _cli(tiny_model_dir, "pairs", "--data", str(data_root / "generic_pairs"), "--json")
+    proc = subprocess.run([sys.executable, "-m", "taskvec.eval.cli", *argv], capture_output=True, text=True, check=True)
+    record = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert record["metric"] == "cosine_ap" and record["variant"] == "prompt=task,adapter=task"
+
+
+def test_cli_reports_bad_data_with_exit_code_2(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert cli.main(_cli(tiny_model_dir, "similarity", "--data", str(tmp_path))) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path) in err and "Fix:" in err
+
+
+def test_register_adds_eval_to_a_main_parser(tiny_model_dir: Path, data_root: Path) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="taskvec")
+    parser.add_argument("--model")  # a main CLI may parse the encoder flags before the sub-command
+    sub = parser.add_subparsers(dest="command")
+    cli.register(sub)
+    args = parser.parse_args(["--model", str(tiny_model_dir), "eval", "clustering", "--data", "x", "--runs", "2"])
+    assert args.model == str(tiny_model_dir)  # not overwritten by the sub-command's own --model
+    assert args.runs == 2 and args.func is not None
+
+
+# ---------------------------------------------------------------------------------------------------- suite
+def _tiny_adapter(model_dir: Path, folder: Path) -> Path:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModel
+
+    model = get_peft_model(
+        AutoModel.from_pretrained(str(model_dir)), LoraConfig(r=2, target_modules=["query", "value"])
+    )
+    model.save_pretrained(str(folder))
+    return folder
+
+
+def test_suite_writes_the_table_from_results_and_reference_files(
+    tiny_model_dir: Path, data_root: Path, tmp_path: Path
+) -> None:
+    from taskvec.engine import Encoder
+
+    adapter = _tiny_adapter(tiny_model_dir, tmp_path / "sim-adapter")
+    tasks_file = tmp_path / "tasks.toml"
+    tasks_file.write_text(f'[tasks.similarity]\nadapter = "{adapter}"\n')
+    encoder = Encoder(tiny_model_dir, device="cpu", tasks_file=tasks_file)
+    references = data_root / "reference_scores"
+    references.mkdir(exist_ok=True)
+    name = encoder.model_name.rsplit("/", 1)[-1]
+    (references / f"{name}__STSBenchmark.json").write_text(
+        json.dumps({"mteb_version": "9.9", "scores": {"test": [{"hf_subset": "default", "cosine_spearman": 0.12345}]}})
+    )
+    out = tmp_path / "docs" / "quality.md"
+    report = run_suite(encoder, data_root, out=out, json_out=out.with_suffix(".json"), seed_sets=2)
+    text = out.read_text()
+    saved = json.loads(out.with_suffix(".json").read_text())
+    assert saved["results"] == report["results"]
+
+    table = text.split("## Notes")[0]  # the ablation table (the time table below repeats the row names)
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
+    assert "0.1235" in rows[f"published MTEB, {name}, no prompt"]  # read from the file, not typed
+    # every variant ran on every set; the adapter row only where the task has one (similarity: STS and pairs)
+    cells = {(r["folder"], r["row"]): r for r in report["results"]}
+    assert len(cells) == len(SUITE) * 3 + 2
+    assert ("twitter_url_corpus", "task adapter") in cells
+    assert cells[("stsbenchmark", "task adapter")]["adapter"] == str(adapter)
+    assert cells[("stsbenchmark", "task adapter")]["space_id"] != cells[("stsbenchmark", "task prompt")]["space_id"]
+    assert rows["task adapter"].count("no adapter") == len(SUITE) - 2
+    for row, _ in ABLATION[:3]:
+        value = cells[("scifact", row)]["value"]
+        assert f"{value:.4f}" in rows[row]
+    assert " ± " in rows["no prompt"]  # classification spreads over the 2 seed sets
+    assert "Not MTEB's set" in text and "3 subject lines" in text  # the count comes from the data
+    assert published_figure(references, encoder.model_name, SUITE[0]) is None
+
+
+# ----------------------------------------------------------------------------------------------- real model
+@pytest.mark.real_model
+def test_sts_benchmark_reproduces_the_published_mteb_figure(real_encoder) -> None:
+    folder = SHARED_DATA / "stsbenchmark"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent")
+    entry = next(s for s in SUITE if s.folder == "stsbenchmark")
+    published = published_figure(SHARED_DATA / "reference_scores", real_encoder.model_name, entry)
+    assert published is not None, "the reference scores of all-MiniLM-L6-v2 should ship with the data"
+    result = runners.run_variant("similarity", real_encoder, NONE, datasets.load_similarity(folder))
+    assert result.details["pairs"] == 1379
+    assert result.value == pytest.approx(published["value"], abs=0.005)

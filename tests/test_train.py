@@ -1,0 +1,297 @@
+"""Adapter training: losses on hand-made cases, data carving, a short run on the tiny BERT, and the round trip
+from `taskvec train` output to the encoder."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from taskvec.train import losses, metrics
+from taskvec.train.data import (
+    DataError,
+    LabelledSet,
+    PairSet,
+    ScoredSet,
+    carve_validation,
+    for_kind,
+    read_source,
+    take_fold,
+    thread_key,
+)
+from taskvec.train.trainer import TrainConfig, Trainer, train
+
+# ------------------------------------------------------------------------------------------------ losses
+
+
+def _unit(rows: list[list[float]]) -> torch.Tensor:
+    return F.normalize(torch.tensor(rows, dtype=torch.float32), dim=-1)
+
+
+def test_in_batch_contrastive_prefers_aligned_pairs():
+    q = _unit([[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    target = torch.arange(3)
+    aligned = losses.in_batch_contrastive(q, q.clone(), target)
+    swapped = losses.in_batch_contrastive(q, q[[1, 2, 0]], target)
+    assert aligned.item() < 1e-6
+    assert swapped.item() > 10
+
+
+def test_in_batch_contrastive_masks_other_positives():
+    # Query 0 is relevant to documents 0 and 1; document 1 must not count as its negative.
+    q = _unit([[1, 0], [0, 1]])
+    d = _unit([[1, 0.1], [1, 0]])
+    target = torch.tensor([0, 1])
+    unmasked = losses.in_batch_contrastive(q[:1], d, target[:1])
+    same = torch.tensor([[True, True]])
+    masked = losses.in_batch_contrastive(q[:1], d, target[:1], same_as_positive=same)
+    assert masked.item() < 1e-6 < unmasked.item()
+
+
+@pytest.mark.parametrize("fn", [losses.cosent, losses.angle])
+def test_pair_losses_rank_by_score(fn):
+    a = _unit([[1, 0, 0, 0], [1, 0, 0, 0], [1, 0, 0, 0]])
+    b = _unit([[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 0, 0]])  # cos 1, 0.71, 0 (and no sine term)
+    in_order = fn(a, b, torch.tensor([5.0, 3.0, 0.0]))
+    reversed_ = fn(a, b, torch.tensor([0.0, 3.0, 5.0]))
+    assert in_order.item() < reversed_.item()
+    assert fn(a, b, torch.tensor([1.0, 1.0, 1.0])).item() == pytest.approx(0.0)  # no pair to rank: log(1) = 0
+
+
+def test_cosent_matches_closed_form():
+    a = _unit([[1, 0], [1, 0]])
+    b = _unit([[1, 0], [0, 1]])  # cos 1 and 0
+    loss = losses.cosent(a, b, torch.tensor([0.0, 1.0]), scale=2.0)  # pair 2 should be higher but is lower
+    assert loss.item() == pytest.approx(math.log(1 + math.exp(2.0 * (1 - 0))), rel=1e-5)
+
+
+def test_supervised_contrastive_prefers_label_clusters():
+    labels = torch.tensor([0, 0, 1, 1])
+    clustered = _unit([[1, 0.1], [1, -0.1], [-0.1, 1], [0.1, 1]])
+    mixed = _unit([[1, 0.1], [-0.1, 1], [1, -0.1], [0.1, 1]])
+    assert losses.supervised_contrastive(clustered, labels).item() < losses.supervised_contrastive(mixed, labels).item()
+    alone = losses.supervised_contrastive(clustered, torch.tensor([0, 1, 2, 3]))
+    assert alone.item() == 0.0 and alone.requires_grad is False  # no positives: a zero that keeps the graph
+
+
+def test_similarity_anchor_ignores_rotation():
+    x = _unit([[1, 0], [0.6, 0.8], [0, 1]])
+    rot = torch.tensor([[0.0, -1.0], [1.0, 0.0]])
+    assert losses.similarity_anchor(x @ rot, x).item() == pytest.approx(0.0, abs=1e-7)
+    assert losses.similarity_anchor(x[[0, 0, 2]], x).item() > 0.01
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+
+
+def test_metrics_match_references():
+    from scipy.stats import spearmanr
+    from sklearn.metrics import v_measure_score
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=50), rng.integers(0, 5, size=50).astype(float)
+    assert metrics.spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-9)
+    labels, clusters = rng.integers(0, 4, 80), rng.integers(0, 5, 80)
+    assert metrics.v_measure(labels.astype(str), clusters) == pytest.approx(v_measure_score(labels, clusters))
+    docs = np.eye(4, dtype=np.float32)
+    queries = np.eye(4, dtype=np.float32)[[1, 0]]
+    assert metrics.ndcg_at_k(queries, docs, [{1}, {0}]) == pytest.approx(1.0)
+    assert metrics.ndcg_at_k(queries, docs, [{2}, {3}], k=1) == pytest.approx(0.0)
+    blobs = np.concatenate([rng.normal(0, 0.05, (20, 3)) + c for c in np.eye(3) * 3])
+    names = [str(i // 20) for i in range(60)]
+    assert metrics.clustering_v_measure(blobs, names) == pytest.approx(1.0)
+    assert metrics.few_shot_accuracy(blobs, names, shots=4) == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+def _labelled(n: int = 200) -> LabelledSet:
+    return LabelledSet("toy", [f"text number {i}" for i in range(n)], [str(i % 3) for i in range(n)])
+
+
+def test_carve_validation_is_seeded_disjoint_and_nested():
+    data = _labelled()
+    train_a, val_a = carve_validation(data, 0.2, 1000, seed=1)
+    _, val_b = carve_validation(data, 0.2, 1000, seed=1)
+    assert val_a.texts == val_b.texts and len(val_a) == 40
+    assert not set(train_a.texts) & set(val_a.texts)
+    _, small = carve_validation(data, 0.2, 10, seed=1)
+    assert set(small.texts) <= set(val_a.texts)  # a smaller cap keeps a subset of the larger split
+    _, other = carve_validation(data, 0.2, 1000, seed=2)
+    assert other.texts != val_a.texts
+
+
+def test_groups_never_straddle_the_split():
+    subjects = ["Re: Space shuttle", "space shuttle", "RE: re: Space  Shuttle", "Graphics cards", "Re: graphics cards"]
+    data = LabelledSet("ng", subjects * 20, ["sci"] * 100, [thread_key(s) for s in subjects * 20])
+    assert thread_key("Re: RE: Space  Shuttle") == "space shuttle"
+    train, val = carve_validation(data, 0.5, 1000, seed=0)
+    assert not {thread_key(t) for t in train.texts} & {thread_key(t) for t in val.texts}
+    f0, f1 = take_fold(data, 0, 2), take_fold(data, 1, 2)
+    assert len(f0) + len(f1) == len(data)
+    assert not set(f0.groups_ or []) & set(f1.groups_ or [])
+
+
+def test_pairs_carve_by_query_and_scored_convert():
+    data = PairSet("p", {f"q{i}": f"query {i}" for i in range(20)}, {f"q{i}": [f"d{i}", "d0"] for i in range(20)}, {})
+    train, val = carve_validation(data, 0.25, 1000, seed=0)
+    assert len(val.relevant) == 5 and not set(train.relevant) & set(val.relevant)
+    scored = ScoredSet("s", [("a", "b", 5.0), ("c", "d", 1.0)])
+    assert for_kind(scored, "retrieval").relevant == {"q0": ["d0"]}
+    with pytest.raises(DataError):
+        for_kind(scored, "classification")
+
+
+def test_readers(tmp_path: Path):
+    sts = tmp_path / "sts-train.csv"
+    sts.write_text('main\tf\t2012\t1\t4.5\tA "quoted" man.\tA man.\textra\nmain\tf\t2012\t2\t0.5\tA cat.\tA car.\n')
+    assert read_source(sts).pairs == [('A "quoted" man.', "A man.", 4.5), ("A cat.", "A car.", 0.5)]
+    tsv = tmp_path / "EN_train.tsv"
+    tsv.write_text("sentence\tis_counterfactual\nIf only it worked.\t1\nIt works.\t0\n")
+    assert read_source(tsv).labels == ["1", "0"]
+    txt = tmp_path / "train.txt"
+    txt.write_text("\ni feel; so happy;joy\ni am sad;sadness\n")
+    assert read_source(txt).texts == ["i feel; so happy", "i am sad"]
+    jl = tmp_path / "pairs.jsonl"
+    jl.write_text(json.dumps({"query": "q", "positive": "p", "negatives": ["n"]}) + "\n")
+    pairs = read_source(jl)
+    assert pairs.corpus[pairs.relevant["q0"][0]] == "p" and pairs.corpus[pairs.negatives["q0"][0]] == "n"
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text(json.dumps({"_id": "d1", "title": "T", "text": "body"}) + "\n")
+    (beir / "queries.jsonl").write_text(json.dumps({"_id": "1", "text": "question", "metadata": {"x": 1}}) + "\n")
+    (beir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n")
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n")
+    data = read_source(beir)
+    assert data.queries == {"1": "question"} and data.corpus == {"d1": "T body"}
+    test_file = tmp_path / "EN_test.tsv"
+    test_file.write_text(tsv.read_text())
+    with pytest.raises(DataError, match="test split"):
+        read_source(test_file)
+    with pytest.raises(DataError):
+        read_source(tmp_path / "missing.tsv")
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+
+def _toy_labels(folder: Path) -> Path:
+    fruit = ["apple", "banana", "cherry", "grape", "melon", "peach", "pear", "plum"]
+    vehicles = ["car", "truck", "bus", "train", "bicycle", "van", "tram", "ship"]
+    rows = [{"text": f"the {w} is here", "label": "fruit"} for w in fruit]
+    rows += [{"text": f"the {w} is here", "label": "vehicle"} for w in vehicles]
+    rows += [{"text": f"look at that {w}", "label": "fruit"} for w in fruit]
+    rows += [{"text": f"look at that {w}", "label": "vehicle"} for w in vehicles]
+    path = folder / "toy.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _config(model: Path, data: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(
+        task="classification",
+        data=[str(data)],
+        out=out,
+        model=str(model),
+        batch_size=16,
+        max_steps=12,
+        lr=5e-3,
+        val_fraction=0.25,
+        evals_per_epoch=1,
+        patience=100,
+        progress=False,
+        seed=7,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def toy_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("train")
+    data = _toy_labels(folder)
+    return data, train(_config(tiny_model_dir, data, folder / "adapter"))
+
+
+def test_training_reduces_loss(toy_run):
+    _, result = toy_run
+    assert result.steps == 12
+    assert np.mean(result.losses[-3:]) < np.mean(result.losses[:3])
+
+
+def test_training_is_reproducible(toy_run, tiny_model_dir: Path, tmp_path: Path):
+    data, first = toy_run
+    again = train(_config(tiny_model_dir, data, tmp_path / "again"))
+    assert again.losses == pytest.approx(first.losses, abs=1e-6)
+    from safetensors.torch import load_file
+
+    a = load_file(str(first.out / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "again" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    other = train(_config(tiny_model_dir, data, tmp_path / "other", seed=8, max_steps=3))
+    assert other.losses[:3] != pytest.approx(first.losses[:3], abs=1e-6)
+
+
+def test_saved_adapter_loads_in_encoder_and_changes_vectors(toy_run, tiny_model_dir: Path, tmp_path: Path):
+    from taskvec.engine import Encoder, TaskRegistry
+    from taskvec.engine.profiles import profile_for
+
+    _, result = toy_run
+    out = result.out
+    assert (out / "adapter_config.json").is_file() and (out / "adapter_model.safetensors").is_file()
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["r"] == 16 and set(config["target_modules"]) == {"query", "key", "value", "attention.output.dense"}
+    card = (out / "README.md").read_text()
+    for needle in ("base model fingerprint", "toy.jsonl", "Validation", "Hyperparameters", "wall time"):
+        assert needle in card
+    toml = tmp_path / "tasks.toml"
+    toml.write_text(f'[tasks.toy]\nkind = "classification"\nadapter = "{out}"\n')
+    enc = Encoder(tiny_model_dir, device="cpu")
+    registry = TaskRegistry.from_profile(profile_for(enc.model_name, enc.model_path)).with_file(toml)
+    enc_with = Encoder(tiny_model_dir, device="cpu", tasks=registry)
+    texts = ["the apple is here", "the bus is here"]
+    plain = enc_with.encode(texts, task="classification").vectors
+    adapted = enc_with.encode(texts, task="toy").vectors
+    assert not np.allclose(plain, adapted, atol=1e-4)
+    assert enc_with.space("toy").adapter_fingerprint is not None
+    # The encoder's vectors are the trainer's validation vectors: same prompt, pooling and adapter.
+    trainer = Trainer(_config(tiny_model_dir, _toy_labels(tmp_path), tmp_path / "unused"))
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(trainer.net.model, load_file(str(out / "adapter_model.safetensors")))
+    np.testing.assert_allclose(trainer.net.embed(texts), adapted, atol=1e-5)
+
+
+def test_cli_main_trains_and_records_command(tiny_model_dir: Path, tmp_path: Path, capsys):
+    from taskvec.train.cli import main
+
+    data = _toy_labels(tmp_path)
+    out = tmp_path / "cli-adapter"
+    argv = ["--task", "clustering", "--data", str(data), "--out", str(out), "--model", str(tiny_model_dir)]
+    argv += ["--max-steps", "2", "--batch-size", "8", "--rank", "4", "--no-progress", "--anchor-weight", "1"]
+    argv += ["--val-data", str(data)]  # a validation-only source: scored, never trained on
+    assert main(argv) == 0
+    info = json.loads((out / "taskvec_training.json").read_text())
+    assert info["command"].startswith("taskvec train --task clustering")
+    assert info["hyperparameters"]["rank"] == 4 and info["loss"] == "supcon"
+    assert any(name.endswith("[held-out]") for name in info["validation"]["base"])
+    assert len(info["data"]) == 1 and info["val_data"] == [str(data)]
+    assert "saved" in capsys.readouterr().out
+
+
+def test_training_code_needs_no_lancedb_or_mcp():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['lancedb'] = None; sys.modules['mcp'] = None\n"
+        "import taskvec.train.cli, taskvec.train.trainer, taskvec.train.model_card"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
