@@ -18,7 +18,7 @@ import pytest
 
 from taskvec.errors import InvalidInputError
 from taskvec.eval import cli, datasets, metrics, runners
-from taskvec.eval.suite import SUITE, published_figure, run_suite
+from taskvec.eval.suite import SUITE, published_figure, render_report, run_suite
 from taskvec.eval.variants import ABLATION, Variant
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # as in conftest.py: ../shared/data
@@ -419,6 +419,20 @@ def test_suite_writes_the_table_from_results_and_reference_files(
     assert " ± " in rows["no prompt"]  # classification spreads over the 2 seed sets
     assert "Not MTEB's set" in text and "3 subject lines" in text  # the count comes from the data
     assert published_figure(references, encoder.model_name, SUITE[0]) is None
+    render_report(out.with_suffix(".json"), tmp_path / "again.md")  # the report is a function of the JSON alone
+    assert (tmp_path / "again.md").read_text() == text
+
+    # a partial rerun replaces one column and keeps the others as they were
+    kept = [r for r in report["results"] if r["folder"] != "stsbenchmark"]
+    again = run_suite(
+        encoder, data_root, out=out, json_out=out.with_suffix(".json"), seed_sets=2, only=["stsbenchmark"]
+    )
+    assert [r for r in again["results"] if r["folder"] != "stsbenchmark"] == kept
+    assert {r["folder"] for r in again["results"]} == {r["folder"] for r in report["results"]}
+    with pytest.raises(InvalidInputError, match="seed_sets"):
+        run_suite(encoder, data_root, out=out, json_out=out.with_suffix(".json"), seed_sets=3, only=["emotion"])
+    with pytest.raises(InvalidInputError, match="Unknown data sets"):
+        run_suite(encoder, data_root, out=out, json_out=out.with_suffix(".json"), seed_sets=2, only=["nope"])
 
 
 # ----------------------------------------------------------------------------------------------- real model

@@ -72,6 +72,8 @@ def _populate(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", type=Path, default=Path("../shared/data"), help="folder of the data sets")
     p.add_argument("--out", type=Path, default=Path("docs/quality.md"), help="Markdown report to write")
     p.add_argument("--json-out", type=Path, help="raw results (default: the report's path with .json)")
+    p.add_argument("--sets", help="rerun only these data sets (comma-separated folder names), keep the other columns")
+    p.add_argument("--render-only", action="store_true", help="rewrite the report from its JSON; run nothing")
     p.add_argument("--seed-sets", type=_positive, default=20, help="seed sets for classification spreads (default: 20)")
     add_encoder_options(p)
     p.set_defaults(func=_run_suite)
@@ -154,27 +156,33 @@ def _run_one(args: argparse.Namespace) -> int:
 
 
 def _run_suite(args: argparse.Namespace) -> int:
-    from taskvec.eval.suite import run_suite
+    from taskvec.eval.suite import render_report, run_suite
 
+    json_out = args.json_out or args.out.with_suffix(".json")
     try:
+        if args.render_only:
+            render_report(json_out, args.out)
+            print(f"wrote {args.out} from {json_out}")
+            return 0
         report = run_suite(
             build_encoder(args),
             args.data_root,
             out=args.out,
-            json_out=args.json_out or args.out.with_suffix(".json"),
+            json_out=json_out,
             seed_sets=args.seed_sets,
             command=_suite_command(args),
+            only=[name.strip() for name in args.sets.split(",") if name.strip()] if args.sets else None,
             show_progress=sys.stderr.isatty(),
         )
     except TaskvecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out} and {args.json_out or args.out.with_suffix('.json')} ({len(report['results'])} results)")
+    print(f"wrote {args.out} and {json_out} ({len(report['results'])} results)")
     return 0
 
 
 def _suite_command(args: argparse.Namespace) -> str:
-    """The command line that reproduces this suite run, for the report's header."""
+    """The command line that reruns the whole suite (without --sets), for the report's header."""
     words = [
         "taskvec eval suite",
         f"--data-root {args.data_root}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,11 +95,14 @@ def run_suite(
     seed_sets: int = 20,
     command: str = "taskvec eval suite",
     sets: tuple[SuiteSet, ...] = SUITE,
+    only: Sequence[str] | None = None,
     show_progress: bool = False,
 ) -> dict[str, Any]:
     """Run every set under every ablation row, write the JSON results and the Markdown report, return the report.
 
-    The JSON is rewritten after each result so a long run that stops part-way keeps what it measured.
+    ``only`` reruns just those sets (folder names) and keeps the other columns of the existing JSON, so a new
+    adapter can be measured without re-encoding every corpus on a small machine; each column records when it was
+    measured. The JSON is rewritten after each result so a long run that stops part-way keeps what it measured.
     """
     if not Path(data_root).is_dir():
         raise InvalidInputError(
@@ -106,8 +110,9 @@ def run_suite(
             field="data_root",
             fix="Pass --data-root the folder holding scifact/, stsbenchmark/, ... (../shared/data in this repo).",
         )
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     report: dict[str, Any] = {
-        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated": now,
         "command": command,
         "data_root": str(data_root),
         "model": encoder.model_name,
@@ -118,7 +123,12 @@ def run_suite(
         "sets": [],
         "results": [],
     }
+    previous = _previous_report(json_out, report, only, sets) if only else None
     for entry in sets:
+        if previous is not None and entry.folder not in (only or ()):
+            report["sets"] += [s for s in previous["sets"] if s["folder"] == entry.folder]
+            report["results"] += [r for r in previous["results"] if r["folder"] == entry.folder]
+            continue
         folder = data_root / entry.folder
         task = encoder.tasks[DEFAULT_TASKS[entry.kind]]
         report["sets"].append(
@@ -132,6 +142,7 @@ def run_suite(
                 "present": folder.is_dir(),
                 "adapter": str(task.adapter) if task.adapter else None,
                 "published": published_figure(data_root / "reference_scores", encoder.model_name, entry),
+                "measured": now,
             }
         )
         if not folder.is_dir():
@@ -154,26 +165,68 @@ def run_suite(
     return report
 
 
+def _previous_report(
+    json_out: Path, report: dict[str, Any], only: Sequence[str], sets: tuple[SuiteSet, ...]
+) -> dict[str, Any]:
+    """The earlier results that a partial run keeps; refused where they could not share a table with new ones."""
+    unknown = sorted(set(only) - {s.folder for s in sets})
+    if unknown:
+        raise InvalidInputError(
+            f"Unknown data sets {unknown}.", field="sets", fix=f"Use some of: {', '.join(s.folder for s in sets)}."
+        )
+    try:
+        previous = json.loads(Path(json_out).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInputError(
+            f"--sets reruns part of an earlier suite, but {json_out} does not exist.",
+            field="sets",
+            fix="Run the whole suite first (leave out --sets).",
+        ) from None
+    for key in ("model_fingerprint", "seed_sets", "data_root"):
+        if previous.get(key) != report[key]:
+            raise InvalidInputError(
+                f"{json_out} was made with {key} {previous.get(key)!r}, this run uses {report[key]!r}.",
+                field="sets",
+                fix="Run the whole suite (leave out --sets) so every column is measured the same way.",
+            )
+    for s in previous["sets"]:
+        s.setdefault("measured", previous["generated"])
+    return previous
+
+
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + "\n", encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------------------------- rendering
+def render_report(json_path: Path, out: Path) -> None:
+    """Rewrite the Markdown report from a suite's JSON results (after a change to the rendering, say)."""
+    try:
+        report = json.loads(Path(json_path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInputError(
+            f"{json_path} does not exist.", field="json_out", fix="Run the suite first, or pass --json-out."
+        ) from None
+    _write(out, render_markdown(report, json_name=Path(json_path).name))
+
+
 def render_markdown(report: dict[str, Any], *, json_name: str = "quality.json") -> str:
     """The report as Markdown, from the suite's JSON alone."""
     by_cell = {(r["folder"], r["row"]): r for r in report["results"]}
     sets = report["sets"]
+    measured = {s.get("measured", report["generated"]) for s in sets}
     model_short = report["model"].rsplit("/", 1)[-1]
     lines = [
         "# Embedding quality: prompts and adapters",
         "",
         "<!-- Generated by the quality harness; do not edit. Rerun the command below instead. -->",
         "",
-        f"Generated {report['generated']} by `{report['command']}` with {report['model']} "
-        f"(weights {report['model_fingerprint'][:12]}) on {report['device']}. Every figure comes from this run "
-        f"(raw results: `{json_name}`) or from the published MTEB result files in "
-        f"`{report['data_root']}/reference_scores/`; none is typed by hand.",
+        f"Generated {report['generated']} with {report['model']} (weights {report['model_fingerprint'][:12]}) on "
+        f"{report['device']}; rerun with `{report['command']}`. Every figure comes from the suite's results "
+        f"(`{json_name}`) or from the published MTEB result files in `{report['data_root']}/reference_scores/`; "
+        "none is typed by hand."
+        + (" Columns were measured at different times (see the notes)." if len(measured) > 1 else ""),
         "",
         "| | " + " | ".join(f"{s['title']}<br>{s['metric_label']}" for s in sets) + " |",
         "|---|" + "---|" * len(sets),
@@ -196,10 +249,17 @@ def render_markdown(report: dict[str, Any], *, json_name: str = "quality.json") 
         "## Notes per data set",
         "",
     ]
-    lines += [_notes(s, by_cell) for s in sets]
+    lines += [_notes(s, by_cell) + (f" Measured {s['measured']}." if len(measured) > 1 else "") for s in sets]
     lines += ["", "## Prompts and adapters used", ""]
     lines += _prompts_table(report, by_cell)
-    lines += ["", "## Time taken (seconds: encoding and scoring)", ""]
+    lines += [
+        "",
+        "## Time taken",
+        "",
+        f"Wall-clock seconds per cell (encoding and scoring) on {report['device']}. They depend on whatever else the "
+        "machine was running: a record of this run, not a benchmark.",
+        "",
+    ]
     lines += [
         "| | " + " | ".join(s["title"] for s in sets) + " |",
         "|---|" + "---|" * len(sets),
@@ -254,7 +314,11 @@ def _notes(s: dict[str, Any], by_cell: dict[tuple[str, str], dict[str, Any]]) ->
         )
         if published:
             inside = details["accuracy_min"] <= published["value"] <= details["accuracy_max"]
-            parts.append(f"The published figure is {'inside' if inside else 'outside'} that range.")
+            below = sum(m < published["value"] for m in means)
+            parts.append(
+                f"The published figure is {'inside' if inside else 'outside'} that range "
+                f"({below} of {len(means)} seed sets score below it)."
+            )
     elif published:
         parts.append(f"No prompt here: {base['value']:.5f}{_difference(base['value'], published, s)}.")
     return " ".join(parts)
@@ -262,7 +326,10 @@ def _notes(s: dict[str, Any], by_cell: dict[tuple[str, str], dict[str, Any]]) ->
 
 def _difference(value: float, published: dict[str, Any] | None, s: dict[str, Any]) -> str:
     """The gap to the published figure, where the set is MTEB's own (elsewhere a gap means nothing)."""
-    return f" ({value - published['value']:+.5f} vs published)" if published and not s["differs"] else ""
+    if not published or s["differs"]:
+        return ""
+    gap = value - published["value"]
+    return " (equal to 5 decimals)" if round(gap, 5) == 0 else f" ({gap:+.5f} vs published)"
 
 
 def _size(result: dict[str, Any]) -> str:
