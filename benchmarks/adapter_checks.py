@@ -30,7 +30,7 @@ from taskvec.train.data import read_beir, read_label_tsv, read_semicolon_labels,
 from taskvec.train.data import read_newsgroups_tar as read_ng_subjects
 from taskvec.train.metrics import ndcg_at_k
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(os.environ.get("TASKVEC_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 CACHE = Path(os.environ.get("TASKVEC_CHECKS_CACHE", "/tmp/taskvec_checks_cache"))
 
 
@@ -46,7 +46,9 @@ class Runner:
             return np.load(path)
         vecs = self.enc.encode(texts, task=self.task, role=role, batch_size=64).vectors  # type: ignore[arg-type]
         CACHE.mkdir(parents=True, exist_ok=True)
-        np.save(path, vecs)
+        partial = path.with_suffix(f".{os.getpid()}.npy")  # several runs may share the cache: write, then rename
+        np.save(partial, vecs)
+        partial.replace(path)
         return vecs
 
 
@@ -266,8 +268,11 @@ def main() -> int:
     ap.add_argument("--modes", nargs="+", default=["base", "adapter"], choices=("base", "prompt", "adapter"))
     ap.add_argument("--only", nargs="*", default=None, help="substrings of set names to run")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--card", action="store_true", help="record the figures in the adapter's model card")
+    ap.add_argument("--model", default=None, help="base model folder (default: the bundled all-MiniLM-L6-v2)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda; always fp32, as the figures of record")
     args = ap.parse_args()
-    enc = Encoder(device="cpu")
+    enc = Encoder(args.model, device=args.device, dtype="fp32")
     builtin = enc.tasks[args.task]
     qp = builtin.query_prompt if args.query_prompt is None else args.query_prompt
     dp = builtin.document_prompt if args.document_prompt is None else args.document_prompt
@@ -297,6 +302,16 @@ def main() -> int:
         print(name, json.dumps(row), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if args.card and args.adapter is not None:
+        from taskvec.train.model_card import add_test_figures
+
+        add_test_figures(
+            args.adapter,
+            {name: row for name, row in results.items() if "base" in row and "adapter" in row},
+            note="Measured by `python benchmarks/adapter_checks.py --task "
+            f"{args.task} --adapter {args.adapter} --card` after training: home sets are the issue's test splits, "
+            "held-out sets were never trained on; the encoder's path, fp32 on the CPU, MTEB's protocols.",
+        )
     return 0
 
 

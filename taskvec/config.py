@@ -15,12 +15,15 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from taskvec.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from taskvec.engine import Encoder
 
 
 def default_store_path() -> Path:
@@ -127,3 +130,18 @@ class Settings(BaseSettings):
         if path and "tasks" in tomllib.loads(path.read_text()):
             return path
         return None
+
+    def build_encoder(self) -> Encoder:
+        """The encoder these settings describe (torch is imported here, not when settings are read)."""
+        from taskvec.engine import Encoder
+
+        return Encoder(
+            self.model,
+            tasks_file=self.effective_tasks_file(),
+            device=self.device,
+            dtype=self.dtype,
+            batch_size=self.batch_size,
+            max_batch_tokens=self.max_batch_tokens,
+            truncate_dim=self.truncate_dim,
+            compile=self.compile,
+        )

@@ -347,16 +347,7 @@ def build_service(settings: Any = None) -> TaskvecService:
     from taskvec.config import Settings
 
     settings = settings or Settings()
-    encoder = Encoder(
-        settings.model,
-        tasks_file=settings.effective_tasks_file(),
-        device=settings.device,
-        dtype=settings.dtype,
-        batch_size=settings.batch_size,
-        max_batch_tokens=settings.max_batch_tokens,
-        truncate_dim=settings.truncate_dim,
-        compile=settings.compile,
-    )
+    encoder = settings.build_encoder()
     # One queue per service (so per server): concurrent tool calls share forward passes, a lone call waits at
     # most batch_wait_ms for company.
     queue = EncodeQueue(encoder, settings.max_batch_tokens, settings.batch_wait_ms)

@@ -295,3 +295,42 @@ def test_training_code_needs_no_lancedb_or_mcp():
         "import taskvec.train.cli, taskvec.train.trainer, taskvec.train.model_card"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _toy_beir(folder: Path) -> Path:
+    """Queries about fruit and vehicles; each has one relevant document, and near-misses of the same kind exist."""
+    words = ["apple", "banana", "cherry", "grape", "car", "truck", "bus", "tram"]
+    beir = folder / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text(
+        "".join(
+            json.dumps({"_id": f"d{i}", "title": "", "text": f"all about the {w}"}) + "\n" for i, w in enumerate(words)
+        )
+    )
+    (beir / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": f"q{i}", "text": f"what is a {w}?"}) + "\n" for i, w in enumerate(words))
+    )
+    (beir / "qrels" / "train.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(len(words)))
+    )
+    return beir
+
+
+def test_mined_negatives_are_top_ranked_non_relevant_documents(tiny_model_dir: Path, tmp_path: Path):
+    beir = _toy_beir(tmp_path)
+    kw = dict(task="retrieval", val_fraction=0.0, max_steps=2, batch_size=4, lr=1e-3)
+    trainer = Trainer(_config(tiny_model_dir, beir, tmp_path / "a", mine_negatives=2, mine_skip=1, **kw))
+    data = trainer.train_sets[0]
+    assert isinstance(data, PairSet) and sorted(data.negatives) == sorted(data.relevant)
+    # Recompute the ranking the miner saw (adapter off, the task's prompts): skip 1, then the next 2 non-relevant.
+    qids, doc_ids = sorted(data.relevant), sorted(data.corpus)
+    qv = trainer.net.embed(trainer.q([data.queries[q] for q in qids]), adapter=False)
+    dv = trainer.net.embed(trainer.d([data.corpus[d] for d in doc_ids]), adapter=False)
+    for row, q in enumerate(qids):
+        ranked = [
+            doc_ids[j] for j in np.argsort(-(qv[row] @ dv.T), kind="stable") if doc_ids[j] not in data.relevant[q]
+        ]
+        assert data.negatives[q] == ranked[1:3]
+        assert not set(data.negatives[q]) & set(data.relevant[q])
+    result = trainer.run()  # the negatives join each batch's documents: the loss still trains
+    assert result.steps == 2 and all(math.isfinite(x) for x in result.losses)

@@ -105,7 +105,6 @@ def add_encoder_options(parser: argparse.ArgumentParser) -> None:
 def build_encoder(args: argparse.Namespace) -> Encoder:
     """The encoder the rest of taskvec would build: flags, then TASKVEC_* variables, then the TOML file."""
     from taskvec.config import Settings
-    from taskvec.engine import Encoder
 
     try:
         settings = Settings(**{k: getattr(args, k) for k in ENCODER_FLAGS if getattr(args, k, None) is not None})
@@ -113,14 +112,7 @@ def build_encoder(args: argparse.Namespace) -> Encoder:
         raise InvalidInputError(
             f"Invalid setting: {exc}", field="settings", fix="Correct the flag or variable."
         ) from exc
-    return Encoder(
-        settings.model,
-        tasks_file=settings.effective_tasks_file(),
-        device=settings.device,
-        dtype=settings.dtype,
-        batch_size=settings.batch_size,
-        max_batch_tokens=settings.max_batch_tokens,
-    )
+    return settings.build_encoder()
 
 
 def _run_one(args: argparse.Namespace) -> int:

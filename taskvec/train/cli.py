@@ -43,6 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--hard-negatives", type=int, default=d.hard_negatives, help="hard negatives per query from the data"
     )
     p.add_argument(
+        "--mine-negatives", type=int, default=d.mine_negatives, help="hard negatives per query mined by the model"
+    )
+    p.add_argument("--mine-skip", type=int, default=d.mine_skip, help="top ranks skipped when mining negatives")
+    p.add_argument(
         "--anchor-weight", type=float, default=d.anchor_weight, help="keep similarity structure near the base"
     )
     p.add_argument("--anchor-data", nargs="*", default=[], metavar="PATH", help="texts for the anchor (any format)")
@@ -58,6 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int, default=d.patience)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default=d.device, help="cpu, cuda, mps or auto (default: auto)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -85,6 +90,8 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
         scale=args.scale,
         temperature=args.temperature,
         hard_negatives=args.hard_negatives,
+        mine_negatives=args.mine_negatives,
+        mine_skip=args.mine_skip,
         anchor_weight=args.anchor_weight,
         anchor_data=list(args.anchor_data or []),
         anchor_batch=args.anchor_batch,
@@ -97,6 +104,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
         patience=args.patience,
         seed=args.seed,
         threads=args.threads,
+        device=args.device,
         progress=not args.no_progress,
         command="taskvec train " + shlex.join(argv if argv is not None else sys.argv[1:]).removeprefix("train "),
     )

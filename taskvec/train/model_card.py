@@ -29,6 +29,11 @@ def _cpu(info: dict[str, Any]) -> str:
     return f"{cpu / 60:.1f} CPU-min" if cpu else "CPU time not recorded"
 
 
+def _device(info: dict[str, Any]) -> str:
+    device = info.get("device", "cpu")
+    return "" if device == "cpu" else f", trained on {device}"
+
+
 def _table(rows: list[list[Any]], header: list[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
@@ -72,7 +77,7 @@ def render(info: dict[str, Any]) -> str:
         f"| document prompt | `{info['document_prompt']!r}` |",
         f"| pooling, max tokens | {info['pooling']}, {info['max_seq_length']} |",
         f"| loss | {info['loss']} |",
-        f"| training wall time | {info['wall_seconds'] / 60:.1f} min ({_cpu(info)}) on {info['machine']} |",
+        f"| training wall time | {info['wall_seconds'] / 60:.1f} min ({_cpu(info)}) on {info['machine']}{_device(info)} |",
         f"| steps | {info['steps']} run, best at step {info['best_step']} |",
         "",
         "## Data",

@@ -81,7 +81,9 @@ class TrainConfig:
     max_seq_length: int | None = None
     scale: float = 20.0  # logit scale of the contrastive and CoSENT/AnglE losses
     temperature: float = 0.05  # SupCon temperature
-    hard_negatives: int = 0  # per query, from the data's own negatives
+    hard_negatives: int = 0  # per query, from the data's own negatives (or those mined, below)
+    mine_negatives: int = 0  # per query, mined with the model before training: its top-ranked non-relevant docs
+    mine_skip: int = 3  # ranks skipped before mining: the very top often holds unjudged relevant documents
     anchor_weight: float = 0.0  # weight of the similarity-structure anchor to the base model
     anchor_data: list[str] = field(default_factory=list)  # texts for the anchor (other sources); else the batch
     anchor_batch: int = 16
@@ -94,6 +96,7 @@ class TrainConfig:
     patience: int = 2  # evaluations without improvement before stopping
     seed: int = 42
     threads: int | None = None
+    device: str = "auto"  # cpu, cuda, mps or auto (the first of cuda, mps, cpu)
     progress: bool = True
     command: str = ""
 
@@ -127,7 +130,9 @@ class EmbeddingModel:
     """The backbone with its LoRA adapter, and ways to embed texts as the encoder would: prompt + text, pooled,
     normalised. The teacher (adapter off, no prompt) is the base model the adapter must beat and stay near."""
 
-    def __init__(self, model_path: Path, cfg: TrainConfig, pooling: str, max_seq_length: int) -> None:
+    def __init__(
+        self, model_path: Path, cfg: TrainConfig, pooling: str, max_seq_length: int, device: torch.device
+    ) -> None:
         from peft import LoraConfig, TaskType, get_peft_model
         from transformers import AutoModel, AutoTokenizer
 
@@ -145,7 +150,9 @@ class EmbeddingModel:
             target_modules=self.target_modules,
             bias="none",
         )
-        self.model = get_peft_model(base, lora)
+        # fp32 on every device: the adapter is saved and served in fp32, and CPU runs must reproduce GPU choices.
+        self.model = get_peft_model(base, lora).to(device)
+        self.device = device
         self.pooling = pooling
         self.max_seq_length = max_seq_length
         self._teacher_cache: dict[str, torch.Tensor] = {}
@@ -158,8 +165,9 @@ class EmbeddingModel:
             list(texts), truncation=True, max_length=self.max_seq_length, padding=True, return_tensors="pt"
         )
         # Only ids and mask, as the encoder passes them: token type ids then default the same way.
-        hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        return F.normalize(pool(hidden, batch["attention_mask"], self.pooling), dim=-1)
+        ids, mask = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+        hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        return F.normalize(pool(hidden, mask, self.pooling), dim=-1)
 
     def embed_train(self, texts: Sequence[str]) -> torch.Tensor:
         """Student embeddings with gradients (train mode: LoRA and backbone dropout on)."""
@@ -176,10 +184,10 @@ class EmbeddingModel:
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             if adapter:
-                chunks.append(self._forward([texts[i] for i in idx]).numpy())
+                chunks.append(self._forward([texts[i] for i in idx]).cpu().numpy())
             else:
                 with self.model.disable_adapter():
-                    chunks.append(self._forward([texts[i] for i in idx]).numpy())
+                    chunks.append(self._forward([texts[i] for i in idx]).cpu().numpy())
         if chunks:
             stacked = np.concatenate(chunks)
             out = np.zeros_like(stacked)
@@ -194,7 +202,7 @@ class EmbeddingModel:
             vecs = self.embed(missing, adapter=False)
             for t, v in zip(missing, vecs, strict=True):
                 self._teacher_cache[t] = torch.from_numpy(v)
-        return torch.stack([self._teacher_cache[t] for t in texts])
+        return torch.stack([self._teacher_cache[t] for t in texts]).to(self.device)
 
 
 # ------------------------------------------------------------------------------------------------ batches
@@ -302,7 +310,32 @@ class Trainer:
             val.name = f"{data.name}[held-out]"
             self.val_sets.append(val)
         self.anchor_texts = _anchor_texts(cfg.anchor_data, cfg.seed)
-        self.net = EmbeddingModel(self.model_path, cfg, self.pooling, self.max_seq_length)
+        from taskvec.engine.encoder import pick_device
+
+        self.net = EmbeddingModel(self.model_path, cfg, self.pooling, self.max_seq_length, pick_device(cfg.device))
+        if cfg.mine_negatives:
+            for data in self.train_sets:
+                if isinstance(data, PairSet):
+                    self.mine_negatives(data)
+
+    def mine_negatives(self, data: PairSet) -> None:
+        """Hard negatives by the model itself (prompts on, no adapter yet): per training query, the best-ranked
+        documents of the whole corpus that are not judged relevant, after skipping the first ``mine_skip`` ranks.
+
+        Caveat: unjudged relevant documents exist in every real set; skipping the top ranks keeps most of them out
+        of the negatives. Documents are cut to the training length, as the loss will see them.
+        """
+        cfg = self.cfg
+        qids = sorted(data.relevant)
+        doc_ids = sorted(data.corpus)
+        qv = self.net.embed(self.q([data.queries[q] for q in qids]), adapter=False)
+        dv = self.net.embed(self.d([data.corpus[d] for d in doc_ids]), adapter=False)
+        scores = qv @ dv.T
+        want = cfg.mine_skip + cfg.mine_negatives + max(len(v) for v in data.relevant.values())
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :want]
+        for row, q in enumerate(qids):
+            ranked = [doc_ids[j] for j in top[row] if doc_ids[j] not in data.relevant[q]]
+            data.negatives[q] = ranked[cfg.mine_skip : cfg.mine_skip + cfg.mine_negatives]
 
     # -------------------------------------------------------------------------------------- prompts
     def q(self, texts: Sequence[str]) -> list[str]:
@@ -319,28 +352,30 @@ class Trainer:
         if isinstance(data, PairSet):
             qids = [q for q, _ in batch.items]
             dids = [d for _, d in batch.items]
-            if cfg.hard_negatives:
+            per_query = cfg.hard_negatives or cfg.mine_negatives
+            if per_query:
                 for q in dict.fromkeys(qids):
-                    dids += [n for n in data.negatives.get(q, [])[: cfg.hard_negatives] if n not in dids]
+                    dids += [n for n in data.negatives.get(q, [])[:per_query] if n not in dids]
             q_texts = [data.queries[q] for q in qids]
             d_texts = [data.corpus[d] for d in dids]
             qv = self.net.embed_train(self.q(q_texts))
             dv = self.net.embed_train(self.d(d_texts))
             relevant = [set(data.relevant[q]) for q in qids]
-            same = torch.tensor([[d in rel for d in dids] for rel in relevant], dtype=torch.bool)
-            target = torch.arange(len(qids))
+            dev = self.net.device
+            same = torch.tensor([[d in rel for d in dids] for rel in relevant], dtype=torch.bool, device=dev)
+            target = torch.arange(len(qids), device=dev)
             loss = losses.in_batch_contrastive(qv, dv, target, scale=cfg.scale, same_as_positive=same)
             return loss, q_texts + d_texts
         if isinstance(data, ScoredSet):
             rows = [data.pairs[i] for i in batch.items]
             a = self.net.embed_train(self.q([r[0] for r in rows]))
             b = self.net.embed_train(self.d([r[1] for r in rows]))
-            scores = torch.tensor([r[2] for r in rows], dtype=torch.float32)
+            scores = torch.tensor([r[2] for r in rows], dtype=torch.float32, device=self.net.device)
             fn = losses.angle if self.loss_name == "angle" else losses.cosent
             return fn(a, b, scores, scale=cfg.scale), [r[0] for r in rows] + [r[1] for r in rows]
         texts = [data.texts[i] for i in batch.items]
         names = sorted(set(data.labels))
-        labels = torch.tensor([names.index(data.labels[i]) for i in batch.items])
+        labels = torch.tensor([names.index(data.labels[i]) for i in batch.items], device=self.net.device)
         v = self.net.embed_train(self.d(texts))
         return losses.supervised_contrastive(v, labels, temperature=cfg.temperature), texts
 
@@ -370,7 +405,8 @@ class Trainer:
         dp = self.task.document_prompt if mode != "base" else ""
         out = {}
         for val in self.val_sets:
-            out[val.name] = round(self._validate_one(val, qp, dp, adapter), 5)
+            if len(val):  # --val-fraction 0 leaves nothing to score
+                out[val.name] = round(self._validate_one(val, qp, dp, adapter), 5)
         return out
 
     def _validate_one(self, val: Dataset, qp: str, dp: str, adapter: bool) -> float:
@@ -440,7 +476,7 @@ class Trainer:
                 figures = self.validate("adapter")
                 score = _mean(figures)
                 history.append({"step": step, **figures, "mean": score, "loss": float(np.mean(loss_log[-eval_every:]))})
-                if score > best_score:
+                if score > best_score or not figures:  # no validation data: the last step is the result
                     best_score, best_step, bad = score, step, 0
                     best_state = {k: v.detach().clone() for k, v in get_peft_model_state_dict(self.net.model).items()}
                 else:
@@ -499,6 +535,7 @@ class Trainer:
             "steps": result.steps,
             "wall_seconds": round(result.wall_seconds, 1),
             "cpu_seconds": round(_cpu_seconds(), 1),
+            "device": str(self.net.device) if self.net.device.type != "cuda" else torch.cuda.get_device_name(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
             f"torch {torch.__version__}; load average {os.getloadavg()[1]:.1f} (5 min) at the end",
             "command": self.cfg.command,
