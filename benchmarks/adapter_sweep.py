@@ -122,7 +122,7 @@ def render_markdown(summary: dict[str, Any], configs: list[dict[str, Any]]) -> s
             lines += ["", "Not finished within the device time: " + ", ".join(f"`{m}`" for m in missing) + "."]
         chosen = summary.get("chosen", {}).get(task)
         if chosen:
-            lines += ["", f"Shipped: `{chosen['config']}`. {chosen['why']}"]
+            lines += ["", f"Chosen: `{chosen['config']}`. {chosen['why']}"]
         lines += ["", "Arguments:", ""]
         lines += [f"- `{c['name']}`: `{' '.join(c['args'])}`" for c in configs if c["task"] == task]
     return "\n".join(lines) + "\n"

@@ -75,7 +75,8 @@ def render(info: dict[str, Any]) -> str:
         f"| task (kind) | `{info['task']}` ({info['kind']}) |",
         f"| query prompt | `{info['query_prompt']!r}` |",
         f"| document prompt | `{info['document_prompt']!r}` |",
-        f"| pooling, max tokens | {info['pooling']}, {info['max_seq_length']} |",
+        f"| pooling, max tokens in training | {info['pooling']}, {info['max_seq_length']} (at inference: the "
+        "model's own limit) |",
         f"| loss | {info['loss']} |",
         f"| training wall time | {info['wall_seconds'] / 60:.1f} min ({_cpu(info)}) on {info['machine']}{_device(info)} |",
         f"| steps | {info['steps']} run, best at step {info['best_step']} |",

@@ -277,6 +277,7 @@ def plan_epoch(sources: Sequence[Dataset], cfg: TrainConfig, rng: random.Random)
 # ------------------------------------------------------------------------------------------------ training
 class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
+        self.started = time.time()  # the wall time on record covers the whole run: loading, mining, training
         self.cfg = cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -435,7 +436,6 @@ class Trainer:
         from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
         cfg = self.cfg
-        started = time.time()
         rng = random.Random(cfg.seed)
         plan_probe = plan_epoch(self.train_sets, cfg, random.Random(cfg.seed))
         steps_per_epoch = len(plan_probe)
@@ -447,7 +447,13 @@ class Trainer:
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(total - warm, 1)))
         )
-        validation: dict[str, Any] = {"base": self.validate("base"), "prompt_only": self.validate("prompt_only")}
+        base = self.validate("base")
+        # With empty prompts (MiniLM's retrieval, similarity, classification) prompt-only is the base: skip the rerun.
+        unprompted = not (self.task.query_prompt or self.task.document_prompt)
+        validation: dict[str, Any] = {
+            "base": base,
+            "prompt_only": dict(base) if unprompted else self.validate("prompt_only"),
+        }
         best_score = _mean(validation["prompt_only"])
         best_state = {k: v.detach().clone() for k, v in get_peft_model_state_dict(self.net.model).items()}
         best_step, bad, step = 0, 0, 0
@@ -485,7 +491,7 @@ class Trainer:
         bar.close()
         set_peft_model_state_dict(self.net.model, best_state)
         validation["adapter"] = self.validate("adapter") if best_step else dict(validation["prompt_only"])
-        wall = time.time() - started
+        wall = time.time() - self.started
         result = TrainResult(cfg.out, best_step, step, validation, history, wall, loss_log)
         self.save(result)
         return result
