@@ -286,6 +286,80 @@ def test_cli_main_trains_and_records_command(tiny_model_dir: Path, tmp_path: Pat
     assert "saved" in capsys.readouterr().out
 
 
+def _merged_query_weight(model_dir: Path, adapter: Path | None) -> torch.Tensor:
+    from peft import PeftModel
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(model_dir))
+    if adapter is not None:
+        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    return model.encoder.layer[0].attention.self.query.weight.detach().clone()
+
+
+def test_interpolate_scales_the_update_and_records_it(toy_run, tiny_model_dir: Path, tmp_path: Path, capsys):
+    from taskvec.engine import Encoder, TaskRegistry
+    from taskvec.engine.profiles import profile_for
+    from taskvec.train.cli import main
+
+    _, result = toy_run
+    half, quarter = tmp_path / "half", tmp_path / "quarter"
+    assert main(["interpolate", str(result.out), "--weight", "0.5", "--out", str(half)]) == 0
+    assert main(["interpolate", str(half), "--weight", "0.5", "--out", str(quarter)]) == 0
+    assert "saved" in capsys.readouterr().out
+
+    # W + w * delta, exactly: the merged weights move half (a quarter) of the way.
+    base = _merged_query_weight(tiny_model_dir, None)
+    full = _merged_query_weight(tiny_model_dir, result.out) - base
+    assert full.abs().max() > 1e-4
+    torch.testing.assert_close(_merged_query_weight(tiny_model_dir, half) - base, 0.5 * full, atol=1e-6, rtol=0)
+    torch.testing.assert_close(_merged_query_weight(tiny_model_dir, quarter) - base, 0.25 * full, atol=1e-6, rtol=0)
+
+    info = json.loads((quarter / "taskvec_training.json").read_text())
+    assert info["interpolation"]["weight"] == 0.25 and len(info["interpolation"]["commands"]) == 2
+    assert "test" not in info  # figures of other weights are dropped, not carried over
+    card = (quarter / "README.md").read_text()
+    assert "## Interpolation" in card and f"taskvec interpolate {half} --weight 0.5" in card
+
+    # A new weight is a new embedding space: the guard tells the vectors apart.
+    toml = tmp_path / "tasks.toml"
+    toml.write_text(
+        f'[tasks.full]\nkind = "classification"\nadapter = "{result.out}"\n'
+        f'[tasks.half]\nkind = "classification"\nadapter = "{half}"\n'
+    )
+    enc = Encoder(tiny_model_dir, device="cpu")
+    enc = Encoder(
+        tiny_model_dir,
+        device="cpu",
+        tasks=TaskRegistry.from_profile(profile_for(enc.model_name, enc.model_path)).with_file(toml),
+    )
+    assert enc.space("full").adapter_fingerprint != enc.space("half").adapter_fingerprint
+    texts = ["the apple is here", "the bus is here"]
+    plain, v_full, v_half = (enc.encode(texts, task=t).vectors for t in ("classification", "full", "half"))
+    assert 0 < np.abs(v_half - plain).max() < np.abs(v_full - plain).max()
+
+
+@pytest.mark.parametrize(
+    ("weight", "out", "needle"),
+    [
+        ("0", "new", "weight must be in (0, 1]"),
+        ("1.5", "new", "weight must be in (0, 1]"),
+        ("0.5", "same", "out must differ"),
+    ],
+)
+def test_interpolate_refuses_bad_input_and_writes_nothing(toy_run, tmp_path: Path, capsys, weight, out, needle):
+    from taskvec.train.cli import main
+
+    _, result = toy_run
+    before = {p.name: p.read_bytes() for p in result.out.iterdir()}
+    target = result.out if out == "same" else tmp_path / "new"
+    assert main(["interpolate", str(result.out), "--weight", weight, "--out", str(target)]) == 2
+    assert needle in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in result.out.iterdir()} == before
+    assert out == "same" or not target.exists()
+    assert main(["interpolate", str(tmp_path), "--weight", "0.5", "--out", str(tmp_path / "x")]) == 2
+    assert "no adapter_config.json" in capsys.readouterr().err
+
+
 def test_training_code_needs_no_lancedb_or_mcp():
     import subprocess
     import sys

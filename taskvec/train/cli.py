@@ -1,4 +1,4 @@
-"""``taskvec train``: train one task's LoRA adapter on the frozen backbone.
+"""``taskvec train``: train one task's LoRA adapter on the frozen backbone; ``taskvec interpolate``: scale one back.
 
 ``register(subparsers)`` adds the sub-command to taskvec's CLI; ``python -m taskvec.train.cli`` runs it alone.
 Only torch, transformers, peft and numpy are needed (no lancedb, no mcp).
@@ -125,18 +125,43 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_interpolate(args: argparse.Namespace) -> int:
+    from taskvec.train.interpolate import interpolate_adapter
+
+    command = shlex.join(
+        ["taskvec", "interpolate", str(args.source), "--weight", f"{args.weight:g}", "--out", str(args.out)]
+    )
+    try:
+        out = interpolate_adapter(args.source, args.weight, args.out, command=command)
+    except ValueError as exc:
+        print(f"taskvec interpolate: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"saved {out} (update scaled by {args.weight:g}); measure its test figures again")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train`` to taskvec's CLI; the handler is ``args.func(args) -> int``."""
+    """Add ``train`` and ``interpolate`` to taskvec's CLI; the handler is ``args.func(args) -> int``."""
     p = subparsers.add_parser("train", help="train a task's LoRA adapter", description=__doc__)
     add_arguments(p)
     p.set_defaults(func=run)
+    p = subparsers.add_parser(
+        "interpolate",
+        help="scale a trained adapter's update towards the base model (WiSE-FT)",
+        description="Write a copy of a LoRA adapter whose update is scaled by --weight: 1 is the adapter as "
+        "trained, smaller values move it towards the base model and usually lose less on data it never saw.",
+    )
+    p.add_argument("source", type=Path, help="trained adapter folder")
+    p.add_argument("--weight", type=float, required=True, help="in (0, 1]: the share of the trained update to keep")
+    p.add_argument("--out", type=Path, required=True, help="output folder (must differ from source)")
+    p.set_defaults(func=run_interpolate)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="taskvec")
     register(parser.add_subparsers(dest="command", required=True))
-    if not argv or argv[0] != "train":
+    if not argv or argv[0] not in ("train", "interpolate"):
         argv = ["train", *argv]
     args = parser.parse_args(argv)
     args.argv = argv

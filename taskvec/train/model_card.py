@@ -113,6 +113,16 @@ def render(info: dict[str, Any]) -> str:
         _table(val_rows, ["validation set", "base", "prompt only", "adapter"]),
         "",
     ]
+    interpolation = info.get("interpolation")
+    if interpolation:
+        parts += [
+            "## Interpolation",
+            "",
+            f"The trained update is scaled by **{interpolation['weight']:g}** (WiSE-FT: `W + w * delta`; 1 is the "
+            "adapter as trained, 0 the base model), a weight chosen on held-out sets (see the test figures) to keep "
+            "most of the gain at home and lose less elsewhere. The validation figures above are of the adapter as trained.",
+            "",
+        ]
     test = info.get("test") or {}
     if test:
         rows = [
@@ -137,6 +147,7 @@ def render(info: dict[str, Any]) -> str:
         "",
         "```bash",
         info.get("command") or "(not recorded)",
+        *(interpolation or {}).get("commands", []),
         "```",
         "",
         "Seeded: the same command on the same software gives the same adapter (thread counts can move the last "

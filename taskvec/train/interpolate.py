@@ -1,0 +1,69 @@
+"""Weight-space interpolation of a trained adapter back towards its base model (WiSE-FT, Wortsman et al., 2022).
+
+A LoRA adapter adds ``delta = (alpha / r) * B @ A`` to each weight it targets. Scaling every ``B`` by ``w`` gives
+``W + w * delta``: ``w = 1`` is the adapter as trained, ``w -> 0`` the base model. Fine-tunes interpolated this way
+keep most of their gain on the data they were trained for and lose less on data they never saw, which is what a
+shipped adapter must do (it may not score below the base model on other sets of its task kind).
+
+Caveat: choose ``w`` on held-out sets, not on the training run's validation split, which is drawn from the training
+data and so nearly always prefers ``w = 1``. The validation figures in the card stay those of the trained adapter;
+the test figures are dropped, because they were measured on other weights: measure them again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from taskvec.train.model_card import INFO_FILE, write_model_card
+
+WEIGHTS_FILE = "adapter_model.safetensors"
+CONFIG_FILE = "adapter_config.json"
+
+
+def interpolate_adapter(source: Path, weight: float, out: Path, *, command: str | None = None) -> Path:
+    """Write ``out``: the adapter at ``source`` with its update scaled by ``weight`` (0 < weight <= 1)."""
+    from safetensors.torch import load_file, save_file
+
+    source, out = Path(source), Path(out)
+    if not 0.0 < weight <= 1.0:
+        raise ValueError(
+            f"weight must be in (0, 1], got {weight}: 1 keeps the trained adapter, smaller values move it towards "
+            "the base model (0.5 is halfway)."
+        )
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (source / name).is_file():
+            raise ValueError(
+                f"source {source} has no {name}: pass a PEFT LoRA adapter folder (as `taskvec train` writes)"
+            )
+    if out.resolve() == source.resolve():
+        raise ValueError("out must differ from source: scaling in place would lose the trained adapter")
+    if json.loads((source / CONFIG_FILE).read_text()).get("peft_type") != "LORA":
+        raise ValueError(f"source {source} is not a LoRA adapter (adapter_config.json peft_type is not LORA)")
+
+    tensors = load_file(str(source / WEIGHTS_FILE))
+    if not any(".lora_B." in k for k in tensors):
+        raise ValueError(f"source {source} holds no lora_B weights to scale")
+
+    out.mkdir(parents=True, exist_ok=True)
+    for path in source.iterdir():
+        if path.is_file() and path.name != WEIGHTS_FILE:
+            shutil.copy2(path, out / path.name)
+    scaled = {k: (v * weight if ".lora_B." in k else v) for k, v in tensors.items()}
+    save_file(scaled, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
+
+    info_path = source / INFO_FILE
+    if info_path.is_file():
+        info: dict[str, Any] = json.loads(info_path.read_text())
+        before = info.get("interpolation") or {}
+        info["interpolation"] = {
+            "weight": round(weight * float(before.get("weight", 1.0)), 6),  # interpolating twice multiplies
+            "commands": [*before.get("commands", []), command or f"(weight {weight} applied to {source})"],
+        }
+        info.pop("test", None)  # measured on the unscaled weights
+        info.pop("test_note", None)
+        (out / INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+        write_model_card(out, info)
+    return out
