@@ -360,6 +360,25 @@ def test_interpolate_refuses_bad_input_and_writes_nothing(toy_run, tmp_path: Pat
     assert "no adapter_config.json" in capsys.readouterr().err
 
 
+def test_interpolate_failing_part_way_leaves_the_old_folder(toy_run, tmp_path: Path, monkeypatch):
+    import safetensors.torch
+
+    from taskvec.train.interpolate import interpolate_adapter
+
+    _, result = toy_run
+    out = interpolate_adapter(result.out, 0.5, tmp_path / "shipped")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        interpolate_adapter(result.out, 0.25, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["shipped"]  # no staging folder left behind
+
+
 def test_training_code_needs_no_lancedb_or_mcp():
     import subprocess
     import sys

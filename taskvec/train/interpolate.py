@@ -13,6 +13,7 @@ the test figures are dropped, because they were measured on other weights: measu
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -47,23 +48,39 @@ def interpolate_adapter(source: Path, weight: float, out: Path, *, command: str 
     if not any(".lora_B." in k for k in tensors):
         raise ValueError(f"source {source} holds no lora_B weights to scale")
 
-    out.mkdir(parents=True, exist_ok=True)
-    for path in source.iterdir():
-        if path.is_file() and path.name != WEIGHTS_FILE:
-            shutil.copy2(path, out / path.name)
-    scaled = {k: (v * weight if ".lora_B." in k else v) for k, v in tensors.items()}
-    save_file(scaled, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
-
-    info_path = source / INFO_FILE
-    if info_path.is_file():
-        info: dict[str, Any] = json.loads(info_path.read_text())
-        before = info.get("interpolation") or {}
-        info["interpolation"] = {
-            "weight": round(weight * float(before.get("weight", 1.0)), 6),  # interpolating twice multiplies
-            "commands": [*before.get("commands", []), command or f"(weight {weight} applied to {source})"],
-        }
-        info.pop("test", None)  # measured on the unscaled weights
-        info.pop("test_note", None)
-        (out / INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
-        write_model_card(out, info)
+    # Build the new folder beside ``out`` and swap it in at the end: a failure part-way leaves ``out`` as it was.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        for path in source.iterdir():
+            if path.is_file() and path.name != WEIGHTS_FILE:
+                shutil.copy2(path, staging / path.name)
+        scaled = {k: (v * weight if ".lora_B." in k else v) for k, v in tensors.items()}
+        save_file(scaled, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        if (source / INFO_FILE).is_file():
+            _record(staging, json.loads((source / INFO_FILE).read_text()), weight, command or f"(weight {weight})")
+        if out.exists():
+            old = staging.with_name(staging.name + ".old")
+            out.rename(old)
+            staging.rename(out)
+            shutil.rmtree(old)
+        else:
+            staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _record(folder: Path, info: dict[str, Any], weight: float, command: str) -> None:
+    """Note the interpolation in the run's facts and re-render the card; drop test figures of other weights."""
+    before = info.get("interpolation") or {}
+    info["interpolation"] = {
+        "weight": round(weight * float(before.get("weight", 1.0)), 6),  # interpolating twice multiplies
+        "commands": [*before.get("commands", []), command],
+    }
+    info.pop("test", None)
+    info.pop("test_note", None)
+    (folder / INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    write_model_card(folder, info)
