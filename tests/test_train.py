@@ -379,6 +379,27 @@ def test_interpolate_failing_part_way_leaves_the_old_folder(toy_run, tmp_path: P
     assert [p.name for p in tmp_path.iterdir()] == ["shipped"]  # no staging folder left behind
 
 
+def test_anchor_is_zero_until_the_adapter_moves(tiny_model_dir: Path, tmp_path: Path):
+    import random
+
+    data = _toy_labels(tmp_path)
+    trainer = Trainer(_config(tiny_model_dir, data, tmp_path / "unused", anchor_weight=1.0, anchor_data=[str(data)]))
+    texts = trainer.anchor_texts[:8]
+    # A fresh adapter (B = 0) is the base model: the anchor must not pull yet. With dropout in the student pass it
+    # would (the teacher has none), which is why the anchor runs its student in eval mode.
+    assert trainer.anchor_loss(texts, random.Random(0)).item() == pytest.approx(0.0, abs=1e-10)
+    noisy = losses.similarity_anchor(trainer.net.embed_train(texts), trainer.net.teacher(texts))
+    assert noisy.item() > 1e-6
+    with torch.no_grad():
+        for name, p in trainer.net.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    moved = trainer.anchor_loss(texts, random.Random(0))
+    moved.backward()
+    assert moved.item() > 1e-6
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainer.net.trainable_parameters())
+
+
 def test_training_code_needs_no_lancedb_or_mcp():
     import subprocess
     import sys

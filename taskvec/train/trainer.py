@@ -169,9 +169,10 @@ class EmbeddingModel:
         hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
         return F.normalize(pool(hidden, mask, self.pooling), dim=-1)
 
-    def embed_train(self, texts: Sequence[str]) -> torch.Tensor:
-        """Student embeddings with gradients (train mode: LoRA and backbone dropout on)."""
-        self.model.train()
+    def embed_train(self, texts: Sequence[str], *, dropout: bool = True) -> torch.Tensor:
+        """Student embeddings with gradients. ``dropout=False`` runs the pass in eval mode (no LoRA or backbone
+        dropout) while still tracking gradients: what the anchor needs to compare with the clean teacher."""
+        self.model.train(dropout)
         return self._forward(texts)
 
     @torch.no_grad()
@@ -394,7 +395,9 @@ class Trainer:
             + t
             for i, t in enumerate(texts)
         ]
-        student = self.net.embed_train(prompted)
+        # No dropout here: the teacher has none, and a noisy student would make the anchor pull (weight x its noise
+        # floor) even where the adapter has not moved. Without it the anchor is exactly 0 at step 0.
+        student = self.net.embed_train(prompted, dropout=False)
         return losses.similarity_anchor(student, self.net.teacher(texts))
 
     # ----------------------------------------------------------------------------------- validation
