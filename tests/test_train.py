@@ -178,6 +178,22 @@ def test_readers(tmp_path: Path):
         read_source(tmp_path / "missing.tsv")
 
 
+def test_sts_genre_selects_one_genre_and_names_the_others(tmp_path: Path):
+    sts = tmp_path / "sts-train.csv"
+    rows = ["main-news\tf\t2012\t1\t4.5\tA man.\tA man.", "main-forums\tf\t2015\t2\t1.0\tSo?\tWhy not?"]
+    rows.append("main-news\tf\t2012\t3\t0.5\tA cat.\tA car.")
+    sts.write_text("\n".join(rows) + "\n")
+    news = read_source(f"{sts}#genre=main-news")
+    assert [p[2] for p in news.pairs] == [4.5, 0.5] and news.name.endswith("#genre=main-news")
+    assert read_source(f"{sts}#genre=main-forums").pairs == [("So?", "Why not?", 1.0)]
+    with pytest.raises(DataError, match="main-forums, main-news"):
+        read_source(f"{sts}#genre=main-captions")
+    tsv = tmp_path / "EN_train.tsv"
+    tsv.write_text("sentence\tlabel\nIt works.\t0\n")
+    with pytest.raises(DataError, match="only STS Benchmark files"):
+        read_source(f"{tsv}#genre=main-news")
+
+
 # ------------------------------------------------------------------------------------------------ training
 
 

@@ -18,7 +18,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = TrainConfig(task="", data=[], out=Path())
     p.add_argument("--task", required=True, help="task name (built-in kind or one from --tasks-file)")
     p.add_argument(
-        "--data", nargs="+", required=True, metavar="PATH", help="training data paths; PATH#K/N keeps fold K of N"
+        "--data",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="training data paths; PATH#K/N keeps fold K of N, sts-*.csv#genre=G one STS Benchmark genre",
     )
     p.add_argument("--out", required=True, type=Path, help="output folder (PEFT adapter + README.md model card)")
     p.add_argument("--model", default=None, help="base model folder or hub id (default: bundled all-MiniLM-L6-v2)")

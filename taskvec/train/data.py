@@ -12,7 +12,9 @@ they lie and nothing is copied. The validation split is carved from the training
 *group* key (a query, a pair, a text, or a discussion thread), so near-duplicates never straddle the split.
 
 A path may end in ``#K/N`` to keep only fold K of N (0-based) of a source, folds drawn by the same group hash. That
-is how a clean part of a set can be trained on while the rest stays held out (e.g. 20 Newsgroups threads).
+is how a clean part of a set can be trained on while the rest stays held out (e.g. 20 Newsgroups threads). An STS
+Benchmark file may end in ``#genre=G`` to keep one genre (news, captions, forums), so genres can be mixed as separate
+sources with ``--mix-temperature``.
 
 Formats recognised by name and content:
 
@@ -229,14 +231,24 @@ def read_beir(folder: Path, split: str = "train") -> PairSet:
     return PairSet(folder.name, used, relevant, corpus, licence=_licence_near(folder))
 
 
-def read_sts(path: Path) -> ScoredSet:
-    """STS Benchmark's tab-separated files: columns 0-6 only, no CSV quoting (sentences contain quotes)."""
-    pairs = []
+def read_sts(path: Path, genre: str | None = None) -> ScoredSet:
+    """STS Benchmark's tab-separated files: columns 0-6 only, no CSV quoting (sentences contain quotes).
+
+    ``genre`` keeps the pairs of one genre (column 0: ``main-news``, ``main-captions``, ``main-forums``), so each
+    genre can be its own source and ``--mix-temperature`` can stop the largest one from drowning the others."""
+    pairs, genres = [], set()
     for line in path.read_text(encoding="utf-8").splitlines():
         cols = line.split("\t")
         if len(cols) >= 7:
-            pairs.append((cols[5].strip(), cols[6].strip(), float(cols[4])))
-    return ScoredSet(f"{path.parent.name}/{path.name}", pairs, _licence_near(path))
+            genres.add(cols[0])
+            if genre is None or cols[0] == genre:
+                pairs.append((cols[5].strip(), cols[6].strip(), float(cols[4])))
+    name = f"{path.parent.name}/{path.name}"
+    if genre is not None:
+        if not pairs:
+            raise DataError(f"{path} has no genre {genre!r}; its genres are {', '.join(sorted(genres))}")
+        name += f"#genre={genre}"
+    return ScoredSet(name, pairs, _licence_near(path))
 
 
 _TEXT_COLS = ("sentence", "text", "sentence1")
@@ -330,23 +342,30 @@ def read_jsonl(path: Path) -> Dataset:
 
 
 def read_source(spec: str | Path) -> Dataset:
-    """Read one ``--data`` entry: a path, optionally ending in ``#K/N`` to keep fold K of N."""
+    """Read one ``--data`` entry: a path, optionally ending in ``#K/N`` to keep fold K of N, or (STS Benchmark
+    files) in ``#genre=G`` to keep one genre."""
     spec = str(spec)
     fold: tuple[int, int] | None = None
+    genre: str | None = None
     if m := re.fullmatch(r"(.+)#(\d+)/(\d+)", spec):
         spec, fold = m.group(1), (int(m.group(2)), int(m.group(3)))
+    elif m := re.fullmatch(r"(.+)#genre=([^#/]+)", spec):
+        spec, genre = m.group(1), m.group(2)
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(f"training data {spec!r} does not exist")
     name = path.name.lower()
+    is_sts = name.startswith("sts-") and name.endswith(".csv")
+    if genre is not None and not is_sts:
+        raise DataError(f"{spec}#genre={genre}: only STS Benchmark files (sts-*.csv) have genres; drop '#genre=...'")
     if path.is_dir():
         if not (path / "corpus.jsonl").is_file():
             raise DataError(f"{path} is a folder but not a BEIR folder (no corpus.jsonl)")
         data: Dataset = read_beir(path, "train")
     elif "test" in name and not name.endswith(".tar.gz"):
         raise DataError(f"{path} looks like a test split: test splits are for the final figures only")
-    elif name.startswith("sts-") and name.endswith(".csv"):
-        data = read_sts(path)
+    elif is_sts:
+        data = read_sts(path, genre)
     elif name.endswith(".tsv"):
         data = read_label_tsv(path)
     elif name.endswith(".txt"):
