@@ -80,7 +80,9 @@ def few_shot_lr(r: Runner, train: tuple[list[str], list[str]], test: tuple[list[
     return float(np.mean(accs))
 
 
-def cluster_v(r: Runner, texts: list[str], labels: list[str], seeds: int = 5) -> float:
+def cluster_v(r: Runner, texts: list[str], labels: list[str], seeds: int = 20) -> float:
+    """Mean V-measure over ``seeds`` MiniBatchKMeans runs (MTEB's clusterer): with 5, k-means noise alone moved
+    the held-out figures by a few points, more than most adapter changes."""
     from sklearn.cluster import MiniBatchKMeans
     from sklearn.metrics import v_measure_score
 
