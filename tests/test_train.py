@@ -302,6 +302,20 @@ def test_cli_main_trains_and_records_command(tiny_model_dir: Path, tmp_path: Pat
     assert "saved" in capsys.readouterr().out
 
 
+def test_cli_bad_data_exits_2_with_the_reason(tiny_model_dir: Path, tmp_path: Path, capsys):
+    from taskvec.train.cli import main
+
+    out = tmp_path / "never"
+    argv = ["--task", "similarity", "--model", str(tiny_model_dir), "--out", str(out), "--no-progress", "--data"]
+    assert main([*argv, str(tmp_path / "missing.tsv")]) == 2
+    assert "missing.tsv' does not exist" in capsys.readouterr().err
+    sts = tmp_path / "sts-train.csv"
+    sts.write_text("main-news\tf\t2012\t1\t4.5\tA man.\tA man.\n")
+    assert main([*argv, f"{sts}#genre=main-forums"]) == 2
+    assert "its genres are main-news" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def _merged_query_weight(model_dir: Path, adapter: Path | None) -> torch.Tensor:
     from peft import PeftModel
     from transformers import AutoModel

@@ -115,10 +115,15 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from taskvec.train.data import DataError
     from taskvec.train.trainer import train
 
     cfg = config_from_args(args, getattr(args, "argv", None))
-    result = train(cfg, log=lambda msg: print(msg, file=sys.stderr))
+    try:
+        result = train(cfg, log=lambda msg: print(msg, file=sys.stderr))
+    except DataError as exc:  # a path or format the user can fix: say so, without a traceback
+        print(f"taskvec train: error: {exc}", file=sys.stderr)
+        return 2
     val = result.validation
     for name in val["base"]:
         print(
