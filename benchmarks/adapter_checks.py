@@ -80,9 +80,9 @@ def few_shot_lr(r: Runner, train: tuple[list[str], list[str]], test: tuple[list[
     return float(np.mean(accs))
 
 
-def cluster_v(r: Runner, texts: list[str], labels: list[str], seeds: int = 20) -> float:
-    """Mean V-measure over ``seeds`` MiniBatchKMeans runs (MTEB's clusterer): with 5, k-means noise alone moved
-    the held-out figures by a few points, more than most adapter changes."""
+def cluster_v(r: Runner, texts: list[str], labels: list[str], seeds: int = 60) -> float:
+    """Mean V-measure over ``seeds`` MiniBatchKMeans runs (MTEB's clusterer). One run's V-measure varies by up to
+    0.036 (standard deviation, STS-B sources) from seed to seed; 60 runs bring the mean's error near 0.005."""
     from sklearn.cluster import MiniBatchKMeans
     from sklearn.metrics import v_measure_score
 
@@ -250,7 +250,11 @@ SETS: dict[str, tuple[str, str, Callable[[Runner], float]]] = {
         "accuracy (16/label)",
         lambda r: few_shot_lr(r, _sts_sentences("train", 0), _sts_sentences("dev", 0), 16),
     ),
-    "20NG test subjects, k=20 (home)": ("clustering", "V-measure", ng_cluster(None)),
+    "20NG test subjects, all, k=20 (home; the adapter trains on fold 0/2)": (
+        "clustering",
+        "V-measure",
+        ng_cluster(None),
+    ),
     "20NG test subjects fold 1/2, k=20 (held-out)": ("clustering", "V-measure", ng_cluster(1)),
     "Emotion test, k=6 (held-out)": ("clustering", "V-measure", lambda r: cluster_v(r, *_emotion("test"))),
     "STS-B dev sentence source, k=files (held-out)": (
