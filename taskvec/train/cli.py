@@ -51,7 +51,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--mine-skip", type=int, default=d.mine_skip, help="top ranks skipped when mining negatives")
     p.add_argument(
-        "--anchor-weight", type=float, default=d.anchor_weight, help="keep similarity structure near the base"
+        "--anchor-weight",
+        type=float,
+        default=d.anchor_weight,
+        help="keep similarity structure on --anchor-data near the base (not for similarity: docs/anchor.md)",
     )
     p.add_argument("--anchor-data", nargs="*", default=[], metavar="PATH", help="texts for the anchor (any format)")
     p.add_argument("--anchor-batch", type=int, default=d.anchor_batch)

@@ -234,7 +234,8 @@ def read_beir(folder: Path, split: str = "train") -> PairSet:
 def read_sts(path: Path, genre: str | None = None) -> ScoredSet:
     """STS Benchmark's tab-separated files: columns 0-6 only, no CSV quoting (sentences contain quotes).
 
-    ``genre`` keeps the pairs of one genre (column 0: ``main-news``, ``main-captions``, ``main-forums``), so each
+    ``genre`` keeps the pairs of one genre (column 0: ``main-news``, ``main-captions``, and ``main-forum`` in train
+    but ``main-forums`` in dev and test), so each
     genre can be its own source and ``--mix-temperature`` can stop the largest one from drowning the others."""
     pairs, genres = [], set()
     for line in path.read_text(encoding="utf-8").splitlines():

@@ -7,7 +7,9 @@
 * ``supervised_contrastive`` (classification, clustering): texts of one label pulled together, others pushed away
   (Khosla et al. 2020).
 * ``similarity_anchor``: keeps the batch's cosine-similarity structure near the frozen base model's. It is what
-  lets an adapter learn its task without forgetting what the base did well on sets it never saw.
+  lets an adapter learn its task without forgetting what the base did well on sets it never saw. Caveat: not for
+  the similarity task, whose loss is about that structure itself; there it leaves only changes specific to the
+  training pairs (docs/anchor.md).
 """
 
 from __future__ import annotations
