@@ -189,6 +189,24 @@ def test_generic_csv_and_tsv_are_read_like_jsonl(tmp_path: Path) -> None:
     assert datasets.load_clustering(other).test.labels == ["fruit"]
 
 
+def test_mteb_and_hugging_face_column_names_are_read(tmp_path: Path) -> None:
+    sts, pairs, cls, clu = (tmp_path / n for n in ("sts", "pairs", "cls", "clu"))
+    for folder in (sts, pairs, cls, clu):
+        folder.mkdir()
+    _jsonl(sts / "test.jsonl", [{"sentence1": "a man", "sentence2": "a person", "score": 4.2}])
+    assert datasets.load_similarity(sts).texts2 == ["a person"]
+    (pairs / "test.csv").write_text("sentence1,sentence2,label\nyes,yeah,1\n")
+    assert datasets.load_pairs(pairs).texts1 == ["yes"]
+    for split in ("train", "test"):
+        _jsonl(cls / f"{split}.jsonl", [{"sentence": "I love it", "label": 1}, {"sentence": "meh", "label": 0}])
+    assert datasets.load_classification(cls).train.texts == ["I love it", "meh"]
+    _jsonl(clu / "test.jsonl", [{"sentence": "an apple", "label": "fruit"}])
+    assert datasets.load_clustering(clu).test.texts == ["an apple"]
+    _jsonl(sts / "test.jsonl", [{"sentence1": "a man", "score": 4.2}])
+    with pytest.raises(InvalidInputError, match=r"no 'text2' field.*'text2' \(or 'sentence2'\)"):
+        datasets.load_similarity(sts)
+
+
 @pytest.mark.parametrize(
     ("kind", "write", "needle"),
     [

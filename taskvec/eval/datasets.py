@@ -12,6 +12,9 @@ Generic layouts (``.csv`` and ``.tsv`` with a header row are accepted wherever `
 - classification: ``train.jsonl`` and ``test.jsonl`` of {"text", "label"}
 - clustering: ``test.jsonl`` of {"text", "label"}
 - pairs: ``test.jsonl`` of {"text1", "text2", "label"}, label 0 or 1
+
+MTEB's and Hugging Face's column names are accepted too: ``sentence`` for ``text``, ``sentence1``/``sentence2`` for
+``text1``/``text2`` (e.g. an STS or SICK-R split saved with ``Dataset.to_json``).
 """
 
 from __future__ import annotations
@@ -186,11 +189,27 @@ def _no_layout(folder: Path, kind: str, layouts: list[str]) -> InvalidInputError
     )
 
 
-def _labelled(path: Path, text_key: str = "text", label_key: str = "label") -> LabelledTexts:
-    expected = f"{text_key!r} and {label_key!r} fields"
+# Column names of the same field in MTEB's and Hugging Face's exports, accepted in the generic layouts; the first is
+# the one errors name.
+TEXT_KEYS = ("text", "sentence")
+TEXT1_KEYS = ("text1", "sentence1")
+TEXT2_KEYS = ("text2", "sentence2")
+
+
+def _key(row: Row, keys: tuple[str, ...]) -> str:
+    """The first of ``keys`` the record has, else the first (so the error names the documented field)."""
+    return next((k for k in keys if k in row[1]), keys[0])
+
+
+def _expected(keys: tuple[str, ...]) -> str:
+    return repr(keys[0]) + "".join(f" (or {k!r})" for k in keys[1:])
+
+
+def _labelled(path: Path, text_keys: tuple[str, ...] = TEXT_KEYS, label_key: str = "label") -> LabelledTexts:
+    expected = f"{_expected(text_keys)} and {label_key!r} fields"
     texts, labels = [], []
     for row in _rows(path):
-        texts.append(_text(row, text_key, expected))
+        texts.append(_text(row, _key(row, text_keys), expected))
         labels.append(str(_field(row, label_key, expected)).strip())
     if not texts:
         raise InvalidInputError(f"{path} holds no records.", field=str(path), fix="Add labelled texts to it.")
@@ -198,11 +217,11 @@ def _labelled(path: Path, text_key: str = "text", label_key: str = "label") -> L
 
 
 def _pairs(folder: Path, path: Path, layout: str, target_key: str, parse: Callable[[Row, str, str], float]) -> PairData:
-    expected = f"'text1', 'text2' and {target_key!r} fields"
+    expected = f"{_expected(TEXT1_KEYS)}, {_expected(TEXT2_KEYS)} and {target_key!r} fields"
     texts1, texts2, targets = [], [], []
     for row in _rows(path):
-        texts1.append(_text(row, "text1", expected))
-        texts2.append(_text(row, "text2", expected))
+        texts1.append(_text(row, _key(row, TEXT1_KEYS), expected))
+        texts2.append(_text(row, _key(row, TEXT2_KEYS), expected))
         targets.append(parse(row, target_key, expected))
     if not texts1:
         raise InvalidInputError(f"{path} holds no pairs.", field=str(path), fix="Add text pairs to it.")
@@ -326,8 +345,8 @@ def load_classification(path: str | Path) -> ClassificationData:
         return ClassificationData(
             folder.name,
             "amazon_counterfactual",
-            _labelled(folder / "EN_train.tsv", "sentence", "is_counterfactual"),
-            _labelled(folder / "EN_test.tsv", "sentence", "is_counterfactual"),
+            _labelled(folder / "EN_train.tsv", ("sentence",), "is_counterfactual"),
+            _labelled(folder / "EN_test.tsv", ("sentence",), "is_counterfactual"),
             _AMAZON_SAMPLES_PER_LABEL,
         )
     if (folder / "train.txt").is_file() and (folder / "test.txt").is_file():
