@@ -298,6 +298,22 @@ def test_clustering_recovers_the_labels_of_distinct_points(tiny_encoder, data_ro
     assert len(generic.details["v_measures"]) == 4
 
 
+def test_mteb_clustering_sets_are_clustered_one_by_one(tiny_encoder, tmp_path: Path) -> None:
+    # Set 1 separates perfectly (V = 1); set 2 is one text under two labels (V = 0). Pooled, k-means would see
+    # 'apple', 'iron' and the repeated text as three clusters for two labels, and score neither 1 nor 0.5.
+    first = {"sentences": ["apple"] * 3 + ["iron"] * 3, "labels": ["x"] * 3 + ["y"] * 3}
+    second = {"sentences": ["the same words"] * 4, "labels": ["x", "y", "x", "y"]}
+    _jsonl(tmp_path / "test.jsonl", [first, second])
+    data = datasets.load_clustering(tmp_path)
+    assert data.layout == "mteb_sets" and data.sets() == [(0, 6), (6, 10)]
+    result = runners.run_variant("clustering", tiny_encoder, NONE, data, runs=2)
+    assert result.details["sets"] == 2
+    assert result.details["v_measures"] == pytest.approx([0.5, 0.5])
+    _jsonl(tmp_path / "test.jsonl", [{"sentences": ["a", "b"], "labels": ["x"]}])
+    with pytest.raises(InvalidInputError, match="same length"):
+        datasets.load_clustering(tmp_path)
+
+
 @pytest.mark.parametrize(
     ("kind", "folder"),
     [

@@ -10,7 +10,7 @@ Generic layouts (``.csv`` and ``.tsv`` with a header row are accepted wherever `
   ``qrels/test.tsv`` (query-id, corpus-id, score; header row optional)
 - similarity: ``test.jsonl`` of {"text1", "text2", "score"}
 - classification: ``train.jsonl`` and ``test.jsonl`` of {"text", "label"}
-- clustering: ``test.jsonl`` of {"text", "label"}
+- clustering: ``test.jsonl`` of {"text", "label"}, or MTEB's {"sentences": [...], "labels": [...]}, one set per record
 - pairs: ``test.jsonl`` of {"text1", "text2", "label"}, label 0 or 1
 
 MTEB's and Hugging Face's column names are accepted too: ``sentence`` for ``text``, ``sentence1``/``sentence2`` for
@@ -25,6 +25,7 @@ import re
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,14 @@ class ClassificationData:
 class ClusteringData:
     name: str
     layout: str
-    test: LabelledTexts
+    test: LabelledTexts  # every text of every set, in order
+    set_sizes: tuple[int, ...] = ()  # MTEB's layout: ``test`` is several sets, clustered one by one; () = one set
+
+    def sets(self) -> list[tuple[int, int]]:
+        """(start, end) of each set within ``test``."""
+        sizes = self.set_sizes or (len(self.test.texts),)
+        ends = list(accumulate(sizes))
+        return [(end - size, end) for size, end in zip(sizes, ends, strict=True)]
 
 
 # ------------------------------------------------------------------------------------------------ reading rows
@@ -389,15 +397,45 @@ _NEWSGROUPS_TAR = "20news-bydate-test.tar.gz"
 
 
 def load_clustering(path: str | Path) -> ClusteringData:
-    """Generic ``test.jsonl`` of {text, label}, or the 20 Newsgroups bydate tar (Subject lines, as MTEB clusters)."""
+    """Generic ``test.jsonl`` of {text, label}; MTEB's ``test.jsonl`` of {sentences: [...], labels: [...]}, one set
+    per record, each clustered on its own; or the 20 Newsgroups bydate tar (Subject lines, as MTEB clusters)."""
     folder = _folder(path)
     if generic := _generic(folder, "test"):
+        first = next(_rows(generic), None)
+        if first is not None and "sentences" in first[1]:
+            return _read_clustering_sets(folder, generic)
         return ClusteringData(folder.name, "generic", _labelled(generic))
     if (folder / _NEWSGROUPS_TAR).is_file():
         return ClusteringData(folder.name, "20newsgroups_subjects", _read_newsgroup_subjects(folder / _NEWSGROUPS_TAR))
     raise _no_layout(
-        folder, "clustering", ["test.jsonl of {text, label}", f"{_NEWSGROUPS_TAR} (20 Newsgroups, bydate layout)"]
+        folder,
+        "clustering",
+        [
+            "test.jsonl of {text, label}",
+            "test.jsonl of {sentences, labels} lists, one set per record (MTEB)",
+            f"{_NEWSGROUPS_TAR} (20 Newsgroups, bydate layout)",
+        ],
     )
+
+
+def _read_clustering_sets(folder: Path, path: Path) -> ClusteringData:
+    expected = "'sentences' and 'labels' lists of the same length"
+    texts: list[str] = []
+    labels: list[str] = []
+    sizes: list[int] = []
+    for row in _rows(path):
+        sentences, set_labels = _field(row, "sentences", expected), _field(row, "labels", expected)
+        if not isinstance(sentences, list) or not isinstance(set_labels, list) or len(sentences) != len(set_labels):
+            raise InvalidInputError(
+                f"{row[0]}: 'sentences' and 'labels' must be lists of the same length.",
+                field="sentences",
+                fix=f"Each record needs {expected} (one clustering set per record).",
+            )
+        for i, (text, label) in enumerate(zip(sentences, set_labels, strict=True)):
+            texts.append(_text((f"{row[0]} item {i}", {"sentences": text}), "sentences", expected))
+            labels.append(str(label).strip())
+        sizes.append(len(sentences))
+    return ClusteringData(folder.name, "mteb_sets", LabelledTexts(texts, labels), tuple(sizes))
 
 
 def _read_newsgroup_subjects(path: Path) -> LabelledTexts:
