@@ -202,6 +202,13 @@ def test_mteb_and_hugging_face_column_names_are_read(tmp_path: Path) -> None:
     assert datasets.load_classification(cls).train.texts == ["I love it", "meh"]
     _jsonl(clu / "test.jsonl", [{"sentence": "an apple", "label": "fruit"}])
     assert datasets.load_clustering(clu).test.texts == ["an apple"]
+    mteb_pairs = {"sentence1": ["yes", "no"], "sentence2": ["yeah", "maybe"], "labels": [1, 0]}
+    _jsonl(pairs / "test.jsonl", [mteb_pairs])  # MTEB's pair classification: one record of parallel lists
+    loaded = datasets.load_pairs(pairs)
+    assert (loaded.texts1, loaded.texts2, loaded.targets) == (["yes", "no"], ["yeah", "maybe"], [1.0, 0.0])
+    _jsonl(pairs / "test.jsonl", [{**mteb_pairs, "labels": [1]}])
+    with pytest.raises(InvalidInputError, match="lists of the same length"):
+        datasets.load_pairs(pairs)
     _jsonl(sts / "test.jsonl", [{"sentence1": "a man", "score": 4.2}])
     with pytest.raises(InvalidInputError, match=r"no 'text2' field.*'text2' \(or 'sentence2'\)"):
         datasets.load_similarity(sts)

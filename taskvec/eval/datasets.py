@@ -14,7 +14,8 @@ Generic layouts (``.csv`` and ``.tsv`` with a header row are accepted wherever `
 - pairs: ``test.jsonl`` of {"text1", "text2", "label"}, label 0 or 1
 
 MTEB's and Hugging Face's column names are accepted too: ``sentence`` for ``text``, ``sentence1``/``sentence2`` for
-``text1``/``text2`` (e.g. an STS or SICK-R split saved with ``Dataset.to_json``).
+``text1``/``text2`` (e.g. an STS or SICK-R split saved with ``Dataset.to_json``), and MTEB's pair-classification
+record of parallel ``sentence1``/``sentence2``/``labels`` lists.
 """
 
 from __future__ import annotations
@@ -224,16 +225,38 @@ def _labelled(path: Path, text_keys: tuple[str, ...] = TEXT_KEYS, label_key: str
     return LabelledTexts(texts, labels)
 
 
-def _pairs(folder: Path, path: Path, layout: str, target_key: str, parse: Callable[[Row, str, str], float]) -> PairData:
-    expected = f"{_expected(TEXT1_KEYS)}, {_expected(TEXT2_KEYS)} and {target_key!r} fields"
+def _pairs(
+    folder: Path, path: Path, layout: str, target_keys: tuple[str, ...], parse: Callable[[Row, str, str], float]
+) -> PairData:
+    expected = f"{_expected(TEXT1_KEYS)}, {_expected(TEXT2_KEYS)} and {_expected(target_keys)} fields"
     texts1, texts2, targets = [], [], []
     for row in _rows(path):
-        texts1.append(_text(row, _key(row, TEXT1_KEYS), expected))
-        texts2.append(_text(row, _key(row, TEXT2_KEYS), expected))
-        targets.append(parse(row, target_key, expected))
+        keys = (_key(row, TEXT1_KEYS), _key(row, TEXT2_KEYS), _key(row, target_keys))
+        for item in _list_items(row, keys, expected):
+            texts1.append(_text(item, keys[0], expected))
+            texts2.append(_text(item, keys[1], expected))
+            targets.append(parse(item, keys[2], expected))
     if not texts1:
         raise InvalidInputError(f"{path} holds no pairs.", field=str(path), fix="Add text pairs to it.")
     return PairData(folder.name, layout, texts1, texts2, targets)
+
+
+def _list_items(row: Row, keys: tuple[str, ...], expected: str) -> Iterator[Row]:
+    """The record itself, or, where its fields hold lists (MTEB's pair-classification layout: one record of
+    parallel lists), one record per position."""
+    where, record = row
+    if not isinstance(record.get(keys[0]), list):
+        yield row
+        return
+    columns = [record.get(k) for k in keys]
+    if not all(isinstance(c, list) and len(c) == len(columns[0]) for c in columns):
+        raise InvalidInputError(
+            f"{where}: {', '.join(map(repr, keys))} must all be lists of the same length, or all single values.",
+            field=keys[0],
+            fix=f"Each record needs {expected}.",
+        )
+    for i, values in enumerate(zip(*columns, strict=True)):
+        yield f"{where} item {i}", dict(zip(keys, values, strict=True))
 
 
 # ----------------------------------------------------------------------------------------------- retrieval
@@ -306,7 +329,7 @@ def load_similarity(path: str | Path) -> PairData:
     """Generic ``test.jsonl`` of {text1, text2, score}, or the STS Benchmark's ``sts-test.csv``."""
     folder = _folder(path)
     if generic := _generic(folder, "test"):
-        return _pairs(folder, generic, "generic", "score", _number)
+        return _pairs(folder, generic, "generic", ("score",), _number)
     if (folder / "sts-test.csv").is_file():
         return _read_sts_benchmark(folder, folder / "sts-test.csv")
     raise _no_layout(folder, "similarity", ["test.jsonl of {text1, text2, score}", "sts-test.csv (STS Benchmark)"])
@@ -419,22 +442,18 @@ def load_clustering(path: str | Path) -> ClusteringData:
 
 
 def _read_clustering_sets(folder: Path, path: Path) -> ClusteringData:
-    expected = "'sentences' and 'labels' lists of the same length"
+    expected = "'sentences' and 'labels' lists of the same length (one clustering set per record)"
     texts: list[str] = []
     labels: list[str] = []
     sizes: list[int] = []
     for row in _rows(path):
-        sentences, set_labels = _field(row, "sentences", expected), _field(row, "labels", expected)
-        if not isinstance(sentences, list) or not isinstance(set_labels, list) or len(sentences) != len(set_labels):
-            raise InvalidInputError(
-                f"{row[0]}: 'sentences' and 'labels' must be lists of the same length.",
-                field="sentences",
-                fix=f"Each record needs {expected} (one clustering set per record).",
-            )
-        for i, (text, label) in enumerate(zip(sentences, set_labels, strict=True)):
-            texts.append(_text((f"{row[0]} item {i}", {"sentences": text}), "sentences", expected))
-            labels.append(str(label).strip())
-        sizes.append(len(sentences))
+        if not isinstance(row[1].get("sentences"), list):
+            raise InvalidInputError(f"{row[0]}: 'sentences' is not a list.", field="sentences", fix=f"Give {expected}.")
+        items = list(_list_items(row, ("sentences", "labels"), expected))
+        for item in items:
+            texts.append(_text(item, "sentences", expected))
+            labels.append(str(_field(item, "labels", expected)).strip())
+        sizes.append(len(items))
     return ClusteringData(folder.name, "mteb_sets", LabelledTexts(texts, labels), tuple(sizes))
 
 
@@ -477,7 +496,7 @@ def load_pairs(path: str | Path) -> PairData:
     """Generic ``test.jsonl`` of {text1, text2, label}, or the Twitter URL Corpus test file."""
     folder = _folder(path)
     if generic := _generic(folder, "test"):
-        return _pairs(folder, generic, "generic", "label", _binary)
+        return _pairs(folder, generic, "generic", ("label", "labels"), _binary)
     if (folder / _TWITTER_URL_FILE).is_file():
         return _read_twitter_url(folder, folder / _TWITTER_URL_FILE)
     raise _no_layout(
