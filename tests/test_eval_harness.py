@@ -319,6 +319,9 @@ def test_mteb_clustering_sets_are_clustered_one_by_one(tiny_encoder, tmp_path: P
     _jsonl(tmp_path / "test.jsonl", [{"sentences": ["a", "b"], "labels": ["x"]}])
     with pytest.raises(InvalidInputError, match="same length"):
         datasets.load_clustering(tmp_path)
+    _jsonl(tmp_path / "test.jsonl", [first, {"sentences": [], "labels": []}])
+    with pytest.raises(InvalidInputError, match="empty set"):
+        datasets.load_clustering(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -450,6 +450,8 @@ def _read_clustering_sets(folder: Path, path: Path) -> ClusteringData:
         if not isinstance(row[1].get("sentences"), list):
             raise InvalidInputError(f"{row[0]}: 'sentences' is not a list.", field="sentences", fix=f"Give {expected}.")
         items = list(_list_items(row, ("sentences", "labels"), expected))
+        if not items:
+            raise InvalidInputError(f"{row[0]} holds an empty set.", field="sentences", fix="Remove the record.")
         for item in items:
             texts.append(_text(item, "sentences", expected))
             labels.append(str(_field(item, "labels", expected)).strip())
