@@ -6,11 +6,15 @@ Needs only what training needs (torch, transformers, peft, numpy) plus scikit-le
 
     python benchmarks/adapter_sweep.py --configs sweep.json --out /tmp/sweep --parallel 6 --device cuda
 
+On a lent GPU machine without the model or the data, ``benchmarks/sweeps/device_sweep.sh`` carries both.
+
 ``sweep.json`` is a list of ``{"name": ..., "task": ..., "args": [training arguments]}``; ``{data}`` in an argument
 stands for the data root ($TASKVEC_DATA, default ../shared/data). Writes ``summary.json`` under ``--out``: per
 configuration its validation figures, best step, wall time and the checks (base vs adapter per set), and prints one
-line per configuration as it finishes. ``--render summary.json --markdown docs/adapters.md`` turns a summary into
-the report of record (docs/adapters.md).
+line per configuration as it finishes. ``--weights 0.7 0.5`` also checks each trained adapter interpolated towards
+the base model at those weights (``taskvec interpolate``), since a shipped adapter may be. ``--render summary.json
+--markdown docs/adapters.md`` turns a summary into a report of record (docs/adapters.md for the first sweep of all
+tasks, docs/similarity_sweep.md for the second of similarity).
 """
 
 from __future__ import annotations
@@ -29,25 +33,42 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("TASKVEC_DATA", ROOT.parent / "shared" / "data"))
 
 
-def run_one(config: dict[str, Any], out: Path, model: str | None, device: str) -> dict[str, Any]:
-    """Train one configuration, then check it; failures are recorded, not raised, so one bad config costs one row."""
+def run_one(
+    config: dict[str, Any], out: Path, model: str | None, device: str, weights: tuple[float, ...] = ()
+) -> dict[str, Any]:
+    """Train one configuration, then check it (and its interpolations at ``weights``); failures are recorded, not
+    raised, so one bad config costs one row."""
     folder = out / config["name"]
     log = out / f"{config['name']}.log"
     model_args = ["--model", model] if model else []
-    train = [sys.executable, "-m", "taskvec.train.cli", "--task", config["task"], "--out", str(folder)]
+    cli = [sys.executable, "-m", "taskvec.train.cli"]
+    train = [*cli, "--task", config["task"], "--out", str(folder)]
     train += [a.replace("{data}", str(DATA)) for a in config["args"]] + model_args
     train += ["--device", device, "--no-progress"]
-    checks = [sys.executable, str(ROOT / "benchmarks" / "adapter_checks.py"), "--task", config["task"]]
-    checks += ["--adapter", str(folder), "--json", str(folder / "checks.json"), "--device", device, *model_args]
+
+    def checks(adapter: Path) -> list[str]:
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "adapter_checks.py"), "--task", config["task"]]
+        cmd += ["--adapter", str(adapter), "--json", str(adapter / "checks.json")]
+        return [*cmd, "--device", device, *model_args]
+
+    steps = [("train", train), ("checks", checks(folder))]
+    for w in weights:
+        scaled = out / f"{config['name']}@{w}"
+        steps += [("interpolate", [*cli, "interpolate", str(folder), "--weight", str(w), "--out", str(scaled)])]
+        steps += [(f"checks at weight {w}", checks(scaled))]
     started = time.time()
     row: dict[str, Any] = {"name": config["name"], "task": config["task"], "args": config["args"]}
     with log.open("w") as f:
-        for step, cmd in (("train", train), ("checks", checks)):
+        for step, cmd in steps:
             done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, check=False)
             if done.returncode:
                 row["error"] = f"{step} exited {done.returncode}; see {log}"
                 row["log_tail"] = log.read_text(errors="replace")[-1500:]
                 return row
+    if weights:
+        row["interpolated"] = {
+            str(w): json.loads((out / f"{config['name']}@{w}" / "checks.json").read_text()) for w in weights
+        }
     info = json.loads((folder / "taskvec_training.json").read_text())
     row.update(
         validation=info["validation"],
@@ -76,10 +97,15 @@ def summary_line(row: dict[str, Any]) -> str:
         for name, c in row["checks"].items()
     ]
     val = row["validation"]["adapter"]
-    return (
+    line = (
         f"{row['name']}: best step {row['best_step']}/{row['steps']}, {row['train_seconds']:.0f}s; "
         f"val {json.dumps(val)}; " + "; ".join(cells)
     )
+    for w, checks in row.get("interpolated", {}).items():
+        line += f"\n  at weight {w}: " + "; ".join(
+            f"{name.split(' (')[0]} {c['adapter'] - c['base']:+.4f}" for name, c in checks.items()
+        )
+    return line
 
 
 def _cell(check: dict[str, Any]) -> str:
@@ -89,8 +115,9 @@ def _cell(check: dict[str, Any]) -> str:
 def render_markdown(summary: dict[str, Any], configs: list[dict[str, Any]]) -> str:
     """One table per task: each configuration's differing arguments, its stopping point and every check."""
     rows = {r["name"]: r for r in summary["rows"]}
+    tasks = list(dict.fromkeys(c["task"] for c in configs))
     lines = [
-        "# Adapter hyperparameter sweep",
+        f"# Adapter hyperparameter sweep: {', '.join(tasks)}",
         "",
         "<!-- Generated by benchmarks/adapter_sweep.py --render; do not edit. -->",
         "",
@@ -102,7 +129,12 @@ def render_markdown(summary: dict[str, Any], configs: list[dict[str, Any]]) -> s
         "the chosen command (see each model card); their figures of record are in the model cards and "
         "docs/quality.md.",
     ]
-    for task in dict.fromkeys(c["task"] for c in configs):
+    if any("interpolated" in r for r in summary["rows"]):
+        lines[-1] += (
+            " A row *at weight w* is the adapter above it interpolated towards the base model (`taskvec interpolate "
+            "--weight w`: `W + w * delta`), measured the same way."
+        )
+    for task in tasks:
         done = [rows[c["name"]] for c in configs if c["task"] == task and "checks" in rows.get(c["name"], {})]
         missing = [c["name"] for c in configs if c["task"] == task and "checks" not in rows.get(c["name"], {})]
         lines += ["", f"## {task}", ""]
@@ -118,6 +150,9 @@ def render_markdown(summary: dict[str, Any], configs: list[dict[str, Any]]) -> s
                 val = ", ".join(f"{v:.4f}" for v in r["validation"]["adapter"].values())
                 cells = [_cell(r["checks"][name]) for name in sets]
                 lines.append(f"| `{r['name']}` | {r['best_step']} / {r['steps']} | {val} | " + " | ".join(cells) + " |")
+                for w, checks in r.get("interpolated", {}).items():
+                    cells = [_cell(checks[name]) if name in checks else "" for name in sets]
+                    lines.append(f"| `{r['name']}` at weight {w} | | | " + " | ".join(cells) + " |")
         if missing:
             lines += ["", "Not finished within the device time: " + ", ".join(f"`{m}`" for m in missing) + "."]
         chosen = summary.get("chosen", {}).get(task)
@@ -138,6 +173,9 @@ def main() -> int:
     ap.add_argument("--model", default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--only", nargs="*", default=None, help="names (or prefixes) of configurations to run")
+    ap.add_argument(
+        "--weights", nargs="*", type=float, default=[], help="also check each adapter interpolated to these weights"
+    )
     args = ap.parse_args()
     configs = json.loads(args.configs.read_text())
     if args.render:
@@ -161,7 +199,7 @@ def main() -> int:
     }
     summary["weights"] = os.environ.get("TASKVEC_SWEEP_WEIGHTS_NOTE", "the bundled all-MiniLM-L6-v2 weights")
     with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
-        futures = [pool.submit(run_one, c, args.out, args.model, args.device) for c in configs]
+        futures = [pool.submit(run_one, c, args.out, args.model, args.device, tuple(args.weights)) for c in configs]
         for fut in as_completed(futures):  # a summary line as each finishes; summary.json grows as it goes
             row = fut.result()
             rows.append(row)

@@ -194,6 +194,21 @@ def test_sts_genre_selects_one_genre_and_names_the_others(tmp_path: Path):
         read_source(f"{tsv}#genre=main-news")
 
 
+def test_sts_source_and_lists_select_original_sets(tmp_path: Path):
+    sts = tmp_path / "sts-train.csv"
+    rows = ["main-news\tMSRpar\t2012\t1\t4.5\tA man.\tA man.", "main-news\theadlines\t2013\t2\t1.0\tUp.\tDown."]
+    rows.append("main-captions\timages\t2014\t3\t0.5\tA cat.\tA car.")
+    sts.write_text("\n".join(rows) + "\n")
+    assert [p[2] for p in read_source(f"{sts}#source=headlines,images").pairs] == [1.0, 0.5]
+    assert [p[2] for p in read_source(f"{sts}#genre=main-news,main-captions").pairs] == [4.5, 1.0, 0.5]
+    both = read_source(f"{sts}#genre=main-news#source=headlines,images")
+    assert both.pairs == [("Up.", "Down.", 1.0)] and both.name.endswith("#genre=main-news#source=headlines,images")
+    with pytest.raises(DataError, match="no source 'deft-forum'; its sources are MSRpar, headlines, images"):
+        read_source(f"{sts}#source=deft-forum")
+    with pytest.raises(DataError, match="no pairs have both"):
+        read_source(f"{sts}#genre=main-captions#source=MSRpar")
+
+
 # ------------------------------------------------------------------------------------------------ training
 
 

@@ -14,7 +14,8 @@ they lie and nothing is copied. The validation split is carved from the training
 A path may end in ``#K/N`` to keep only fold K of N (0-based) of a source, folds drawn by the same group hash. That
 is how a clean part of a set can be trained on while the rest stays held out (e.g. 20 Newsgroups threads). An STS
 Benchmark file may end in ``#genre=G`` to keep one genre (news, captions, forums), so genres can be mixed as separate
-sources with ``--mix-temperature``.
+sources with ``--mix-temperature``, or in ``#source=S`` to keep the pairs of named original sets (column 1:
+``headlines``, ``MSRpar``, ``images``, ...); either takes a comma-separated list.
 
 Formats recognised by name and content:
 
@@ -231,25 +232,41 @@ def read_beir(folder: Path, split: str = "train") -> PairSet:
     return PairSet(folder.name, used, relevant, corpus, licence=_licence_near(folder))
 
 
-def read_sts(path: Path, genre: str | None = None) -> ScoredSet:
+def read_sts(path: Path, genre: str | None = None, source: str | None = None) -> ScoredSet:
     """STS Benchmark's tab-separated files: columns 0-6 only, no CSV quoting (sentences contain quotes).
 
-    ``genre`` keeps the pairs of one genre (column 0: ``main-news``, ``main-captions``, and ``main-forum`` in train
-    but ``main-forums`` in dev and test), so each
-    genre can be its own source and ``--mix-temperature`` can stop the largest one from drowning the others."""
-    pairs, genres = [], set()
+    ``genre`` keeps the pairs of the named genres (column 0: ``main-news``, ``main-captions``, and ``main-forum`` in
+    train but ``main-forums`` in dev and test), so each genre can be its own source and ``--mix-temperature`` can
+    stop the largest one from drowning the others. ``source`` keeps the pairs of the named original sets (column 1:
+    ``headlines``, ``MSRpar``, ``deft-forum``, ...; the years' SemEval tasks the benchmark was drawn from). Both take
+    a comma-separated list; a name the file lacks is an error that lists the names it has."""
+    wanted = {0: _names(genre), 1: _names(source)}
+    pairs: list[tuple[str, str, float]] = []
+    seen: dict[int, set[str]] = {0: set(), 1: set()}
     for line in path.read_text(encoding="utf-8").splitlines():
         cols = line.split("\t")
         if len(cols) >= 7:
-            genres.add(cols[0])
-            if genre is None or cols[0] == genre:
+            seen[0].add(cols[0])
+            seen[1].add(cols[1])
+            if all(names is None or cols[col] in names for col, names in wanted.items()):
                 pairs.append((cols[5].strip(), cols[6].strip(), float(cols[4])))
     name = f"{path.parent.name}/{path.name}"
-    if genre is not None:
-        if not pairs:
-            raise DataError(f"{path} has no genre {genre!r}; its genres are {', '.join(sorted(genres))}")
-        name += f"#genre={genre}"
+    for col, label in ((0, "genre"), (1, "source")):
+        names = wanted[col]
+        if names is not None:
+            if missing := sorted(names - seen[col]):
+                raise DataError(
+                    f"{path} has no {label} {', '.join(map(repr, missing))}; its {label}s are "
+                    f"{', '.join(sorted(seen[col]))}"
+                )
+            name += f"#{label}={','.join(sorted(names))}"
+    if not pairs:
+        raise DataError(f"{name}: no pairs have both the genre and the source asked for")
     return ScoredSet(name, pairs, _licence_near(path))
+
+
+def _names(spec: str | None) -> set[str] | None:
+    return None if spec is None else {n.strip() for n in spec.split(",") if n.strip()}
 
 
 _TEXT_COLS = ("sentence", "text", "sentence1")
@@ -344,21 +361,24 @@ def read_jsonl(path: Path) -> Dataset:
 
 def read_source(spec: str | Path) -> Dataset:
     """Read one ``--data`` entry: a path, optionally ending in ``#K/N`` to keep fold K of N, or (STS Benchmark
-    files) in ``#genre=G`` to keep one genre."""
+    files) in ``#genre=G`` and/or ``#source=S`` to keep some genres or original sets."""
     spec = str(spec)
     fold: tuple[int, int] | None = None
-    genre: str | None = None
+    filters: dict[str, str] = {}
     if m := re.fullmatch(r"(.+)#(\d+)/(\d+)", spec):
         spec, fold = m.group(1), (int(m.group(2)), int(m.group(3)))
-    elif m := re.fullmatch(r"(.+)#genre=([^#/]+)", spec):
-        spec, genre = m.group(1), m.group(2)
+    while m := re.fullmatch(r"(.+)#(genre|source)=([^#/=]+)", spec):
+        spec, filters[m.group(2)] = m.group(1), m.group(3)
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(f"training data {spec!r} does not exist")
     name = path.name.lower()
     is_sts = name.startswith("sts-") and name.endswith(".csv")
-    if genre is not None and not is_sts:
-        raise DataError(f"{spec}#genre={genre}: only STS Benchmark files (sts-*.csv) have genres; drop '#genre=...'")
+    if filters and not is_sts:
+        raise DataError(
+            f"{spec}#{'#'.join(f'{k}={v}' for k, v in filters.items())}: only STS Benchmark files (sts-*.csv) have "
+            "genres and sources; drop '#genre=...' / '#source=...'"
+        )
     if path.is_dir():
         if not (path / "corpus.jsonl").is_file():
             raise DataError(f"{path} is a folder but not a BEIR folder (no corpus.jsonl)")
@@ -366,7 +386,7 @@ def read_source(spec: str | Path) -> Dataset:
     elif "test" in name and not name.endswith(".tar.gz"):
         raise DataError(f"{path} looks like a test split: test splits are for the final figures only")
     elif is_sts:
-        data = read_sts(path, genre)
+        data = read_sts(path, **filters)
     elif name.endswith(".tsv"):
         data = read_label_tsv(path)
     elif name.endswith(".txt"):
