@@ -195,6 +195,16 @@ def test_mteb_and_hugging_face_column_names_are_read(tmp_path: Path) -> None:
         folder.mkdir()
     _jsonl(sts / "test.jsonl", [{"sentence1": "a man", "sentence2": "a person", "score": 4.2}])
     assert datasets.load_similarity(sts).texts2 == ["a person"]
+    # GLUE's STS-B scores in "label", SICK's relatedness in "relatedness_score" beside sentence_A/sentence_B
+    (sts / "test.jsonl").unlink()
+    (sts / "test.csv").write_text("sentence1,sentence2,label,idx\na man,a person,4.2,0\nup,down,0.5,1\n")
+    assert datasets.load_similarity(sts).targets == [4.2, 0.5]
+    (sts / "test.csv").write_text(
+        "pair_ID,sentence_A,sentence_B,relatedness_score\n1,a dog runs,a dog is running,4.9\n"
+    )
+    sick = datasets.load_similarity(sts)
+    assert (sick.texts1, sick.texts2, sick.targets) == (["a dog runs"], ["a dog is running"], [4.9])
+    (sts / "test.csv").unlink()
     (pairs / "test.csv").write_text("sentence1,sentence2,label\nyes,yeah,1\n")
     assert datasets.load_pairs(pairs).texts1 == ["yes"]
     for split in ("train", "test"):
@@ -218,7 +228,11 @@ def test_mteb_and_hugging_face_column_names_are_read(tmp_path: Path) -> None:
     ("kind", "write", "needle"),
     [
         ("retrieval", lambda d: None, "qrels/test.tsv"),
-        ("similarity", lambda d: _jsonl(d / "test.jsonl", [{"text1": "a", "text2": "b"}]), "'score'"),
+        (
+            "similarity",
+            lambda d: _jsonl(d / "test.jsonl", [{"text1": "a", "text2": "b"}]),
+            "'score' (or 'similarity_score')",
+        ),
         ("classification", lambda d: _jsonl(d / "train.jsonl", [{"text": "a", "label": 1}]), "test"),
         ("clustering", lambda d: _jsonl(d / "test.jsonl", [{"text": "", "label": 1}]), "'text'"),
         ("pairs", lambda d: _jsonl(d / "test.jsonl", [{"text1": "a", "text2": "b", "label": 2}]), "0 or 1"),

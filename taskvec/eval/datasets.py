@@ -13,9 +13,10 @@ Generic layouts (``.csv`` and ``.tsv`` with a header row are accepted wherever `
 - clustering: ``test.jsonl`` of {"text", "label"}, or MTEB's {"sentences": [...], "labels": [...]}, one set per record
 - pairs: ``test.jsonl`` of {"text1", "text2", "label"}, label 0 or 1
 
-MTEB's and Hugging Face's column names are accepted too: ``sentence`` for ``text``, ``sentence1``/``sentence2`` for
-``text1``/``text2`` (e.g. an STS or SICK-R split saved with ``Dataset.to_json``), and MTEB's pair-classification
-record of parallel ``sentence1``/``sentence2``/``labels`` lists.
+MTEB's and Hugging Face's column names are accepted too: ``sentence`` for ``text``, ``sentence1``/``sentence2``
+(or SICK's ``sentence_A``/``sentence_B``) for ``text1``/``text2`` (e.g. an STS or SICK-R split saved with
+``Dataset.to_json``), ``label``, ``similarity_score`` or ``relatedness_score`` for a similarity ``score``, and MTEB's
+pair-classification record of parallel ``sentence1``/``sentence2``/``labels`` lists.
 """
 
 from __future__ import annotations
@@ -201,8 +202,11 @@ def _no_layout(folder: Path, kind: str, layouts: list[str]) -> InvalidInputError
 # Column names of the same field in MTEB's and Hugging Face's exports, accepted in the generic layouts; the first is
 # the one errors name.
 TEXT_KEYS = ("text", "sentence")
-TEXT1_KEYS = ("text1", "sentence1")
-TEXT2_KEYS = ("text2", "sentence2")
+TEXT1_KEYS = ("text1", "sentence1", "sentence_A")
+TEXT2_KEYS = ("text2", "sentence2", "sentence_B")
+# A similarity set's gold score: MTEB's STS sets say "score", GLUE's STS-B "label", stsb_multi_mt "similarity_score",
+# SICK "relatedness_score". Spearman ignores the scale, so 0-1 and 0-5 scores both work.
+SCORE_KEYS = ("score", "similarity_score", "relatedness_score", "label")
 
 
 def _key(row: Row, keys: tuple[str, ...]) -> str:
@@ -329,7 +333,7 @@ def load_similarity(path: str | Path) -> PairData:
     """Generic ``test.jsonl`` of {text1, text2, score}, or the STS Benchmark's ``sts-test.csv``."""
     folder = _folder(path)
     if generic := _generic(folder, "test"):
-        return _pairs(folder, generic, "generic", ("score",), _number)
+        return _pairs(folder, generic, "generic", SCORE_KEYS, _number)
     if (folder / "sts-test.csv").is_file():
         return _read_sts_benchmark(folder, folder / "sts-test.csv")
     raise _no_layout(folder, "similarity", ["test.jsonl of {text1, text2, score}", "sts-test.csv (STS Benchmark)"])
