@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA_SETS=${DATA_SETS:-"stsbenchmark twitter_url_corpus"}
+DEVICE=${DEVICE:-cuda} # DEVICE=cpu OUT=/tmp/out tries the run step here
 
 case "${1:-}" in
 prepare)
@@ -40,9 +41,9 @@ PY
     python3 -m pip list 2>/dev/null | grep -iE "^(torch|transformers|peft) " || true
     task=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))[0]['task'])" "$configs")
     # Warm the base-embedding cache once, so parallel configurations do not all encode the base model.
-    python3 benchmarks/adapter_checks.py --task "$task" --model .gpu/model --device cuda --modes base
+    python3 benchmarks/adapter_checks.py --task "$task" --model .gpu/model --device "$DEVICE" --modes base
     timeout "${SWEEP_SECONDS:-480}" python3 benchmarks/adapter_sweep.py --configs "$configs" --out /tmp/sweep \
-        --device cuda --model .gpu/model "$@" >"$OUT/sweep.log" 2>&1 &
+        --device "$DEVICE" --model .gpu/model "$@" >"$OUT/sweep.log" 2>&1 &
     pid=$!
     while kill -0 $pid 2>/dev/null; do cp /tmp/sweep/summary.json "$OUT/" 2>/dev/null || true; sleep 5; done
     cp /tmp/sweep/summary.json "$OUT/" 2>/dev/null || true
