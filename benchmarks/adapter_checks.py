@@ -8,8 +8,8 @@ regression, k-means V-measure). Base embeddings are cached under ``$TASKVEC_CHEC
 
 Home sets (test splits; the issue's targets): SciFact, STS-B, AmazonCounterfactual, Emotion, 20 Newsgroups subjects.
 Held-out sets (never trained on, to see over-fitting coming): STS-B dev (all pairs, forum pairs, STS 2017 pairs),
-TwitterURL pairs and retrieval, STS-B pairs as retrieval, 20 Newsgroups subject->post retrieval, topic classification of 20NG subjects, genre
-classification and source clustering of STS-B sentences, Emotion clustering.
+TwitterURL pairs and retrieval, STS-B pairs as retrieval, 20 Newsgroups subject->post retrieval, topic
+classification of 20NG subjects, genre classification and source clustering of STS-B sentences, Emotion clustering.
 """
 
 from __future__ import annotations

@@ -207,6 +207,9 @@ def test_sts_source_and_lists_select_original_sets(tmp_path: Path):
         read_source(f"{sts}#source=deft-forum")
     with pytest.raises(DataError, match="no pairs have both"):
         read_source(f"{sts}#genre=main-captions#source=MSRpar")
+    (tmp_path / "sts-dev.csv").write_text("not an STS row\n")
+    with pytest.raises(DataError, match="holds no STS Benchmark rows"):
+        read_source(tmp_path / "sts-dev.csv")
 
 
 # ------------------------------------------------------------------------------------------------ training

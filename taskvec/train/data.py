@@ -260,8 +260,12 @@ def read_sts(path: Path, genre: str | None = None, source: str | None = None) ->
                     f"{', '.join(sorted(seen[col]))}"
                 )
             name += f"#{label}={','.join(sorted(names))}"
+    if not pairs and all(names is not None for names in wanted.values()):
+        raise DataError(
+            f"{name}: no pairs have both the genre and the source asked for; name a source of that genre, or drop one"
+        )
     if not pairs:
-        raise DataError(f"{name}: no pairs have both the genre and the source asked for")
+        raise DataError(f"{path} holds no STS Benchmark rows (genre, source, year, id, score, sentence1, sentence2)")
     return ScoredSet(name, pairs, _licence_near(path))
 
 
