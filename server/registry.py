@@ -16,7 +16,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from pydantic import BaseModel, ValidationError
 
 from taskvec.errors import TaskvecError
-from taskvec.service import TaskvecService
+from taskvec.service import CallControl, TaskvecService
 from taskvec.tools.spec import ToolSpec
 
 
@@ -28,14 +28,17 @@ def mcp_tool(spec: ToolSpec, service: Callable[[], TaskvecService]) -> Tool:
     async def call(ctx: Context, **fields: Any) -> Any:
         params = spec.input_model.model_construct(**fields)  # already validated by arg_model
 
-        def progress(done: int, total: int) -> None:
+        def progress(done: int, total: int, message: str) -> None:
             # A no-op in the SDK unless the caller asked for progress: a progressToken in _meta on JSON-RPC
             # transports, a progress callback on the in-process (direct) dispatcher, which sends no token.
-            anyio.from_thread.run(ctx.report_progress, done, total)
+            anyio.from_thread.run(ctx.report_progress, done, total, message)
 
+        # A client's notifications/cancelled cancels this task; the worker thread sees it at its next check
+        # (between encode steps, never inside a commit) and stops there, having written nothing.
+        control = CallControl(progress=progress, check_cancelled=anyio.from_thread.check_cancelled)
         try:
             # Engine and store calls block: run them on a worker thread so other clients are served meanwhile.
-            return await anyio.to_thread.run_sync(lambda: spec.handler(service(), params, progress))
+            return await anyio.to_thread.run_sync(lambda: spec.handler(service(), params, control))
         except TaskvecError as exc:
             raise ToolError(str(exc)) from exc  # a ToolError's text reaches the agent as an isError result
 

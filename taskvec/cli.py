@@ -10,14 +10,17 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from taskvec import __version__
-from taskvec.errors import TaskvecError
+from taskvec.errors import Interrupted, InvalidInputError, TaskvecError
 
 SETTING_FLAGS = ("store", "model", "tasks_file", "device", "dtype", "batch_size")
 
@@ -56,34 +59,73 @@ def cmd_index(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from taskvec.ingest import ChunkingOptions, read_documents
+    from taskvec.limits import DocumentLimits
+    from taskvec.service import CallControl
 
-    service = _service(args)
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:  # before loading anything
+        raise InvalidInputError(
+            f"No such file or folder: {', '.join(missing)}.", field="paths", fix="Check the paths and run again."
+        )
+    chunking = ChunkingOptions(enabled=not args.no_chunking, max_tokens=args.chunk_tokens, overlap=args.chunk_overlap)
     docs = list(read_documents(args.paths, text_field=args.text_field))
     if not docs:
-        raise TaskvecError(
+        raise InvalidInputError(
             "No documents found in the given paths.",
             field="paths",
             fix="Point at files of a supported type (see taskvec index --help).",
         )
-    chunking = ChunkingOptions(enabled=not args.no_chunking, max_tokens=args.chunk_tokens, overlap=args.chunk_overlap)
-    bar = tqdm(total=None, unit="row", desc=f"index {args.collection}", disable=args.quiet, file=sys.stderr)
+    settings = settings_from(args)
+    service = _service(args)
+    bar = tqdm(total=len(docs), unit="doc", desc=f"index {args.collection}", disable=args.quiet, file=sys.stderr)
 
-    def progress(done: int, total: int) -> None:
-        bar.total = total
+    def progress(done: int, total: int, message: str) -> None:
         bar.n = done
+        bar.set_postfix_str(message, refresh=False)
         bar.refresh()
 
-    result = service.index(
-        args.collection, docs, args.task, chunking=chunking, progress=progress, max_documents=len(docs)
-    )
+    # The local files are the user's own: no per-call byte limit, but one commit, so memory holds the whole corpus.
+    limits = DocumentLimits(len(docs), settings.max_text_bytes, None)
+    with _interruptible() as check_cancelled:
+        result = service.index(
+            args.collection,
+            docs,
+            args.task,
+            chunking=chunking,
+            control=CallControl(progress=progress, check_cancelled=check_cancelled),
+            limits=limits,
+        )
     bar.close()
     text = (
         f"indexed {result.documents} documents ({result.rows_written} rows: {result.inserted} new, "
-        f"{result.updated} updated; {result.chunked_documents} documents chunked into {result.chunks}; "
-        f"{result.truncated} truncated) into {result.collection!r} in {result.seconds:.1f}s\n"
+        f"{result.updated} updated, {result.removed} old rows dropped; {result.chunked_documents} documents chunked "
+        f"into {result.chunks}; {result.truncated} truncated) into {result.collection!r} in {result.seconds:.1f}s\n"
         f"{result.space.description}"
     )
     return _emit(args, result, text)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[Callable[[], None]]:
+    """Ctrl-C asks the running call to stop at its next step (it then raises Interrupted, having written
+    nothing); a second Ctrl-C stops at once, which is just as safe: nothing is committed until the very end."""
+    requested = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+        print("taskvec: stopping at the next step (Ctrl-C again to stop now)…", file=sys.stderr)
+
+    def check_cancelled() -> None:
+        if requested.is_set():
+            raise Interrupted("Interrupted before anything was written: the collection is as it was.")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield check_cancelled
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -162,6 +204,21 @@ def cmd_delete(args: argparse.Namespace) -> int:
     store = Store(settings_from(args).store)
     result = TaskvecService.delete(_StoreOnly(store), args.collection, ids=args.ids, filter=args.filter)  # type: ignore[arg-type]
     return _emit(args, result, f"deleted {result.deleted} rows from {result.collection!r}")
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from taskvec.store import Store
+
+    store = Store(settings_from(args).store)
+    names = args.collections or store.collection_names()
+    report = {name: store.optimize(name) for name in names}
+    lines = [
+        f"{name}: {r['rows']} rows; fragments {r['fragments_before']} -> {r['fragments_after']}, "
+        f"versions {r['versions_before']} -> {r['versions_after']}"
+        for name, r in report.items()
+    ]
+    print(json.dumps(report, indent=2) if args.json else "\n".join(lines) or "no collections")
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -246,6 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_delete)
 
+    p = sub.add_parser(
+        "optimize", help="compact collections, refresh their indexes and drop versions older than an hour"
+    )
+    p.add_argument("collections", nargs="*", help="collections to optimize (default: all)")
+    _common(p)
+    p.set_defaults(func=cmd_optimize)
+
     p = sub.add_parser("serve", help="run the MCP server")
     p.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio")
     p.add_argument("--host", help="HTTP transports: address to bind (TASKVEC_HOST, default 127.0.0.1)")
@@ -271,6 +335,12 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     try:
         return int(args.func(args) or 0)
+    except Interrupted as exc:
+        print(f"taskvec: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("taskvec: stopped. A write is one commit: the store holds all of it or none of it.", file=sys.stderr)
+        return 130
     except TaskvecError as exc:
         print(f"taskvec: error: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from taskvec.errors import InvalidInputError
+from taskvec.limits import DEFAULT_LIMITS, DocumentLimits
 
 if TYPE_CHECKING:
     from taskvec.engine import Encoder
@@ -88,7 +89,17 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=32, ge=1, le=4096, description="Rows per forward pass")
     max_batch_tokens: int | None = Field(default=16384, ge=1, description="Padded tokens per forward pass")
     truncate_dim: int | None = Field(default=None, ge=1, description="Matryoshka: keep the first N dimensions")
-    max_documents: int = Field(default=2048, ge=1, description="Documents or texts accepted in one call")
+    max_documents: int = Field(
+        default=DEFAULT_LIMITS.max_documents, ge=1, description="Documents or texts accepted in one call"
+    )
+    max_text_bytes: int = Field(
+        default=DEFAULT_LIMITS.max_text_bytes, ge=1, description="UTF-8 bytes of text in one document"
+    )
+    max_call_bytes: int = Field(
+        default=DEFAULT_LIMITS.max_call_bytes,
+        ge=1,
+        description="Bytes of text and metadata in one tool call (bounds a call's memory on every transport)",
+    )
     chunk_tokens: int | None = Field(default=None, ge=16, description="Chunk size in tokens; unset = model limit")
     chunk_overlap: int = Field(default=32, ge=0, description="Tokens shared by consecutive chunks")
     query_cache_size: int = Field(default=1024, ge=0, description="Query embeddings kept (LRU), keyed by space")
@@ -130,6 +141,9 @@ class Settings(BaseSettings):
         if path and "tasks" in tomllib.loads(path.read_text()):
             return path
         return None
+
+    def document_limits(self) -> DocumentLimits:
+        return DocumentLimits(self.max_documents, self.max_text_bytes, self.max_call_bytes)
 
     def build_encoder(self) -> Encoder:
         """The encoder these settings describe (torch is imported here, not when settings are read)."""

@@ -42,3 +42,14 @@ class ModelLoadError(TaskvecError):
 
 class SpaceMismatchError(TaskvecError):
     """The guard refused to compare vectors made in different embedding spaces."""
+
+
+class StoreBusyError(TaskvecError):
+    """A write could not get its turn: another writer held the collection too long, or commits kept conflicting.
+
+    Nothing of the refused call was written; retrying later is safe.
+    """
+
+
+class Interrupted(TaskvecError):
+    """The caller cancelled the call (Ctrl-C, an MCP cancellation) before it committed: nothing was written."""

@@ -29,6 +29,10 @@ class IndexResult(BaseModel):
     rows_written: int = Field(description="Rows written (documents, or their chunks)")
     inserted: int
     updated: int
+    removed: int = Field(
+        default=0,
+        description="Older rows of these documents dropped in the same write (leftover chunks, stale vectors)",
+    )
     chunked_documents: int = Field(description="Documents longer than the model's limit, split into chunks")
     chunks: int = Field(description="Chunks made from those documents")
     truncated: int = Field(description="Inputs cut at the model's token limit (chunking off, or an over-long prompt)")

@@ -1,7 +1,8 @@
 """The service: what taskvec does, joining one Encoder and one Store. The CLI and the MCP tools both call this.
 
 Every method validates its whole input before it encodes or writes anything, so bad input costs nothing and loses
-nothing; writes go through ``Store.transaction`` so a failure half-way leaves the collection as it was.
+nothing. A write encodes everything first, reporting progress and honouring cancellation between steps, then commits
+once: a call that fails, is cancelled or is killed before that commit leaves the collection as it was.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,10 +41,52 @@ from taskvec.results import (
     TaskList,
     TextClassification,
 )
-from taskvec.store import Document, Store, check_collection_name, validate_documents
+from taskvec.store import (
+    DEFAULT_LIMITS,
+    Document,
+    DocumentLimits,
+    Store,
+    check_collection_name,
+    validate_documents,
+    validate_texts,
+)
 
-Progress = Callable[[int, int], None]  # (done, total)
-WRITE_BLOCK = 512  # documents encoded and written per step of a large index call
+ENCODE_STEP = 32  # rows encoded per step of an index call: how often it reports progress and checks for cancellation
+
+
+@dataclass(frozen=True)
+class CallControl:
+    """How a long call talks to its caller while it runs (both optional).
+
+    ``progress(done, total, message)`` reports work done; ``check_cancelled()`` raises (``Interrupted``, or the
+    transport's own cancellation) once the caller has given up, and is called between steps, never after a commit
+    has begun.
+    """
+
+    progress: Callable[[int, int, str], None] | None = None
+    check_cancelled: Callable[[], None] | None = None
+
+    def report(self, done: int, total: int, message: str) -> None:
+        if self.progress is not None:
+            self.progress(done, total, message)
+
+    def check(self) -> None:
+        if self.check_cancelled is not None:
+            self.check_cancelled()
+
+
+NO_CONTROL = CallControl()
+
+
+@dataclass
+class _Staged:
+    """What an index call has encoded and not yet written."""
+
+    rows: list[Document] = field(default_factory=list)
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    chunked: int = 0
+    chunks: int = 0
+    truncated: int = 0
 
 
 class TaskvecService:
@@ -51,14 +95,14 @@ class TaskvecService:
         encoder: Encoder,
         store: Store,
         *,
-        max_documents: int = 2048,
+        limits: DocumentLimits = DEFAULT_LIMITS,
         query_cache_size: int = 1024,
         queue: EncodeQueue | None = None,
     ):
         self.encoder = encoder
         self.store = store
         self.queue = queue  # when set, every encode goes through it, so concurrent calls share forward passes
-        self.max_documents = max_documents
+        self.limits = limits
         self._query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._query_cache_size = query_cache_size
         self._query_cache_lock = threading.Lock()  # tool calls run on several threads at once
@@ -90,44 +134,63 @@ class TaskvecService:
         task: str = "retrieval",
         *,
         chunking: ChunkingOptions | None = None,
-        progress: Progress | None = None,
-        max_documents: int | None = None,
+        control: CallControl = NO_CONTROL,
+        limits: DocumentLimits | None = None,
     ) -> IndexResult:
-        """Embed ``documents`` with the task's document role and upsert them by id. All or nothing."""
+        """Embed ``documents`` with the task's document role and upsert them by id, in one commit: all or nothing.
+
+        Documents are chunked and encoded a few rows at a time (memory stays near the size of the call), then every
+        row is written at once. Cancelled or failed before that write, the call leaves the collection untouched.
+        """
         start = time.perf_counter()
         check_collection_name(collection)
         t = self.task(task)
-        docs = validate_documents(documents, max_batch=max_documents or self.max_documents)
-        chunking = chunking or ChunkingOptions()
-        rows, chunked, chunks = docs, 0, 0
-        if chunking.enabled:
-            rows, chunked, chunks = chunk_documents(
-                docs, self.encoder.tokenizer, self._chunk_tokens(t, chunking), chunking.overlap
-            )
+        docs = validate_documents(documents, limits or self.limits)
         space = self.encoder.space(t)
-        inserted = updated = truncated = 0
-        with self.store.transaction(collection):
-            for begin in range(0, len(rows), WRITE_BLOCK):
-                block = rows[begin : begin + WRITE_BLOCK]
-                encoded = self.encode([d.text for d in block], t, "document")
-                truncated += encoded.truncated
-                written = self.store.upsert(collection, block, encoded.vectors, space)
-                inserted, updated = inserted + written.inserted, updated + written.updated
-                if progress:
-                    progress(min(begin + len(block), len(rows)), len(rows))
+        staged = self._encode_documents(docs, t, chunking or ChunkingOptions(), control)
+        control.check()  # the last moment to give up: from here the write lands whole
+        written = self.store.upsert(collection, staged.rows, staged.vectors, space)
         return IndexResult(
             collection=collection,
             task=t.name,
             space=SpaceInfo.of(space),
             documents=len(docs),
-            rows_written=len(rows),
-            inserted=inserted,
-            updated=updated,
-            chunked_documents=chunked,
-            chunks=chunks,
-            truncated=truncated,
+            rows_written=len(staged.rows),
+            inserted=written.inserted,
+            updated=written.updated,
+            removed=written.removed,
+            chunked_documents=staged.chunked,
+            chunks=staged.chunks,
+            truncated=staged.truncated,
             seconds=round(time.perf_counter() - start, 3),
         )
+
+    def _encode_documents(
+        self, docs: list[Document], task: Task, chunking: ChunkingOptions, control: CallControl
+    ) -> _Staged:
+        """Chunk and encode ``docs`` a few rows at a time, reporting progress and checking for cancellation."""
+        chunk_tokens = self._chunk_tokens(task, chunking) if chunking.enabled else 0
+        staged, vectors = _Staged(), []
+        control.report(0, len(docs), f"encoding {len(docs)} documents")
+        for begin in range(0, len(docs), ENCODE_STEP):
+            control.check()
+            block = docs[begin : begin + ENCODE_STEP]
+            block_docs = len(block)
+            if chunking.enabled:  # tokenized a block at a time: the offsets of a whole large call cost GBs
+                block, chunked, chunks = chunk_documents(block, self.encoder.tokenizer, chunk_tokens, chunking.overlap)
+                staged.chunked, staged.chunks = staged.chunked + chunked, staged.chunks + chunks
+            for step in range(0, len(block), ENCODE_STEP):
+                control.check()
+                part = block[step : step + ENCODE_STEP]
+                encoded = self.encode([d.text for d in part], task, "document")
+                staged.rows.extend(part)
+                vectors.append(encoded.vectors)
+                staged.truncated += encoded.truncated
+                done = begin + block_docs * (step + len(part)) / len(block)  # a fraction while a block's chunks run
+                message = f"encoded {len(staged.rows)} rows of {done:.0f}/{len(docs)} documents"
+                control.report(done, len(docs), f"{message}; writing" if done == len(docs) else message)
+        staged.vectors = np.concatenate(vectors)
+        return staged
 
     def _chunk_tokens(self, task: Task, chunking: ChunkingOptions) -> int:
         """Room left for text once the prompt and the special tokens are in."""
@@ -319,22 +382,7 @@ class TaskvecService:
 
     # -------------------------------------------------------------------------------------------- helpers
     def _check_texts(self, texts: Sequence[str]) -> list[str]:
-        if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts:
-            raise InvalidInputError(
-                "texts must be a non-empty list of strings.", field="texts", fix='Send ["first text", "second text"].'
-            )
-        if len(texts) > self.max_documents:
-            raise InvalidInputError(
-                f"{len(texts)} texts is more than the limit of {self.max_documents} per call.",
-                field="texts",
-                fix=f"Split them into calls of at most {self.max_documents}.",
-            )
-        for i, x in enumerate(texts):
-            if not isinstance(x, str) or not x.strip():
-                raise InvalidInputError(
-                    f"texts[{i}] is empty or not a string.", field=f"texts[{i}]", fix="Remove empty texts."
-                )
-        return list(texts)
+        return validate_texts(texts, self.limits)
 
 
 def _check_query(query: Any) -> None:
@@ -354,7 +402,7 @@ def build_service(settings: Any = None) -> TaskvecService:
     return TaskvecService(
         encoder,
         Store(settings.store, ann_threshold=settings.ann_threshold),
-        max_documents=settings.max_documents,
+        limits=settings.document_limits(),
         query_cache_size=settings.query_cache_size,
         queue=queue,
     )

@@ -90,6 +90,6 @@ def copy_of(tmp_path: Path):
 def tiny_service(tiny_encoder, tmp_path: Path):
     """A TaskvecService over the tiny encoder and an empty store under tmp_path (64 documents per call at most)."""
     from taskvec.service import TaskvecService
-    from taskvec.store import Store
+    from taskvec.store import DocumentLimits, Store
 
-    return TaskvecService(tiny_encoder, Store(tmp_path / "store"), max_documents=64)
+    return TaskvecService(tiny_encoder, Store(tmp_path / "store"), limits=DocumentLimits(max_documents=64))

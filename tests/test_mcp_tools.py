@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import anyio
@@ -20,7 +21,7 @@ from mcp.shared.exceptions import MCPError
 from taskvec import service as service_module
 from taskvec.server import build_server
 from taskvec.service import TaskvecService
-from taskvec.store import Store
+from taskvec.store import DocumentLimits, Store
 
 DOCS = [
     {"id": "kettle", "text": "Descale the kettle with white vinegar once a month.", "metadata": {"room": "kitchen"}},
@@ -192,7 +193,7 @@ def _json_resource(result: Any) -> Any:
 async def test_index_reports_progress_per_block(
     tiny_service: TaskvecService, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
-    monkeypatch.setattr(service_module, "WRITE_BLOCK", 4)  # a "large" batch without encoding thousands of texts
+    monkeypatch.setattr(service_module, "ENCODE_STEP", 4)  # a "large" batch without encoding thousands of texts
     seen: list[tuple[float, float | None]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -205,7 +206,7 @@ async def test_index_reports_progress_per_block(
             assert not result.is_error
             quiet = await client.call_tool("index", docs_args("big", docs=docs))  # no callback: no notifications
             assert not quiet.is_error
-    assert seen == [(4, 10), (8, 10), (10, 10)]
+    assert seen == [(0, 10), (4, 10), (8, 10), (10, 10)]
 
 
 async def test_tool_calls_run_off_the_event_loop(tiny_service: TaskvecService, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,32 +242,77 @@ async def test_tool_calls_run_off_the_event_loop(tiny_service: TaskvecService, m
 async def test_a_failed_write_leaves_the_collection_as_it_was(
     tiny_service: TaskvecService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """All or nothing: a crash in the second block of a large index call rolls back the first block too."""
-    monkeypatch.setattr(service_module, "WRITE_BLOCK", 2)
+    """All or nothing: a crash in the third step of a large index call leaves nothing of the first two."""
+    monkeypatch.setattr(service_module, "ENCODE_STEP", 1)
     async with Client(build_server(tiny_service)) as client:
         await call_ok(client, "index", docs_args("home", docs=DOCS[:2]))
         before = store_contents(tiny_service)
-        real_upsert, calls = tiny_service.store.upsert, []
+        real_encode, calls = tiny_service.encode, []
 
-        def flaky_upsert(*args: Any, **kwargs: Any) -> Any:
+        def flaky_encode(*args: Any, **kwargs: Any) -> Any:
             calls.append(1)
-            if len(calls) == 2:
+            if len(calls) == 3:
                 raise OSError("disk full")
-            return real_upsert(*args, **kwargs)
+            return real_encode(*args, **kwargs)
 
-        monkeypatch.setattr(tiny_service.store, "upsert", flaky_upsert)
+        monkeypatch.setattr(tiny_service, "encode", flaky_encode)
         text = await call_error(client, "index", docs_args("home", docs=DOCS[2:]))
         assert "index" in text and "disk full" not in text  # a crash's own text stays in the server log
-        assert len(calls) == 2 and store_contents(tiny_service) == before
-        monkeypatch.setattr(tiny_service.store, "upsert", real_upsert)
+        assert len(calls) == 3 and store_contents(tiny_service) == before
+        monkeypatch.setattr(tiny_service, "encode", real_encode)
         assert (await call_ok(client, "index", docs_args("home", docs=DOCS[2:])))["inserted"] == 4
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_cancelled_index_writes_nothing(
+    tiny_service: TaskvecService, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """The client gives up after the first progress report: the server stops at its next step, writing nothing."""
+    monkeypatch.setattr(service_module, "ENCODE_STEP", 2)
+    real_encode, real_index = tiny_service.encode, TaskvecService.index
+    finished, upserts = threading.Event(), []
+
+    def slow_encode(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.2)
+        return real_encode(*args, **kwargs)
+
+    def watched_index(self: TaskvecService, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return real_index(self, *args, **kwargs)
+        finally:
+            finished.set()
+
+    async with Client(build_server(tiny_service), mode=mode) as client:
+        await call_ok(client, "index", docs_args("home", docs=DOCS[:2]))
+        before = store_contents(tiny_service)
+        monkeypatch.setattr(tiny_service, "encode", slow_encode)
+        monkeypatch.setattr(TaskvecService, "index", watched_index)
+        monkeypatch.setattr(tiny_service.store, "upsert", lambda *a, **k: upserts.append(1))
+        docs = [{"id": f"n{i}", "text": f"note number {i}"} for i in range(40)]
+        started = anyio.Event()
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            if progress > 0:
+                started.set()
+
+        with anyio.fail_after(CALL_TIMEOUT):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(
+                    lambda: client.call_tool("index", docs_args("home", docs=docs), progress_callback=on_progress)
+                )
+                await started.wait()
+                tg.cancel_scope.cancel()
+            assert await anyio.to_thread.run_sync(finished.wait, CALL_TIMEOUT), "the server call never stopped"
+    assert upserts == [] and store_contents(tiny_service) == before
 
 
 # --------------------------------------------------------------------------------------------- bad inputs
 @pytest.fixture(scope="module")
 def stocked(tiny_encoder: Any, tmp_path_factory: pytest.TempPathFactory) -> TaskvecService:
     """One store for every bad-input case (none may change it): 'home' under retrieval, 'examples' labelled."""
-    service = TaskvecService(tiny_encoder, Store(tmp_path_factory.mktemp("stocked") / "store"), max_documents=8)
+    service = TaskvecService(
+        tiny_encoder, Store(tmp_path_factory.mktemp("stocked") / "store"), limits=DocumentLimits(max_documents=8)
+    )
     service.index("home", DOCS, "retrieval")
     service.index("examples", LABELLED, "classification")
     return service
@@ -280,7 +326,7 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("index", {"collection": "a/b", "documents": DOCS}, "collection", "letters, digits"),
     ("index", {"collection": "new", "documents": DOCS, "task": "sorting"}, "task", "Use one of the known tasks"),
     ("index", {"collection": "home", "documents": []}, "documents", "Send documents"),
-    ("index", {"collection": "new", "documents": [{"text": "ok"}, {"text": "  "}]}, "documents[1].text", "Drop empty"),
+    ("index", {"collection": "new", "documents": [{"text": "ok"}, {"text": "  "}]}, "documents[1].text", "Remove empty texts"),
     ("index", {"collection": "home", "documents": TOO_MANY_DOCS}, "documents", "at most 8"),
     ("index", {"collection": "home", "documents": [{"id": "x", "text": "a"}, {"id": "x", "text": "b"}]}, "documents[1].id", "unique id"),
     ("index", {"collection": "home", "documents": [{"text": "a", "metadata": {"who": {"n": 1}}}]}, "documents[0].metadata.who", "Flatten"),

@@ -6,13 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import store_contents
 
 from taskvec import service as service_module
 from taskvec.engine import Encoder
-from taskvec.errors import InvalidInputError, SpaceMismatchError, UnknownCollectionError, UnknownTaskError
+from taskvec.errors import (
+    Interrupted,
+    InvalidInputError,
+    SpaceMismatchError,
+    UnknownCollectionError,
+    UnknownTaskError,
+)
 from taskvec.ingest import ChunkingOptions
-from taskvec.service import TaskvecService
-from taskvec.store import Store
+from taskvec.service import CallControl, TaskvecService
+from taskvec.store import DocumentLimits, Store
 
 CORPUS = [
     {"id": "vax", "text": "Vaccines train the immune system to recognise a pathogen.", "metadata": {"topic": "health"}},
@@ -23,7 +30,7 @@ CORPUS = [
 
 @pytest.fixture()
 def service(tiny_encoder: Encoder, tmp_path: Path) -> TaskvecService:
-    return TaskvecService(tiny_encoder, Store(tmp_path / "db"), max_documents=50)
+    return TaskvecService(tiny_encoder, Store(tmp_path / "db"), limits=DocumentLimits(max_documents=50))
 
 
 def test_index_then_search_finds_the_document(service: TaskvecService) -> None:
@@ -54,26 +61,52 @@ def test_long_documents_are_chunked_with_parent_ids(service: TaskvecService) -> 
     assert off.truncated == 1 and off.chunks == 0
 
 
-def test_interrupted_index_leaves_collection_unchanged(service: TaskvecService, monkeypatch) -> None:
+def test_a_failure_mid_call_leaves_collection_unchanged(service: TaskvecService, monkeypatch) -> None:
     service.index("c", CORPUS, "retrieval")
-    before = service.describe_collection("c")
-    calls = {"n": 0}
-    real_upsert = service.store.upsert
+    before = store_contents(service)
+    steps = {"n": 0}
+    real_encode = service.encode
 
-    def failing_upsert(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("injected: disk full mid-batch")
-        return real_upsert(*args, **kwargs)
+    def failing_encode(*args, **kwargs):
+        steps["n"] += 1
+        if steps["n"] == 3:
+            raise RuntimeError("injected: out of memory in the third step")
+        return real_encode(*args, **kwargs)
 
-    monkeypatch.setattr(service_module, "WRITE_BLOCK", 2)  # several blocks in one call
-    monkeypatch.setattr(service.store, "upsert", failing_upsert)
+    monkeypatch.setattr(service_module, "ENCODE_STEP", 2)  # several steps in one call
+    monkeypatch.setattr(service, "encode", failing_encode)
     new_docs = [{"id": f"n{i}", "text": f"new document {i}"} for i in range(5)]
     with pytest.raises(RuntimeError, match="injected"):
         service.index("c", [*new_docs, {"id": "vax", "text": "overwritten?"}], "retrieval")
-    assert calls["n"] == 2
-    assert service.describe_collection("c") == before
-    assert service.search(CORPUS[0]["text"], "c", limit=3).hits[0].text != "overwritten?"
+    assert steps["n"] == 3
+    assert store_contents(service) == before
+
+
+def test_a_cancelled_call_writes_nothing(service: TaskvecService, monkeypatch) -> None:
+    """Cancellation is honoured between steps, up to the moment of the one commit."""
+    monkeypatch.setattr(service_module, "ENCODE_STEP", 2)
+    service.index("c", CORPUS, "retrieval")
+    before = store_contents(service)
+    docs = [{"id": f"n{i}", "text": f"new document {i}"} for i in range(7)]
+    counted: list[int] = []
+    service.index("elsewhere", docs, "retrieval", control=CallControl(check_cancelled=lambda: counted.append(1)))
+    assert len(counted) >= 5  # 4 steps of at most 2 documents, then the last check before the commit
+    before = store_contents(service)
+    for allowed in range(len(counted)):  # cancel at each check in turn, the last one included
+        checks = {"n": 0}
+
+        def check_cancelled(allowed: int = allowed, checks: dict = checks) -> None:
+            checks["n"] += 1
+            if checks["n"] > allowed:
+                raise Interrupted("cancelled by the test")
+
+        with pytest.raises(Interrupted):
+            service.index("c", docs, "retrieval", control=CallControl(check_cancelled=check_cancelled))
+        assert store_contents(service) == before
+    seen: list[tuple[float, int, str]] = []
+    result = service.index("c", docs, "retrieval", control=CallControl(progress=lambda *a: seen.append(a)))
+    assert result.inserted == 7 and store_contents(service) != before
+    assert [round(d) for d, _, _ in seen] == [0, 2, 4, 6, 7] and seen[-1][2].endswith("writing")
 
 
 def test_bad_input_writes_nothing(service: TaskvecService) -> None:

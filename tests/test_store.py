@@ -12,7 +12,7 @@ import pytest
 
 from taskvec.errors import InvalidInputError, SpaceMismatchError, UnknownCollectionError
 from taskvec.spaces import EmbeddingSpace
-from taskvec.store import Document, Store, validate_documents
+from taskvec.store import Document, DocumentLimits, Store, validate_documents
 
 DIM = 8
 RETRIEVAL = EmbeddingSpace("m", "fp-1", "retrieval", "q: ", "d: ", None, None, "mean", True, 256, DIM)
@@ -113,7 +113,7 @@ def test_dimension_mismatch_is_refused(store: Store) -> None:
         ({"draft": True}, {"c"}),
         ({"draft": {"$exists": False}}, {"a", "b", "d"}),
         ({"$or": [{"lang": "fr"}, {"year": 2024}]}, {"b", "c"}),
-        ({"$not": {"lang": "en"}}, {"b"}),
+        ({"$not": {"lang": "en"}}, {"b", "d"}),  # two-valued: "d" has no lang, so it is not "en"
         ('{"lang": "en", "year": 2020}', {"a"}),
     ],
 )
@@ -156,21 +156,34 @@ def test_hybrid_search_fuses_keyword_and_vector(store: Store) -> None:
 
 
 def test_failed_write_leaves_collection_unchanged(store: Store) -> None:
-    before = store.db.open_table("docs").to_arrow().sort_by("key")
-    with pytest.raises(RuntimeError, match="injected"), store.transaction("docs"):
-        store.upsert("docs", [Document("z", "new doc")], unit(1, 7), RETRIEVAL)
-        store.upsert("docs", [replace(DOCS[0], text="changed")], unit(1, 8), RETRIEVAL)
-        raise RuntimeError("injected failure mid-batch")
-    after = store.db.open_table("docs").to_arrow().sort_by("key")
-    assert after.drop_columns(["written_at"]).equals(before.drop_columns(["written_at"]))
+    table = store.db.open_table("docs")
+    before, version = table.to_arrow().sort_by("key"), table.version
+    bad = unit(2, 7)
+    bad[1, 0] = np.nan  # one bad vector refuses the whole call: the first row must not land either
+    with pytest.raises(InvalidInputError, match="NaN or infinite"):
+        store.upsert("docs", [Document("z", "new doc"), replace(DOCS[0], text="changed")], bad, RETRIEVAL)
+    table = store.db.open_table("docs")
+    assert table.version == version
+    assert table.to_arrow().sort_by("key").equals(before)
 
 
 def test_failed_first_write_leaves_no_collection(tmp_path: Path) -> None:
     store = Store(tmp_path / "db")
-    with pytest.raises(RuntimeError), store.transaction("fresh"):
-        store.upsert("fresh", DOCS[:1], unit(1), RETRIEVAL)
-        raise RuntimeError("boom")
+    bad = unit(1)
+    bad[0, 0] = np.inf
+    with pytest.raises(InvalidInputError, match="NaN or infinite"):
+        store.upsert("fresh", DOCS[:1], bad, RETRIEVAL)
     assert not store.exists("fresh")
+
+
+def test_a_write_is_one_commit(store: Store) -> None:
+    """Rows, replaced rows and dropped chunks of one call land in a single table version."""
+    chunks = [Document(f"long#{i}", f"part {i}", {}, parent_id="long") for i in range(3)]
+    store.upsert("docs", chunks, unit(3, 3), RETRIEVAL)
+    version = store.db.open_table("docs").version
+    result = store.upsert("docs", [Document("long", "now short"), replace(DOCS[1], text="b2")], unit(2, 4), RETRIEVAL)
+    assert store.db.open_table("docs").version == version + 1
+    assert (result.inserted, result.updated, result.removed) == (1, 1, 3)
 
 
 def test_delete_by_ids_and_filter(store: Store) -> None:
@@ -186,9 +199,29 @@ def test_chunks_replaced_when_a_document_is_rechunked(store: Store) -> None:
     chunks = [Document(f"long#{i}", f"part {i}", {}, parent_id="long") for i in range(3)]
     store.upsert("docs", chunks, unit(3, 3), RETRIEVAL)
     result = store.upsert("docs", chunks[:2], unit(2, 4), RETRIEVAL)
-    assert result.removed_chunks == 1
+    assert result.removed == 1
     assert store.describe("docs").rows == 6
     assert store.delete("docs", ids=["long"]) == 2  # deleting the parent removes its chunks
+
+
+def test_rechunking_replaces_exactly_the_old_chunk_set(store: Store) -> None:
+    """Whatever the old and new chunk counts, a re-indexed document keeps exactly its new rows, in its own
+    space only; other documents' chunks and the same document in other spaces stay."""
+
+    def chunked(doc: str, n: int) -> list[Document]:
+        if n == 1:
+            return [Document(doc, f"{doc} whole")]
+        return [Document(f"{doc}#{i}", f"{doc} part {i}", {}, parent_id=doc) for i in range(n)]
+
+    store.upsert("docs", chunked("p", 5) + chunked("q", 2), unit(7, 1), RETRIEVAL)
+    store.upsert("docs", chunked("p", 5), unit(5, 2), CLUSTERING)
+    for n in (1, 3, 7, 2):
+        store.upsert("docs", chunked("p", n), unit(n, n), RETRIEVAL)
+        keys = set(store.db.open_table("docs").to_arrow().column("key").to_pylist())
+        p_rows = {k for k in keys if k.startswith(f"{RETRIEVAL.id}:p")}
+        assert p_rows == {f"{RETRIEVAL.id}:{d.id}" for d in chunked("p", n)}
+        assert {f"{RETRIEVAL.id}:q#0", f"{RETRIEVAL.id}:q#1"} <= keys
+        assert sum(k.startswith(f"{CLUSTERING.id}:p") for k in keys) == 5
 
 
 def test_unknown_collection_and_bad_names(store: Store) -> None:
@@ -222,11 +255,11 @@ def test_fetch_returns_vectors_of_one_space(store: Store) -> None:
 )
 def test_document_validation(docs: list, field: str) -> None:
     with pytest.raises(InvalidInputError) as err:
-        validate_documents(docs, max_batch=2)
+        validate_documents(docs, DocumentLimits(max_documents=2))
     assert err.value.field == field and err.value.fix
 
 
 def test_documents_without_id_get_a_stable_one() -> None:
-    a = validate_documents([{"text": "same text"}], max_batch=5)[0]
-    b = validate_documents([{"text": "same text"}], max_batch=5)[0]
+    a = validate_documents([{"text": "same text"}])[0]
+    b = validate_documents([{"text": "same text"}])[0]
     assert a.id == b.id

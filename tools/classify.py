@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from taskvec.results import ClassifyResult, ClusterResult
-from taskvec.service import Progress, TaskvecService
+from taskvec.service import CallControl, TaskvecService
 from taskvec.tools.common import FilterField, task_field
 from taskvec.tools.spec import ToolInput, ToolSpec, read_only
 
@@ -28,7 +28,7 @@ class ClassifyInput(ToolInput):
     label_field: str = Field(default="label", description="Few-shot: metadata key that holds each example's label")
 
 
-def _classify(service: TaskvecService, params: ClassifyInput, progress: Progress | None) -> ClassifyResult:
+def _classify(service: TaskvecService, params: ClassifyInput, control: CallControl) -> ClassifyResult:
     return service.classify(
         params.texts,
         labels=params.labels,
@@ -65,7 +65,7 @@ class ClusterInput(ToolInput):
     filter: FilterField
 
 
-def _cluster(service: TaskvecService, params: ClusterInput, progress: Progress | None) -> ClusterResult:
+def _cluster(service: TaskvecService, params: ClusterInput, control: CallControl) -> ClusterResult:
     return service.cluster(
         collection=params.collection, texts=params.texts, k=params.k, task=params.task, filter=params.filter
     )

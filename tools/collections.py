@@ -6,7 +6,7 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from taskvec.results import CollectionDescription, CollectionList, DeleteResult
-from taskvec.service import Progress, TaskvecService
+from taskvec.service import CallControl, TaskvecService
 from taskvec.tools.common import CollectionField, FilterField
 from taskvec.tools.spec import ToolInput, ToolSpec, read_only
 
@@ -22,7 +22,7 @@ LIST_COLLECTIONS = ToolSpec(
     input_model=ListCollectionsInput,
     output_model=CollectionList,
     annotations=read_only("List collections"),
-    handler=lambda service, params, progress: service.list_collections(),
+    handler=lambda service, params, control: service.list_collections(),
 )
 
 
@@ -40,7 +40,7 @@ DESCRIBE_COLLECTION = ToolSpec(
     input_model=DescribeCollectionInput,
     output_model=CollectionDescription,
     annotations=read_only("Describe a collection"),
-    handler=lambda service, params, progress: service.describe_collection(params.collection),
+    handler=lambda service, params, control: service.describe_collection(params.collection),
 )
 
 
@@ -52,7 +52,7 @@ class DeleteInput(ToolInput):
     filter: FilterField
 
 
-def _delete(service: TaskvecService, params: DeleteInput, progress: Progress | None) -> DeleteResult:
+def _delete(service: TaskvecService, params: DeleteInput, control: CallControl) -> DeleteResult:
     return service.delete(params.collection, ids=params.ids, filter=params.filter)
 
 

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from taskvec.ingest import ChunkingOptions
 from taskvec.results import IndexResult
-from taskvec.service import Progress, TaskvecService
+from taskvec.service import CallControl, TaskvecService
 from taskvec.tools.common import CollectionField, task_field
 from taskvec.tools.spec import ToolInput, ToolSpec
 
@@ -39,14 +39,14 @@ class IndexInput(ToolInput):
     chunking: ChunkingInput | None = Field(default=None, description="How long documents are split (default: on)")
 
 
-def _index(service: TaskvecService, params: IndexInput, progress: Progress | None) -> IndexResult:
+def _index(service: TaskvecService, params: IndexInput, control: CallControl) -> IndexResult:
     chunking = params.chunking or ChunkingInput()
     return service.index(
         params.collection,
         [d.model_dump() for d in params.documents],
         params.task,
         chunking=ChunkingOptions(enabled=chunking.enabled, max_tokens=chunking.max_tokens, overlap=chunking.overlap),
-        progress=progress,
+        control=control,
     )
 
 

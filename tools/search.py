@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from taskvec.results import SearchResult
-from taskvec.service import Progress, TaskvecService
+from taskvec.service import CallControl, TaskvecService
 from taskvec.tools.common import CollectionField, FilterField, task_field
 from taskvec.tools.spec import ToolInput, ToolSpec, read_only
 
@@ -23,7 +23,7 @@ class SearchInput(ToolInput):
     )
 
 
-def _search(service: TaskvecService, params: SearchInput, progress: Progress | None) -> SearchResult:
+def _search(service: TaskvecService, params: SearchInput, control: CallControl) -> SearchResult:
     return service.search(
         params.query, params.collection, params.task, limit=params.limit, filter=params.filter, mode=params.mode
     )
@@ -57,7 +57,7 @@ class SimilarInput(ToolInput):
     task: str = task_field("similarity")
 
 
-def _similar(service: TaskvecService, params: SimilarInput, progress: Progress | None) -> SearchResult:
+def _similar(service: TaskvecService, params: SimilarInput, control: CallControl) -> SearchResult:
     return service.similar(
         params.text,
         params.collection,

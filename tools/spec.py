@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
-from taskvec.service import Progress, TaskvecService
+from taskvec.service import NO_CONTROL, CallControl, TaskvecService
 
 
 class ToolInput(BaseModel):
@@ -34,10 +34,10 @@ class ToolSpec(Generic[In, Out]):
     input_model: type[In]
     output_model: type[Out]
     annotations: ToolAnnotations
-    handler: Callable[[TaskvecService, In, Progress | None], Out]
+    handler: Callable[[TaskvecService, In, CallControl], Out]
 
-    def run(self, service: TaskvecService, arguments: dict[str, Any], progress: Progress | None = None) -> Out:
-        return self.handler(service, self.input_model.model_validate(arguments), progress)
+    def run(self, service: TaskvecService, arguments: dict[str, Any], control: CallControl = NO_CONTROL) -> Out:
+        return self.handler(service, self.input_model.model_validate(arguments), control)
 
 
 def read_only(title: str) -> ToolAnnotations:

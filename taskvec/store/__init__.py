@@ -1,13 +1,17 @@
 """The vector store: LanceDB collections tagged by embedding space, and the cross-space guard. No torch here."""
 
-from taskvec.store.documents import Document, validate_documents
+from taskvec.limits import DEFAULT_LIMITS, DocumentLimits
+from taskvec.store.documents import Document, validate_documents, validate_texts
 from taskvec.store.filters import compile_filter
 from taskvec.store.guard import check_space
-from taskvec.store.lance_store import CollectionInfo, Hit, SpaceCount, Store, WriteResult, check_collection_name
+from taskvec.store.lance_store import CollectionInfo, Hit, SpaceCount, Store, check_collection_name
+from taskvec.store.writer import WriteResult
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "CollectionInfo",
     "Document",
+    "DocumentLimits",
     "Hit",
     "SpaceCount",
     "Store",
@@ -16,4 +20,5 @@ __all__ = [
     "check_space",
     "compile_filter",
     "validate_documents",
+    "validate_texts",
 ]

@@ -5,8 +5,8 @@ for clustering is two rows (key ``<space_id>:<id>``). The spaces a collection ho
 schema, as metadata of its vector column (``taskvec.spaces``), so the store can say what each space is without the
 engine, and restoring an earlier table version restores the descriptions with the rows.
 
-Writes are all-or-nothing per call: ``transaction`` remembers the table version and restores it if anything in
-the block fails, so a failed batch leaves the collection exactly as it was.
+Every write call is one commit under the collection's write lock (``taskvec.store.writer``, ``taskvec.store.locks``):
+a crash or a failure before the commit leaves the collection as it was, and concurrent writers lose nothing.
 
 Unfiltered vector searches are answered from memory (``taskvec.store.fast_path``): each space's vectors are read
 once per table version, searched exactly below ``ann_threshold`` rows and through an IVF index above it. Before
@@ -19,6 +19,7 @@ LanceDB.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -26,7 +27,6 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +34,29 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 
-from taskvec.errors import InvalidInputError, SpaceMismatchError, UnknownCollectionError
+from taskvec.errors import InvalidInputError, UnknownCollectionError
 from taskvec.spaces import EmbeddingSpace
-from taskvec.store.documents import Document, metadata_json
+from taskvec.store.documents import Document
 from taskvec.store.fast_path import SpaceSnapshot
 from taskvec.store.filters import METADATA_COLUMN, compile_filter
 from taskvec.store.guard import check_space
+from taskvec.store.locks import CollectionLocks
+from taskvec.store.writer import (
+    WriteResult,
+    create_with,
+    delete_where,
+    described_spaces,
+    dimension_of,
+    needs_optimize,
+    optimize,
+    quote,
+    rows_table,
+    upsert_into,
+)
 
-COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
-SPACES_KEY = b"taskvec.spaces"
+log = logging.getLogger(__name__)
+
+COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
 RRF_K = 60  # reciprocal-rank-fusion constant, as in Cormack et al. and most hybrid search engines
 _RESULT_COLUMNS = ["id", "text", METADATA_COLUMN, "task", "space_id", "parent_id"]
 _SNAPSHOT_COLUMNS = ["id", "text", METADATA_COLUMN, "parent_id", "vector"]
@@ -73,25 +87,14 @@ class CollectionInfo:
     spaces: list[SpaceCount] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class WriteResult:
-    inserted: int
-    updated: int
-    removed_chunks: int = 0
-
-
 def check_collection_name(name: Any) -> str:
-    if not isinstance(name, str) or not COLLECTION_NAME.match(name):
+    if not isinstance(name, str) or not COLLECTION_NAME.fullmatch(name):
         raise InvalidInputError(
             f"Collection name {name!r} is not allowed.",
             field="collection",
             fix="Use 1-64 letters, digits, '_' or '-', starting with a letter or digit (no dots or slashes).",
         )
     return name
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 @dataclass
@@ -120,7 +123,7 @@ class Store:
         self.db = lancedb.connect(self.uri, **connect_options)
         self.ann_threshold = ann_threshold
         self.fast_path = fast_path
-        self._locks: dict[str, threading.RLock] = {}
+        self._locks = CollectionLocks(Path(self.uri) if self._local else None)
         self._locks_guard = threading.Lock()
         self._generations: dict[str, int] = {}  # bumped by every write through this store
         self._states: dict[str, _CollectionState] = {}
@@ -169,8 +172,8 @@ class Store:
         if cached is not None and cached.identity == identity:
             state = _CollectionState(identity, token, cached.spaces)
         else:
-            described = self._described_spaces(table)
-            counts = {sid: table.count_rows(f"space_id = {_quote(sid)}") for sid in described}
+            described = described_spaces(table)
+            counts = {sid: table.count_rows(f"space_id = {quote(sid)}") for sid in described}
             state = _CollectionState(identity, token, {sid: (described[sid], counts[sid]) for sid in described})
         self._states[name] = state
         return state
@@ -209,127 +212,48 @@ class Store:
     def describe(self, name: str) -> CollectionInfo:
         table = self._open(name)
         spaces = [SpaceCount(space, rows) for space, rows in self.spaces(name).values() if rows > 0]
-        return CollectionInfo(name=name, rows=table.count_rows(), dimension=_dimension(table.schema), spaces=spaces)
-
-    def drop(self, name: str) -> None:
-        self._open(name)
-        self.db.drop_table(name)
-        self._touch(name)
-        self._states.pop(name, None)
-        for key in [k for k in self._snapshots if k[0] == name]:
-            self._snapshots.pop(key, None)
+        return CollectionInfo(name=name, rows=table.count_rows(), dimension=dimension_of(table.schema), spaces=spaces)
 
     # ------------------------------------------------------------------------------------------------ write
-    def _lock(self, name: str) -> threading.RLock:
-        with self._locks_guard:
-            return self._locks.setdefault(name, threading.RLock())
-
-    @contextmanager
-    def transaction(self, name: str) -> Iterator[None]:
-        """All writes in the block land, or none do (the table is restored to its version before the block)."""
-        check_collection_name(name)
-        with self._lock(name):
-            existed = self.exists(name)
-            version = self.db.open_table(name).version if existed else None
-            try:
-                yield
-            except BaseException:
-                if version is not None:
-                    self.db.open_table(name).restore(version)
-                elif self.exists(name):
-                    self.db.drop_table(name)  # created inside the failed block: nothing of it may remain
-                raise
-            finally:
-                self._touch(name)  # cached states and snapshots of this collection are checked again
-
     def upsert(
         self, name: str, documents: Sequence[Document], vectors: np.ndarray, space: EmbeddingSpace
     ) -> WriteResult:
-        """Insert or replace ``documents`` (by id) in ``space``. Other spaces' rows are untouched."""
+        """Insert or replace ``documents`` (by id) in ``space``, in one commit. Other spaces' rows are untouched.
+
+        The documents' other rows in this space (and in stale versions of it) go in the same commit: a document
+        re-indexed with fewer chunks keeps none of its old ones.
+        """
         check_collection_name(name)
         if len(documents) != len(vectors):
             raise ValueError("documents and vectors differ in length")
         if vectors.ndim != 2 or vectors.shape[1] != space.dimension:
             raise ValueError(f"vectors have shape {vectors.shape}, the space has dimension {space.dimension}")
-        with self.transaction(name):
-            table = self._table_for_write(name, space)
-            batch = self._rows(documents, vectors, space)
-            result = table.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(batch)
-            removed = self._remove_orphan_chunks(table, documents, space)
-            self._remove_stale_versions(table, documents, space)
-        inserted = int(getattr(result, "num_inserted_rows", 0) or 0)
-        updated = int(getattr(result, "num_updated_rows", 0) or 0)
-        return WriteResult(inserted=inserted, updated=updated, removed_chunks=removed)
-
-    def _table_for_write(self, name: str, space: EmbeddingSpace):
-        if not self.exists(name):
-            table = self.db.create_table(name, schema=_schema(space.dimension))
-        else:
-            table = self.db.open_table(name)
-            dim = _dimension(table.schema)
-            if dim != space.dimension:
-                raise SpaceMismatchError(
-                    f"Collection {name!r} stores {dim}-dimensional vectors; this space makes {space.dimension}.",
-                    field="collection",
-                    fix="Index into a new collection for this model, or delete the old collection first.",
-                )
-        described = self._described_spaces(table)
-        if space.id not in described:
-            described[space.id] = space
-            payload = json.dumps({sid: s.to_dict() for sid, s in described.items()})
-            # Through LanceDB's table API (not the lance dataset) so remote URIs (db://) work the same.
-            table.update_field_metadata({"path": "vector", "metadata": {SPACES_KEY.decode(): payload}})
-            table = self.db.open_table(name)
-        return table
-
-    def _rows(self, documents: Sequence[Document], vectors: np.ndarray, space: EmbeddingSpace) -> pa.Table:
-        now = datetime.now(UTC)
-        n = len(documents)
-        columns = {
-            "key": [f"{space.id}:{d.id}" for d in documents],
-            "id": [d.id for d in documents],
-            "text": [d.text for d in documents],
-            METADATA_COLUMN: pa.array([metadata_json(d.metadata) for d in documents], type=pa.json_()),
-            "parent_id": [d.parent_id for d in documents],
-            "task": [space.task] * n,
-            "space_id": [space.id] * n,
-            "written_at": pa.array([now] * n, type=pa.timestamp("us", tz="UTC")),
-            "vector": pa.FixedSizeListArray.from_arrays(
-                pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel()), space.dimension
-            ),
-        }
-        return pa.table(columns, schema=_schema(space.dimension))
-
-    def _remove_orphan_chunks(self, table, documents: Sequence[Document], space: EmbeddingSpace) -> int:
-        """A re-chunked document must not keep chunks its new version no longer has."""
-        parents = sorted({d.parent_id for d in documents if d.parent_id})
-        if not parents:
-            return 0
-        keep = ", ".join(_quote(f"{space.id}:{d.id}") for d in documents if d.parent_id)
-        predicate = (
-            f"space_id = {_quote(space.id)} AND parent_id IN ({', '.join(map(_quote, parents))}) "
-            f"AND key NOT IN ({keep})"
-        )
-        stale = table.count_rows(predicate)
-        if stale:
-            table.delete(predicate)
-        return stale
-
-    def _remove_stale_versions(self, table, documents: Sequence[Document], space: EmbeddingSpace) -> None:
-        """Indexing again after the weights changed replaces the stale vectors of the same documents."""
-        stale = [sid for sid, s in self._described_spaces(table).items() if space.is_stale_version_of(s)]
-        if stale:
-            ids = ", ".join(_quote(d.id) for d in documents)
-            table.delete(f"space_id IN ({', '.join(map(_quote, stale))}) AND id IN ({ids})")
+        bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+        if bad.size:
+            raise InvalidInputError(
+                f"{bad.size} vectors hold NaN or infinite values (the first is for document {documents[bad[0]].id!r}).",
+                field="vectors",
+                fix="Check the model, adapter and dtype that made them (fp16 can overflow); nothing was written.",
+            )
+        batch = rows_table(documents, vectors, space)
+        sources = sorted({d.parent_id or d.id for d in documents})
+        with self._writing(name):
+            if not self.exists(name):
+                try:
+                    return create_with(self.db, name, batch, space)
+                except ValueError as exc:  # created meanwhile by a writer outside our lock (remote stores)
+                    if "already exists" not in str(exc):
+                        raise
+            return upsert_into(self.db.open_table(name), batch, space, sources)
 
     def delete(self, name: str, *, ids: Sequence[str] | None = None, filter: str | dict | None = None) -> int:
-        """Delete documents (in every space) by ids and/or a metadata filter; returns the rows removed."""
-        table = self._open(name)
+        """Delete documents (in every space) by ids and/or a metadata filter, in one commit; the rows removed."""
+        self._open(name)
         clauses = []
         if ids:
             if isinstance(ids, str) or not all(isinstance(i, str) for i in ids):
                 raise InvalidInputError("ids must be a list of strings.", field="ids", fix='Send ["id1", "id2"].')
-            quoted = ", ".join(map(_quote, ids))
+            quoted = ", ".join(map(quote, ids))
             clauses.append(f"(id IN ({quoted}) OR parent_id IN ({quoted}))")
         predicate = compile_filter(filter)
         if predicate:
@@ -340,12 +264,39 @@ class Store:
                 field="ids",
                 fix="Pass ids=[...] or a metadata filter; to remove the whole collection, drop it.",
             )
-        where = " AND ".join(clauses)
-        with self.transaction(name):
-            count = table.count_rows(where)
-            if count:
-                table.delete(where)
-        return count
+        with self._writing(name):
+            return delete_where(self._open(name), " AND ".join(clauses))
+
+    def drop(self, name: str) -> None:
+        with self._writing(name, maintain=False):
+            self._open(name)
+            self.db.drop_table(name)
+            self._states.pop(name, None)
+            for key in [k for k in self._snapshots if k[0] == name]:
+                self._snapshots.pop(key, None)
+
+    def optimize(self, name: str) -> dict[str, Any]:
+        """Compact the collection, refresh its indexes and drop old versions now (see ``writer.optimize``)."""
+        with self._writing(name, maintain=False):
+            return optimize(self._open(name), local=self._local)
+
+    @contextmanager
+    def _writing(self, name: str, *, maintain: bool = True) -> Iterator[None]:
+        """The collection's write lock for the block; then compaction if the writes left many small fragments."""
+        check_collection_name(name)
+        with self._locks.hold(name):
+            try:
+                yield
+            finally:
+                self._touch(name)  # cached states and snapshots of this collection are checked again
+            if maintain and self.exists(name):
+                table = self.db.open_table(name)
+                if needs_optimize(table):
+                    try:
+                        optimize(table, local=self._local)
+                    except Exception:  # maintenance must never fail the write that has already committed
+                        log.warning("compacting %r failed; it is retried after the next write", name, exc_info=True)
+                    self._touch(name)
 
     # ------------------------------------------------------------------------------------------------- read
     def guard(self, name: str, space: EmbeddingSpace) -> None:
@@ -412,9 +363,7 @@ class Store:
             if table.version != identity[1]:
                 table.checkout(identity[1])  # read exactly the version the guard checked
             dataset = table.to_lance()
-            data = dataset.to_table(
-                columns=_SNAPSHOT_COLUMNS, filter=f"space_id = {_quote(space.id)}", with_row_id=True
-            )
+            data = dataset.to_table(columns=_SNAPSHOT_COLUMNS, filter=f"space_id = {quote(space.id)}", with_row_id=True)
             fresh = SpaceSnapshot.load(data, identity, space.dimension)
             if len(fresh) >= max(self.ann_threshold, _MIN_INDEXED_ROWS):
                 fresh.index(snapshot if snapshot is not None and snapshot.ivf is not None else None)
@@ -450,8 +399,12 @@ class Store:
         return [_hit(r, 1.0 - float(r["_distance"])) for r in rows]
 
     def _text_search(self, table, text: str, where: str, limit: int) -> list[Hit]:
-        if not any(idx.index_type == "FTS" for idx in table.list_indices()):
-            table.create_fts_index("text", replace=True)
+        if not any(idx.index_type == "FTS" for idx in table.list_indices()):  # a search writes nothing, not even this
+            raise InvalidInputError(
+                f"Collection {table.name!r} has no full-text index yet (it was written by an older taskvec).",
+                field="mode",
+                fix=f"Run `taskvec optimize {table.name}` once (it builds the index), or search with mode='vector'.",
+            )
         try:
             rows = (
                 table.search(text, query_type="fts", fts_columns="text")
@@ -475,43 +428,15 @@ class Store:
         table = self._open(name)
         self.guard(name, space)
         predicate = compile_filter(filter)
-        where = f"space_id = {_quote(space.id)}" + (f" AND ({predicate})" if predicate else "")
-        query = table.search().where(where).select([*_RESULT_COLUMNS, "vector"])
+        query = table.search().where(_where(space, predicate)).select([*_RESULT_COLUMNS, "vector"])
         data = query.limit(limit or table.count_rows()).to_arrow()
         hits = [_hit(r, 0.0) for r in data.drop_columns(["vector"]).to_pylist()]
         flat = data.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         return hits, np.asarray(flat, dtype=np.float32).reshape(len(hits), space.dimension)
 
-    @staticmethod
-    def _described_spaces(table) -> dict[str, EmbeddingSpace]:
-        raw = (table.schema.field("vector").metadata or {}).get(SPACES_KEY)
-        if not raw:
-            return {}
-        return {sid: EmbeddingSpace.from_dict(d) for sid, d in json.loads(raw).items()}
-
-
-def _schema(dimension: int) -> pa.Schema:
-    return pa.schema(
-        [
-            pa.field("key", pa.string(), nullable=False),
-            pa.field("id", pa.string(), nullable=False),
-            pa.field("text", pa.string(), nullable=False),
-            pa.field(METADATA_COLUMN, pa.json_()),
-            pa.field("parent_id", pa.string()),
-            pa.field("task", pa.string(), nullable=False),
-            pa.field("space_id", pa.string(), nullable=False),
-            pa.field("written_at", pa.timestamp("us", tz="UTC")),
-            pa.field("vector", pa.list_(pa.float32(), dimension)),
-        ]
-    )
-
 
 def _where(space: EmbeddingSpace, predicate: str | None) -> str:
-    return f"space_id = {_quote(space.id)}" + (f" AND ({predicate})" if predicate else "")
-
-
-def _dimension(schema: pa.Schema) -> int:
-    return schema.field("vector").type.list_size
+    return f"space_id = {quote(space.id)}" + (f" AND ({predicate})" if predicate else "")
 
 
 def _hit(row: dict[str, Any], score: float) -> Hit:

@@ -1,0 +1,230 @@
+"""Writing a collection: every call is one LanceDB commit, so a crash leaves the old table or the new one.
+
+An upsert is a single ``merge_insert`` on the row key (``<space_id>:<id>``) that also deletes, in the same commit,
+every other row of the same documents in the same space and in stale versions of it: chunks a re-chunked document
+no longer has, and vectors made with older weights. A first write creates the table with its rows and the space's
+description in one commit. Nothing is ever undone by restoring an older version, since that would erase what other
+writers committed meanwhile; a failed call simply never commits. Callers hold the collection's write lock
+(``taskvec.store.locks``) around these functions.
+
+Maintenance (compaction, old versions, index refresh) runs under the same lock once a collection has gathered
+enough small fragments, and on demand (``taskvec optimize``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import numpy as np
+import pyarrow as pa
+
+from taskvec.errors import SpaceMismatchError, StoreBusyError
+from taskvec.spaces import EmbeddingSpace
+from taskvec.store.documents import Document, metadata_json
+from taskvec.store.filters import METADATA_COLUMN
+
+log = logging.getLogger(__name__)
+
+SPACES_KEY = b"taskvec.spaces"
+VERSION_RETENTION = timedelta(hours=1)  # old versions a reader may still be on; older ones are cleaned up
+OPTIMIZE_AT_FRAGMENTS = 32  # compact a collection once it has this many small fragments
+CONFLICT_ATTEMPTS = 5  # commits tried before a write gives up (LanceDB retries inside each attempt too)
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    inserted: int
+    updated: int
+    removed: int = 0  # older rows of the written documents dropped in the same commit (old chunks, stale vectors)
+
+
+def table_schema(dimension: int, spaces: dict[str, EmbeddingSpace] | None = None) -> pa.Schema:
+    """The collection's columns; ``spaces`` describes each space in the vector column's metadata."""
+    metadata = {SPACES_KEY: _spaces_payload(spaces)} if spaces else None
+    return pa.schema(
+        [
+            pa.field("key", pa.string(), nullable=False),
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("text", pa.string(), nullable=False),
+            pa.field(METADATA_COLUMN, pa.json_()),
+            pa.field("parent_id", pa.string()),
+            pa.field("task", pa.string(), nullable=False),
+            pa.field("space_id", pa.string(), nullable=False),
+            pa.field("written_at", pa.timestamp("us", tz="UTC")),
+            pa.field("vector", pa.list_(pa.float32(), dimension), metadata=metadata),
+        ]
+    )
+
+
+def described_spaces(table: Any) -> dict[str, EmbeddingSpace]:
+    raw = (table.schema.field("vector").metadata or {}).get(SPACES_KEY)
+    if not raw:
+        return {}
+    return {sid: EmbeddingSpace.from_dict(d) for sid, d in json.loads(raw).items()}
+
+
+def dimension_of(schema: pa.Schema) -> int:
+    return schema.field("vector").type.list_size
+
+
+def rows_table(documents: Sequence[Document], vectors: np.ndarray, space: EmbeddingSpace) -> pa.Table:
+    now = datetime.now(UTC)
+    n = len(documents)
+    columns = {
+        "key": [f"{space.id}:{d.id}" for d in documents],
+        "id": [d.id for d in documents],
+        "text": [d.text for d in documents],
+        METADATA_COLUMN: pa.array([metadata_json(d.metadata) for d in documents], type=pa.json_()),
+        "parent_id": [d.parent_id for d in documents],
+        "task": [space.task] * n,
+        "space_id": [space.id] * n,
+        "written_at": pa.array([now] * n, type=pa.timestamp("us", tz="UTC")),
+        "vector": pa.FixedSizeListArray.from_arrays(
+            pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel()), space.dimension
+        ),
+    }
+    return pa.table(columns, schema=table_schema(space.dimension))
+
+
+def quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# ------------------------------------------------------------------------------------------------- upsert
+def create_with(db: Any, name: str, batch: pa.Table, space: EmbeddingSpace) -> WriteResult:
+    """A new collection with its first rows and its space description: one commit."""
+    schema = table_schema(space.dimension, {space.id: space})
+    table = db.create_table(name, data=batch.cast(schema), schema=schema)
+    ensure_text_index(table)
+    return WriteResult(inserted=batch.num_rows, updated=0)
+
+
+def upsert_into(table: Any, batch: pa.Table, space: EmbeddingSpace, documents: Sequence[str]) -> WriteResult:
+    """Insert or replace the rows of ``documents`` (source ids) in ``space``, in one commit."""
+    dim = dimension_of(table.schema)
+    if dim != space.dimension:
+        raise SpaceMismatchError(
+            f"Collection {table.name!r} stores {dim}-dimensional vectors; this space makes {space.dimension}.",
+            field="collection",
+            fix="Index into a new collection for this model, or delete the old collection first.",
+        )
+    spaces = _describe(table, space)
+    replaced = [space.id, *(sid for sid, s in spaces.items() if space.is_stale_version_of(s))]
+    # Old rows of these documents that the new rows do not overwrite by key: leftover chunks and stale vectors.
+    superseded = (
+        f"space_id IN ({', '.join(map(quote, replaced))}) "
+        f"AND coalesce(parent_id, id) IN ({', '.join(map(quote, documents))})"
+    )
+
+    def merge() -> Any:
+        return (
+            table.merge_insert("key")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(superseded)
+            .execute(batch)
+        )
+
+    result = retry_conflicts(merge, table.name)
+    ensure_text_index(table)
+    return WriteResult(
+        inserted=int(result.num_inserted_rows),
+        updated=int(result.num_updated_rows),
+        removed=int(result.num_deleted_rows),
+    )
+
+
+def _describe(table: Any, space: EmbeddingSpace) -> dict[str, EmbeddingSpace]:
+    """The collection's spaces, ``space`` added to its description first if new (a metadata-only commit).
+
+    Described before its rows are written: a crash in between leaves a described space with no rows, which every
+    reader ignores, never rows that no description explains.
+    """
+    spaces = described_spaces(table)
+    if space.id not in spaces:
+        spaces[space.id] = space
+        # Through LanceDB's table API (not the lance dataset) so remote URIs (db://) work the same.
+        retry_conflicts(
+            lambda: table.update_field_metadata(
+                {"path": "vector", "metadata": {SPACES_KEY.decode(): _spaces_payload(spaces).decode()}}
+            ),
+            table.name,
+        )
+    return spaces
+
+
+def _spaces_payload(spaces: dict[str, EmbeddingSpace]) -> bytes:
+    return json.dumps({sid: s.to_dict() for sid, s in spaces.items()}).encode()
+
+
+# ------------------------------------------------------------------------------------------------- delete
+def delete_where(table: Any, where: str) -> int:
+    """Delete the rows matching ``where`` in one commit; the number deleted."""
+    result = retry_conflicts(lambda: table.delete(where), table.name)
+    return int(getattr(result, "num_deleted_rows", 0) or 0)
+
+
+# -------------------------------------------------------------------------------------------- maintenance
+def ensure_text_index(table: Any) -> None:
+    """The full-text index hybrid search needs, built at write time so that searches never write.
+
+    Rows added after it are still found (LanceDB scans unindexed rows); ``optimize`` folds them into the index.
+    """
+    if any(index.index_type == "FTS" for index in table.list_indices()):
+        return
+    from lancedb.index import FTS
+
+    retry_conflicts(lambda: table.create_index("text", config=FTS()), table.name)
+
+
+def optimize(table: Any, *, local: bool) -> dict[str, Any]:
+    """Compact small fragments, fold new rows into the indexes, and drop versions older than the retention.
+
+    Files that no version references (left by a crashed write) are deleted too on a local store: the caller holds
+    the collection's lock, so no taskvec write of it is in progress.
+    """
+    before = table.stats()
+    versions_before = len(table.list_versions())
+    ensure_text_index(table)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        retry_conflicts(
+            lambda: table.optimize(cleanup_older_than=VERSION_RETENTION, delete_unverified=local), table.name
+        )
+    after = table.stats()
+    return {
+        "fragments_before": before["fragment_stats"]["num_fragments"],
+        "fragments_after": after["fragment_stats"]["num_fragments"],
+        "versions_before": versions_before,
+        "versions_after": len(table.list_versions()),
+        "rows": after["num_rows"],
+    }
+
+
+def needs_optimize(table: Any) -> bool:
+    return table.stats()["fragment_stats"]["num_small_fragments"] >= OPTIMIZE_AT_FRAGMENTS
+
+
+def retry_conflicts(operation: Callable[[], _T], name: str) -> _T:
+    """Run a commit, retrying (with backoff) when another writer's commit conflicts with it."""
+    for attempt in range(CONFLICT_ATTEMPTS):
+        try:
+            return operation()
+        except (RuntimeError, OSError, ValueError) as exc:
+            if "conflict" not in str(exc).lower():
+                raise
+            log.info("commit conflict on %r (attempt %d): %s", name, attempt + 1, exc)
+            time.sleep(0.05 * 2**attempt)
+    raise StoreBusyError(
+        f"Collection {name!r} kept changing under this write ({CONFLICT_ATTEMPTS} conflicting commits).",
+        field="collection",
+        fix="Retry in a moment; nothing of this call was written.",
+    )
