@@ -23,8 +23,9 @@ setup: $(BIN)/taskvec
 run: setup
 	$(BIN)/python examples/agent_session.py
 
+# Everything, the slow tests included (what CI runs). `$(BIN)/python -m pytest` alone skips the slow ones.
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -15,6 +15,8 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 
 from taskvec import __version__
 from taskvec.config import Settings
@@ -31,6 +33,18 @@ INSTRUCTIONS = """taskvec gives task-aware embeddings over a local vector store.
 Each tool takes a `task`: retrieval (queries vs documents), similarity, classification, clustering, code.
 Index a collection with the task you will query it with; searching with another task is refused, and the error
 says which tasks the collection holds. Read taskvec://tasks and taskvec://collections to see what exists."""
+
+
+class TaskvecMCPServer(MCPServer):
+    """The SDK's server, with the protocol errors the spec asks for where the SDK answers with a tool result."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        if self._tool_manager.get_tool(name) is None:  # the spec: an unknown tool is -32602, not an isError result
+            known = ", ".join(sorted(tool.name for tool in await self.list_tools()))
+            raise MCPError(
+                INVALID_PARAMS, f"Unknown tool {name!r}. Fix: call one of {known} (tools/list describes them)."
+            )
+        return await super().call_tool(name, arguments, context)
 
 
 class _ServiceHolder:
@@ -63,7 +77,7 @@ def build_server(
         await anyio.to_thread.run_sync(holder.load)  # the model loads once, before the first request
         yield
 
-    server = MCPServer(
+    server = TaskvecMCPServer(
         name="taskvec",
         title="taskvec: task-aware embeddings",
         instructions=INSTRUCTIONS,
@@ -123,8 +137,12 @@ def serve(settings: Settings, transport: str = "stdio") -> None:
     _quiet_libraries()
     server = build_server(settings=settings)
     if transport == "stdio":
+        import anyio
+
+        from .stdio import run_stdio
+
         try:
-            server.run("stdio")
+            anyio.run(run_stdio, server)
         except BaseExceptionGroup as group:  # anyio's task groups wrap a start-up failure (say, a bad model)
             error = _taskvec_error_in(group)
             if error is None:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,8 @@ from pydantic import BaseModel, ValidationError
 from taskvec.errors import TaskvecError
 from taskvec.service import CallControl, TaskvecService
 from taskvec.tools.spec import ToolSpec
+
+log = logging.getLogger("taskvec.server")
 
 
 def mcp_tool(spec: ToolSpec, service: Callable[[], TaskvecService]) -> Tool:
@@ -41,6 +44,13 @@ def mcp_tool(spec: ToolSpec, service: Callable[[], TaskvecService]) -> Tool:
             return await anyio.to_thread.run_sync(lambda: spec.handler(service(), params, control))
         except TaskvecError as exc:
             raise ToolError(str(exc)) from exc  # a ToolError's text reaches the agent as an isError result
+        except Exception as exc:  # a bug, not bad input: the traceback goes to the server log, never to the client
+            log.exception("tool %s failed unexpectedly", spec.name)
+            raise ToolError(
+                f"Error executing tool {spec.name}: taskvec failed unexpectedly ({type(exc).__name__}); nothing of "
+                "this call was written. Fix: check the arguments against the tool's input schema; if they are right, "
+                "report this with the server's log, which holds the details."
+            ) from exc
 
     return _SpecTool(
         fn=call,

@@ -80,7 +80,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(docs), unit="doc", desc=f"index {args.collection}", disable=args.quiet, file=sys.stderr)
 
     def progress(done: int, total: int, message: str) -> None:
-        bar.n = done
+        bar.n = int(done)
         bar.set_postfix_str(message, refresh=False)
         bar.refresh()
 
@@ -119,7 +119,7 @@ def _interruptible() -> Iterator[Callable[[], None]]:
 
     def check_cancelled() -> None:
         if requested.is_set():
-            raise Interrupted("Interrupted before anything was written: the collection is as it was.")
+            raise Interrupted("interrupted: nothing was written; the collection is as it was.")
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
@@ -344,13 +344,28 @@ def main(argv: list[str] | None = None) -> int:
     except TaskvecError as exc:
         print(f"taskvec: error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # pydantic validation of settings, mostly
-        from pydantic import ValidationError
+    except Exception as exc:  # settings that do not parse: one line naming the setting, never a traceback
+        message = _settings_problem(exc)
+        if message is None:
+            raise
+        print(f"taskvec: error: {message}", file=sys.stderr)
+        return 2
 
-        if isinstance(exc, ValidationError):
-            print(f"taskvec: error: invalid setting: {exc}", file=sys.stderr)
-            return 2
-        raise
+
+def _settings_problem(exc: Exception) -> str | None:
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    fix = "Fix: correct the flag, the TASKVEC_* variable or the taskvec.toml entry (see README, Configuration)."
+    if isinstance(exc, ValidationError):
+        problems = []
+        for error in exc.errors(include_url=False):
+            name = ".".join(str(part) for part in error["loc"])
+            problems.append(f"TASKVEC_{name.upper()}: {error['msg']} (got {error.get('input')!r})")
+        return f"invalid setting: {'; '.join(problems)}. {fix}"
+    if isinstance(exc, SettingsError):
+        return f"invalid setting: {exc}. {fix}"
+    return None
 
 
 def _quiet_libraries() -> None:

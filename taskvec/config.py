@@ -12,13 +12,14 @@ The same TOML file may also define tasks under ``[tasks.NAME]`` (see ``taskvec.e
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from taskvec.errors import InvalidInputError
 from taskvec.limits import DEFAULT_LIMITS, DocumentLimits
@@ -108,12 +109,23 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="HTTP transports: address to bind")
     port: int = Field(default=8765, ge=1, le=65535, description="HTTP transports: port")
     token: str | None = Field(default=None, description="Bearer token required on every HTTP request when set")
-    allowed_hosts: list[str] = Field(
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="HTTP transports: extra Host names (host or host:port) accepted by the DNS-rebinding check, "
-        "e.g. the public name of a server bound to 0.0.0.0",
+        "e.g. the public name of a server bound to 0.0.0.0; comma-separated in the environment",
     )
     log_level: str = Field(default="INFO", description="Log level (logs go to stderr)")
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """``a.example,b.example`` or a JSON list, from the environment; a list from TOML."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @field_validator("tasks_file")
     @classmethod

@@ -255,3 +255,73 @@ def _parse_message(line: str) -> SessionMessage | Exception:
 
 def is_jsonrpc(line: str) -> bool:
     return not isinstance(_parse_message(line), Exception)
+
+
+class RawStdioServer:
+    """`taskvec serve` over stdio, driven line by line: for what a well-behaved client cannot send (broken JSON,
+    lone surrogates, deep nesting, oversized messages). A reader thread keeps every stdout line and files the
+    JSON-RPC answers by id; ``call`` sends a request and waits for its answer."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self._log = log.open("wb")
+        self.process = subprocess.Popen(
+            [str(TASKVEC_SCRIPT), "serve"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log
+        )
+        self.lines: list[bytes] = []
+        self.answers: dict[Any, list[dict[str, Any]]] = {}
+        self._arrived = threading.Condition()
+        self._requests = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            with contextlib.suppress(ValueError):
+                message = json.loads(line)
+                if isinstance(message, dict) and "id" in message and "method" not in message:
+                    with self._arrived:
+                        self.answers.setdefault(message["id"], []).append(message)
+                        self._arrived.notify_all()
+
+    def send_line(self, line: bytes) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line.rstrip(b"\n") + b"\n")
+        self.process.stdin.flush()
+
+    def wait_answer(self, request_id: Any, timeout: float = CALL_TIMEOUT) -> dict[str, Any]:
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: request_id in self.answers, timeout=timeout):
+                raise AssertionError(f"no answer to request {request_id!r} within {timeout:.0f}s")
+            return self.answers[request_id][0]
+
+    def request(self, method: str, params: dict[str, Any] | None = None, timeout: float = CALL_TIMEOUT) -> dict:
+        self._requests += 1
+        request_id = f"helper-{self._requests}"  # a string: never one of the integer ids a test sends itself
+        message = {"jsonrpc": "2.0", "id": request_id, "method": method, **({"params": params} if params else {})}
+        self.send_line(json.dumps(message).encode())
+        return self.wait_answer(request_id, timeout)
+
+    def initialize(self) -> dict[str, Any]:
+        answer = self.request(
+            "initialize",
+            {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+            timeout=STARTUP_TIMEOUT,
+        )
+        self.send_line(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}')
+        return answer
+
+    def peak_rss_mb(self) -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+
+    def close(self) -> int:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout=30)
+        finally:
+            self._log.close()

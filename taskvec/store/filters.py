@@ -35,7 +35,7 @@ KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,127}")
 METADATA_COLUMN = "metadata"
 
 MAX_FILTER_CHARS = 65_536  # the filter as JSON text
-MAX_FILTER_DEPTH = 16  # nested objects and lists, counted from the top
+MAX_FILTER_DEPTH = 16  # objects and lists inside one another, the filter itself counted as 1
 MAX_FILTER_CONDITIONS = 256  # comparisons in one filter, list items of $in/$nin included
 MAX_IN_VALUES = 1024  # values in one $in / $nin list
 MAX_STRING_CHARS = 4096  # one string operand
@@ -82,7 +82,7 @@ def _check_size(parsed: dict[str, Any]) -> None:
     stack: list[tuple[Any, str, int]] = [(parsed, "filter", 1)]
     while stack:
         node, path, depth = stack.pop()
-        if depth > MAX_FILTER_DEPTH:
+        if isinstance(node, dict | list) and depth > MAX_FILTER_DEPTH:
             raise _too_big(f"{path} is nested {depth} levels deep; the limit is {MAX_FILTER_DEPTH}.", path)
         if isinstance(node, dict):
             stack.extend((v, f"{path}.{k}", depth + 1) for k, v in node.items())
