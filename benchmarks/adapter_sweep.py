@@ -1,4 +1,4 @@
-"""Train several adapter configurations side by side and measure each with ``benchmarks/adapter_checks.py``.
+"""Train several adapter configurations side by side and measure each with ``taskvec eval checks``.
 
 For choosing hyperparameters where compute is plentiful (a GPU runs a dozen MiniLM trainings at once); the adapters
 that ship are then trained with the chosen command on the CPU, so their model cards hold a 2-core wall time.
@@ -47,8 +47,8 @@ def run_one(
     train += ["--device", device, "--no-progress"]
 
     def checks(adapter: Path) -> list[str]:
-        cmd = [sys.executable, str(ROOT / "benchmarks" / "adapter_checks.py"), "--task", config["task"]]
-        cmd += ["--adapter", str(adapter), "--json", str(adapter / "checks.json")]
+        cmd = [sys.executable, "-m", "taskvec.eval.cli", "checks", "--task", config["task"], "--data-root", str(DATA)]
+        cmd += ["--adapter", str(adapter), "--json-out", str(adapter / "checks.json")]
         return [*cmd, "--device", device, *model_args]
 
     steps = [("train", train), ("checks", checks(folder))]
@@ -124,7 +124,7 @@ def render_markdown(summary: dict[str, Any], configs: list[dict[str, Any]]) -> s
         f"How the shipped adapters' hyperparameters were chosen. Run: `{summary['command']}` on "
         f"{summary['device']}; {summary['weights']}. Configurations: `{summary['configs']}`. Each cell is the "
         "adapter's figure and, in brackets, its change against the same model with no prompt and no adapter, "
-        "measured in the same run by `benchmarks/adapter_checks.py`; *home* sets carry the issue's targets (test "
+        "measured in the same run by `taskvec eval checks`; *home* sets carry the issue's targets (test "
         "splits), *held-out* sets were never trained on. The shipped adapters were then retrained on the CPU with "
         "the chosen command (see each model card); their figures of record are in the model cards and "
         "docs/quality.md.",

@@ -28,6 +28,11 @@ class InvalidInputError(TaskvecError, ValueError):
     """The request itself is malformed: empty text, wrong type, too large a batch, a filter that does not parse."""
 
 
+class DataError(InvalidInputError):
+    """A data file or folder that cannot be read: a missing file, an unknown layout, a bad record. The message
+    names the file (and line or field); ``fix`` says how to write it or which layout to use instead."""
+
+
 class UnknownTaskError(InvalidInputError):
     """A task name that the registry does not hold."""
 

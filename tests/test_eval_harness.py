@@ -6,125 +6,57 @@ built from disjoint vocabularies land apart. The data below is built so that tho
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from data_files import FRUIT, METAL, texts_of, write_jsonl, write_original_layouts
 
+from taskvec import metrics
 from taskvec.errors import InvalidInputError
-from taskvec.eval import cli, datasets, metrics, runners
+from taskvec.eval import cli, datasets, runners
 from taskvec.eval.suite import SUITE, published_figure, render_report, run_suite
 from taskvec.eval.variants import ABLATION, Variant
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # as in conftest.py: ../shared/data
 NONE = Variant("none", "none")
-FRUIT = ["apple", "banana", "cherry", "mango", "pear", "plum", "grape", "lemon"]
-METAL = ["iron", "copper", "zinc", "nickel", "cobalt", "tin", "lead", "silver"]
-
-
-def _texts(words: list[str], count: int) -> list[str]:
-    """``count`` distinct texts made only of ``words``."""
-    return [" ".join(words[(i + j) % len(words)] for j in range(3 + i % 3)) for i in range(count)]
-
-
-def _jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 # ---------------------------------------------------------------------------------------- data layouts
-def make_beir(folder: Path) -> None:
-    """Each query's text equals its relevant document's title + " " + text, so exact search ranks it first."""
-    docs = [{"_id": f"d{i}", "title": "", "text": t} for i, t in enumerate(_texts(FRUIT + METAL, 12))]
-    docs.append({"_id": "d99", "title": "copper kettle", "text": "polished at home"})
-    _jsonl(folder / "corpus.jsonl", docs)
-    queries = [
-        {"_id": "q1", "text": docs[1]["text"], "metadata": {}},
-        {"_id": "q2", "text": docs[5]["text"]},
-        {"_id": "q3", "text": "copper kettle polished at home"},
-        {"_id": "q4", "text": "an unjudged query"},
-    ]
-    _jsonl(folder / "queries.jsonl", queries)
-    (folder / "qrels").mkdir()
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t2\nq2\td5\t1\nq3\td99\t1\n")
-
-
 def make_generic_pairs(folder: Path, target: str) -> None:
     """Half the pairs repeat a text (gold 5 / label 1), half join a fruit text to a metal text (gold 0 / label 0)."""
-    fruit, metal = _texts(FRUIT, 10), _texts(METAL, 10)
+    fruit, metal = texts_of(FRUIT, 10), texts_of(METAL, 10)
     rows = [{"text1": f, "text2": f, target: 5.0 if target == "score" else 1} for f in fruit[:5]]
     rows += [
         {"text1": f, "text2": m, target: float(i % 2) if target == "score" else 0}
         for i, (f, m) in enumerate(zip(fruit[5:], metal[5:], strict=True))
     ]
-    _jsonl(folder / "test.jsonl", rows)
+    write_jsonl(folder / "test.jsonl", rows)
 
 
 def make_generic_labelled(folder: Path, splits: tuple[str, ...], per_label: int = 12) -> None:
     for split in splits:
-        rows = [{"text": t, "label": "fruit"} for t in _texts(FRUIT, per_label)]
-        rows += [{"text": t, "label": "metal"} for t in _texts(METAL, per_label)]
-        _jsonl(folder / f"{split}.jsonl", rows)
+        rows = [{"text": t, "label": "fruit"} for t in texts_of(FRUIT, per_label)]
+        rows += [{"text": t, "label": "metal"} for t in texts_of(METAL, per_label)]
+        write_jsonl(folder / f"{split}.jsonl", rows)
 
 
 def make_repeated_topics(folder: Path) -> None:
     """Three labels, each one text repeated: three distinct points, so k-means with k=3 must find the labels."""
     topics = {"fruit": "apple banana cherry", "metal": "iron copper zinc", "weather": "rain snow wind"}
-    _jsonl(folder / "test.jsonl", [{"text": text, "label": label} for _ in range(6) for label, text in topics.items()])
-
-
-# Small files in the original layouts of the sets in ../shared/data, with the quirks their SOURCE.md describe.
-_AMAZON = 'sentence\tis_counterfactual\n"""I wish it had ""worked"""""\t1\n' + "It works.\t0\n" * 3
-ORIGINAL_FILES = {
-    "stsbenchmark/sts-test.csv": (
-        'main-captions\tMSRvid\t2012test\t0001\t5.000\tA "quoted" man plays.\tA man plays.\n'
-        "main-news\theadlines\t2013\t0002\t1.250\tStocks fall.\tCats sleep.\tsource-a\tsource-b\n"
-        "main-news\theadlines\t2013\t0003\t0.000\tIron melts.\tA pear ripens.\n"
-    ),
-    "amazon_counterfactual/EN_train.tsv": _AMAZON + "If only it were red.\t1\n",
-    "amazon_counterfactual/EN_test.tsv": _AMAZON,
-    "emotion/train.txt": "i feel great; really;joy\ni am sad;sadness\n\ni feel fine;joy\n",
-    "emotion/test.txt": "what a day;joy\ni cry;sadness\n",
-    "twitter_url_corpus/Twitter_URL_Corpus_test.txt": (
-        "Trump dossier news \tTrump dossier story \t(5,6)\thttps://t.co/a\n"
-        "Trump dossier news \tsomething else \t(2,6)\thttps://t.co/a\n"
-        "\n"
-        "Trump dossier news \ta maybe \t(3,6)\thttps://t.co/a\n"
-        "Mars rover lands \tthe rover landed \t(4,6)\t\thttps://t.co/b\n"
-    ),
-}
-
-
-def make_newsgroups(folder: Path) -> None:
-    folder.mkdir(parents=True)
-    posts = {
-        "rec.autos/1": "From: a@b\nSubject: Re: engine noise\nLines: 2\n\nbody\nSubject: not this one\n",
-        "rec.autos/2": "From: a@b\nSubject: brake pads\n\nbody\n",
-        "sci.space/3": "Subject: orbit of Mars \xe9t\xe9\nFrom: c@d\n\nbody\n",
-    }
-    with tarfile.open(folder / "20news-bydate-test.tar.gz", "w:gz") as archive:
-        for name, text in posts.items():
-            payload = text.encode("latin-1")
-            member = tarfile.TarInfo(f"20news-bydate-test/{name}")
-            member.size = len(payload)
-            archive.addfile(member, io.BytesIO(payload))
+    write_jsonl(
+        folder / "test.jsonl", [{"text": text, "label": label} for _ in range(6) for label, text in topics.items()]
+    )
 
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data root with every set of the suite in its original layout, plus generic folders of each kind."""
-    root = tmp_path_factory.mktemp("data")
-    make_beir(root / "scifact")
-    for name, text in ORIGINAL_FILES.items():
-        (root / name).parent.mkdir(exist_ok=True)
-        (root / name).write_text(text)
-    make_newsgroups(root / "twenty_newsgroups")
+    root = write_original_layouts(tmp_path_factory.mktemp("data"))
     make_generic_pairs(root / "generic_similarity", "score")
     make_generic_pairs(root / "generic_pairs", "label")
     make_generic_labelled(root / "generic_classification", ("train", "test"))
@@ -134,95 +66,37 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------- loaders
-def test_beir_loader_joins_title_and_text_and_keeps_only_judged_queries(data_root: Path) -> None:
-    data = datasets.load_retrieval(data_root / "scifact")
-    assert data.docs[data.doc_ids.index("d99")] == "copper kettle polished at home"
-    assert list(data.queries) == ["q1", "q2", "q3"]
-    assert data.qrels["q1"] == {"d1": 2}
+# The readers themselves are tested in test_data.py; these check which layout each folder is read as.
+@pytest.mark.parametrize(
+    ("kind", "folder", "layout"),
+    [
+        ("retrieval", "scifact", "beir"),
+        ("similarity", "stsbenchmark", "stsbenchmark"),
+        ("similarity", "generic_similarity", "generic"),
+        ("classification", "amazon_counterfactual", "amazon_counterfactual"),
+        ("classification", "emotion", "emotion"),
+        ("classification", "generic_classification", "generic"),
+        ("clustering", "twenty_newsgroups", "20newsgroups_subjects"),
+        ("clustering", "generic_clustering", "generic"),
+        ("pairs", "twitter_url_corpus", "twitter_url_corpus"),
+        ("pairs", "generic_pairs", "generic"),
+    ],
+)
+def test_loaders_recognise_each_layout(data_root: Path, kind: str, folder: str, layout: str) -> None:
+    data = datasets.LOADERS[kind](data_root / folder)
+    assert (data.name, data.layout) == (folder, layout)
 
 
-def test_sts_benchmark_loader_splits_on_tabs_and_keeps_quotes(data_root: Path) -> None:
-    data = datasets.load_similarity(data_root / "stsbenchmark")
-    assert data.texts1 == ['A "quoted" man plays.', "Stocks fall.", "Iron melts."]
-    assert data.texts2[1] == "Cats sleep."
-    assert data.targets == [5.0, 1.25, 0.0]
-
-
-def test_amazon_loader_unquotes_csv_style_and_sets_mteb_samples(data_root: Path) -> None:
-    data = datasets.load_classification(data_root / "amazon_counterfactual")
-    assert data.train.texts[0] == '"I wish it had "worked""'
-    assert data.train.labels == ["1", "0", "0", "0", "1"]
-    assert data.samples_per_label == 32
-
-
-def test_emotion_loader_splits_on_the_last_semicolon_and_skips_blank_lines(data_root: Path) -> None:
-    data = datasets.load_classification(data_root / "emotion")
-    assert data.train.texts == ["i feel great; really", "i am sad", "i feel fine"]
-    assert data.train.labels == ["joy", "sadness", "joy"]
-    assert data.samples_per_label == 16
-
-
-def test_newsgroups_loader_takes_the_header_subject_and_the_folder_label(data_root: Path) -> None:
-    data = datasets.load_clustering(data_root / "twenty_newsgroups")
-    assert data.test.texts == ["Re: engine noise", "brake pads", "orbit of Mars été"]
-    assert data.test.labels == ["rec.autos", "rec.autos", "sci.space"]
-
-
-def test_twitter_loader_applies_the_readme_vote_rule(data_root: Path) -> None:
-    data = datasets.load_pairs(data_root / "twitter_url_corpus")
-    assert data.targets == [1.0, 0.0, 1.0]  # (3,6) dropped; the row with an extra column is read
-    assert data.texts2[2] == "the rover landed "
-
-
-def test_generic_layouts_load(data_root: Path) -> None:
-    assert len(datasets.load_similarity(data_root / "generic_similarity").texts1) == 10
-    assert set(datasets.load_pairs(data_root / "generic_pairs").targets) == {0.0, 1.0}
+def test_loaders_add_the_protocol_of_each_layout(data_root: Path, tmp_path: Path) -> None:
+    assert datasets.load_classification(data_root / "amazon_counterfactual").samples_per_label == 32
+    assert datasets.load_classification(data_root / "emotion").samples_per_label == 16
     assert datasets.load_classification(data_root / "generic_classification").samples_per_label is None
-    assert set(datasets.load_clustering(data_root / "generic_clustering").test.labels) == {"fruit", "metal"}
-
-
-def test_generic_csv_and_tsv_are_read_like_jsonl(tmp_path: Path) -> None:
-    (tmp_path / "test.csv").write_text('text1,text2,label\n"a, b",c,1\nd,e,0\n')
-    assert datasets.load_pairs(tmp_path).texts1 == ["a, b", "d"]
-    other = tmp_path / "tsv"
-    other.mkdir()
-    (other / "test.tsv").write_text("text\tlabel\nan apple\tfruit\n")
-    assert datasets.load_clustering(other).test.labels == ["fruit"]
-
-
-def test_mteb_and_hugging_face_column_names_are_read(tmp_path: Path) -> None:
-    sts, pairs, cls, clu = (tmp_path / n for n in ("sts", "pairs", "cls", "clu"))
-    for folder in (sts, pairs, cls, clu):
-        folder.mkdir()
-    _jsonl(sts / "test.jsonl", [{"sentence1": "a man", "sentence2": "a person", "score": 4.2}])
-    assert datasets.load_similarity(sts).texts2 == ["a person"]
-    # GLUE's STS-B scores in "label", SICK's relatedness in "relatedness_score" beside sentence_A/sentence_B
-    (sts / "test.jsonl").unlink()
-    (sts / "test.csv").write_text("sentence1,sentence2,label,idx\na man,a person,4.2,0\nup,down,0.5,1\n")
-    assert datasets.load_similarity(sts).targets == [4.2, 0.5]
-    (sts / "test.csv").write_text(
-        "pair_ID,sentence_A,sentence_B,relatedness_score\n1,a dog runs,a dog is running,4.9\n"
-    )
-    sick = datasets.load_similarity(sts)
-    assert (sick.texts1, sick.texts2, sick.targets) == (["a dog runs"], ["a dog is running"], [4.9])
-    (sts / "test.csv").unlink()
-    (pairs / "test.csv").write_text("sentence1,sentence2,label\nyes,yeah,1\n")
-    assert datasets.load_pairs(pairs).texts1 == ["yes"]
-    for split in ("train", "test"):
-        _jsonl(cls / f"{split}.jsonl", [{"sentence": "I love it", "label": 1}, {"sentence": "meh", "label": 0}])
-    assert datasets.load_classification(cls).train.texts == ["I love it", "meh"]
-    _jsonl(clu / "test.jsonl", [{"sentence": "an apple", "label": "fruit"}])
-    assert datasets.load_clustering(clu).test.texts == ["an apple"]
-    mteb_pairs = {"sentence1": ["yes", "no"], "sentence2": ["yeah", "maybe"], "labels": [1, 0]}
-    _jsonl(pairs / "test.jsonl", [mteb_pairs])  # MTEB's pair classification: one record of parallel lists
-    loaded = datasets.load_pairs(pairs)
-    assert (loaded.texts1, loaded.texts2, loaded.targets) == (["yes", "no"], ["yeah", "maybe"], [1.0, 0.0])
-    _jsonl(pairs / "test.jsonl", [{**mteb_pairs, "labels": [1]}])
-    with pytest.raises(InvalidInputError, match="lists of the same length"):
-        datasets.load_pairs(pairs)
-    _jsonl(sts / "test.jsonl", [{"sentence1": "a man", "score": 4.2}])
-    with pytest.raises(InvalidInputError, match=r"no 'text2' field.*'text2' \(or 'sentence2'\)"):
-        datasets.load_similarity(sts)
+    assert datasets.load_pairs(data_root / "twitter_url_corpus").targets == [1.0, 0.0, 1.0]  # votes (5, 2, 4) of 6
+    write_jsonl(tmp_path / "test.jsonl", [{"sentences": ["a", "b"], "labels": ["x", "y"]}])
+    assert datasets.load_clustering(tmp_path).layout == "mteb_sets"
+    (tmp_path / "test.jsonl").unlink()
+    (tmp_path / "test.tsv").write_text("text\tlabel\nan apple\tfruit\n")
+    assert datasets.load_clustering(tmp_path).test.labels == ["fruit"]
 
 
 @pytest.mark.parametrize(
@@ -231,12 +105,13 @@ def test_mteb_and_hugging_face_column_names_are_read(tmp_path: Path) -> None:
         ("retrieval", lambda d: None, "qrels/test.tsv"),
         (
             "similarity",
-            lambda d: _jsonl(d / "test.jsonl", [{"text1": "a", "text2": "b"}]),
+            lambda d: write_jsonl(d / "test.jsonl", [{"text1": "a", "text2": "b"}]),
             "'score' (or 'similarity_score')",
         ),
-        ("classification", lambda d: _jsonl(d / "train.jsonl", [{"text": "a", "label": 1}]), "test"),
-        ("clustering", lambda d: _jsonl(d / "test.jsonl", [{"text": "", "label": 1}]), "'text'"),
-        ("pairs", lambda d: _jsonl(d / "test.jsonl", [{"text1": "a", "text2": "b", "label": 2}]), "0 or 1"),
+        ("classification", lambda d: write_jsonl(d / "train.jsonl", [{"text": "a", "label": 1}]), "test"),
+        ("clustering", lambda d: write_jsonl(d / "test.jsonl", [{"text": "", "label": 1}]), "'text'"),
+        ("pairs", lambda d: write_jsonl(d / "test.jsonl", [{"text1": "a", "text2": "b", "label": 2}]), "0 or 1"),
+        ("similarity", lambda d: (d / "notes.txt").write_text("x"), "Provide one of: test.jsonl"),
     ],
 )
 def test_bad_input_names_the_file_field_and_fix(tmp_path: Path, kind: str, write, needle: str) -> None:
@@ -262,17 +137,6 @@ def test_retrieval_finds_each_query_twin(tiny_encoder, data_root: Path) -> None:
     assert result.details["mrr_at_10"] == pytest.approx(1.0)
     assert result.details["documents"] == 13
     assert result.space_id == tiny_encoder.space(NONE.apply(tiny_encoder.tasks["retrieval"])).id
-
-
-def test_exact_search_blocks_give_the_same_ranking(monkeypatch: pytest.MonkeyPatch) -> None:
-    rng = np.random.default_rng(0)
-    queries, docs = rng.normal(size=(7, 5)), rng.normal(size=(40, 5))
-    ids = [f"d{i}" for i in range(40)]
-    whole = runners.exact_search(queries, docs, ids, depth=10)
-    monkeypatch.setattr(runners, "_SCORE_BLOCK", 40)  # one query per block
-    assert runners.exact_search(queries, docs, ids, depth=10) == whole
-    best = np.argsort(-metrics.normalize_rows(docs) @ metrics.normalize_rows(queries)[0])[:10]
-    assert whole[0] == [ids[i] for i in best]
 
 
 def test_similarity_is_spearman_of_the_pair_cosines(tiny_encoder, data_root: Path) -> None:
@@ -325,18 +189,12 @@ def test_mteb_clustering_sets_are_clustered_one_by_one(tiny_encoder, tmp_path: P
     # 'apple', 'iron' and the repeated text as three clusters for two labels, and score neither 1 nor 0.5.
     first = {"sentences": ["apple"] * 3 + ["iron"] * 3, "labels": ["x"] * 3 + ["y"] * 3}
     second = {"sentences": ["the same words"] * 4, "labels": ["x", "y", "x", "y"]}
-    _jsonl(tmp_path / "test.jsonl", [first, second])
+    write_jsonl(tmp_path / "test.jsonl", [first, second])
     data = datasets.load_clustering(tmp_path)
     assert data.layout == "mteb_sets" and data.sets() == [(0, 6), (6, 10)]
     result = runners.run_variant("clustering", tiny_encoder, NONE, data, runs=2)
     assert result.details["sets"] == 2
     assert result.details["v_measures"] == pytest.approx([0.5, 0.5])
-    _jsonl(tmp_path / "test.jsonl", [{"sentences": ["a", "b"], "labels": ["x"]}])
-    with pytest.raises(InvalidInputError, match="same length"):
-        datasets.load_clustering(tmp_path)
-    _jsonl(tmp_path / "test.jsonl", [first, {"sentences": [], "labels": []}])
-    with pytest.raises(InvalidInputError, match="empty set"):
-        datasets.load_clustering(tmp_path)
 
 
 @pytest.mark.parametrize(

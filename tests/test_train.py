@@ -12,9 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from taskvec.train import losses, metrics
+from taskvec.errors import DataError
+from taskvec.train import losses, validation
 from taskvec.train.data import (
-    DataError,
     LabelledSet,
     PairSet,
     ScoredSet,
@@ -89,23 +89,19 @@ def test_similarity_anchor_ignores_rotation():
 # ------------------------------------------------------------------------------------------------ metrics
 
 
-def test_metrics_match_references():
-    from scipy.stats import spearmanr
-    from sklearn.metrics import v_measure_score
-
+def test_validation_stand_ins_find_clean_structure():
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=50), rng.integers(0, 5, size=50).astype(float)
-    assert metrics.spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-9)
-    labels, clusters = rng.integers(0, 4, 80), rng.integers(0, 5, 80)
-    assert metrics.v_measure(labels.astype(str), clusters) == pytest.approx(v_measure_score(labels, clusters))
-    docs = np.eye(4, dtype=np.float32)
-    queries = np.eye(4, dtype=np.float32)[[1, 0]]
-    assert metrics.ndcg_at_k(queries, docs, [{1}, {0}]) == pytest.approx(1.0)
-    assert metrics.ndcg_at_k(queries, docs, [{2}, {3}], k=1) == pytest.approx(0.0)
     blobs = np.concatenate([rng.normal(0, 0.05, (20, 3)) + c for c in np.eye(3) * 3])
     names = [str(i // 20) for i in range(60)]
-    assert metrics.clustering_v_measure(blobs, names) == pytest.approx(1.0)
-    assert metrics.few_shot_accuracy(blobs, names, shots=4) == pytest.approx(1.0)
+    assert validation.clustering_v_measure(blobs, names) == pytest.approx(1.0)
+    assert validation.few_shot_accuracy(blobs, names, shots=4) == pytest.approx(1.0)
+    shuffled = list(rng.permutation(names))
+    assert validation.few_shot_accuracy(blobs, shuffled, shots=4) < 0.6
+
+
+def test_validation_spearman_is_never_nan():
+    assert validation.spearman([1.0, 2.0, 3.0], [0.5, 0.5, 0.5]) == 0.0  # constant predictions: scipy says NaN
+    assert validation.spearman([1.0, 2.0, 3.0], [0.1, 0.3, 0.2]) == pytest.approx(0.5)
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -115,22 +111,17 @@ def _labelled(n: int = 200) -> LabelledSet:
     return LabelledSet("toy", [f"text number {i}" for i in range(n)], [str(i % 3) for i in range(n)])
 
 
-def test_carve_validation_is_seeded_disjoint_and_nested():
+def test_carve_validation_holds_out_whole_items_and_names_the_split():
     data = _labelled()
     train_a, val_a = carve_validation(data, 0.2, 1000, seed=1)
-    _, val_b = carve_validation(data, 0.2, 1000, seed=1)
-    assert val_a.texts == val_b.texts and len(val_a) == 40
+    assert len(val_a) == 40 and len(train_a) == 160 and val_a.name == "toy[val]" and train_a.name == "toy"
     assert not set(train_a.texts) & set(val_a.texts)
-    _, small = carve_validation(data, 0.2, 10, seed=1)
-    assert set(small.texts) <= set(val_a.texts)  # a smaller cap keeps a subset of the larger split
-    _, other = carve_validation(data, 0.2, 1000, seed=2)
-    assert other.texts != val_a.texts
+    assert [t for t in data.texts if t in set(val_a.texts)] == val_a.texts  # file order kept
 
 
 def test_groups_never_straddle_the_split():
     subjects = ["Re: Space shuttle", "space shuttle", "RE: re: Space  Shuttle", "Graphics cards", "Re: graphics cards"]
     data = LabelledSet("ng", subjects * 20, ["sci"] * 100, [thread_key(s) for s in subjects * 20])
-    assert thread_key("Re: RE: Space  Shuttle") == "space shuttle"
     train, val = carve_validation(data, 0.5, 1000, seed=0)
     assert not {thread_key(t) for t in train.texts} & {thread_key(t) for t in val.texts}
     f0, f1 = take_fold(data, 0, 2), take_fold(data, 1, 2)
@@ -148,13 +139,17 @@ def test_pairs_carve_by_query_and_scored_convert():
         for_kind(scored, "classification")
 
 
-def test_readers(tmp_path: Path):
+def test_read_source_gives_each_format_its_shape(tmp_path: Path):
     sts = tmp_path / "sts-train.csv"
-    sts.write_text('main\tf\t2012\t1\t4.5\tA "quoted" man.\tA man.\textra\nmain\tf\t2012\t2\t0.5\tA cat.\tA car.\n')
-    assert read_source(sts).pairs == [('A "quoted" man.', "A man.", 4.5), ("A cat.", "A car.", 0.5)]
+    sts.write_text('main\tf\t2012\t1\t4.5\tA "quoted" man. \tA man.\textra\nmain\tf\t2012\t2\t0.5\tA cat.\tA car.\n')
+    scored = read_source(sts)
+    assert isinstance(scored, ScoredSet) and scored.name == f"{tmp_path.name}/sts-train.csv"
+    assert scored.pairs == [('A "quoted" man.', "A man.", 4.5), ("A cat.", "A car.", 0.5)]  # stripped
     tsv = tmp_path / "EN_train.tsv"
-    tsv.write_text("sentence\tis_counterfactual\nIf only it worked.\t1\nIt works.\t0\n")
-    assert read_source(tsv).labels == ["1", "0"]
+    tsv.write_text('Sentence\tis_counterfactual\nIf only it worked. \t1\n"It ""works""."\t0\n')
+    labelled = read_source(tsv)
+    assert isinstance(labelled, LabelledSet) and labelled.labels == ["1", "0"]
+    assert labelled.texts == ["If only it worked.", '"It ""works""."']  # quotes as text, as the adapters trained
     txt = tmp_path / "train.txt"
     txt.write_text("\ni feel; so happy;joy\ni am sad;sadness\n")
     assert read_source(txt).texts == ["i feel; so happy", "i am sad"]
@@ -162,54 +157,53 @@ def test_readers(tmp_path: Path):
     jl.write_text(json.dumps({"query": "q", "positive": "p", "negatives": ["n"]}) + "\n")
     pairs = read_source(jl)
     assert pairs.corpus[pairs.relevant["q0"][0]] == "p" and pairs.corpus[pairs.negatives["q0"][0]] == "n"
+    jl.write_text(json.dumps({"sentence1": "a", "sentence2": "b", "score": 3}) + "\n")
+    assert read_source(jl).pairs == [("a", "b", 3.0)]
+    jl.write_text(json.dumps({"text": "a", "label": 3}) + "\n")
+    assert read_source(jl).labels == ["3"]
+    jl.write_text(json.dumps({"body": "a"}) + "\n")
+    with pytest.raises(DataError, match="first record has body"):
+        read_source(jl)
+
+
+def test_read_source_takes_the_train_split_of_a_beir_folder(tmp_path: Path):
     beir = tmp_path / "beir"
     (beir / "qrels").mkdir(parents=True)
-    (beir / "corpus.jsonl").write_text(json.dumps({"_id": "d1", "title": "T", "text": "body"}) + "\n")
+    docs = [{"_id": "d1", "title": "T", "text": "body"}, {"_id": "d2", "title": None, "text": "other"}]
+    (beir / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
     (beir / "queries.jsonl").write_text(json.dumps({"_id": "1", "text": "question", "metadata": {"x": 1}}) + "\n")
-    (beir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n")
+    (beir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n1\td2\t0\n")
     (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n")
     data = read_source(beir)
-    assert data.queries == {"1": "question"} and data.corpus == {"d1": "T body"}
+    assert data.queries == {"1": "question"} and data.relevant == {"1": ["d1"]}  # grade 0 is not relevant
+    assert data.corpus == {"d1": "T body", "d2": "other"}
+
+
+def test_read_source_refuses_test_splits_and_missing_paths(tmp_path: Path):
     test_file = tmp_path / "EN_test.tsv"
-    test_file.write_text(tsv.read_text())
+    test_file.write_text("sentence\tlabel\nIt works.\t0\n")
     with pytest.raises(DataError, match="test split"):
         read_source(test_file)
-    with pytest.raises(DataError):
+    with pytest.raises(DataError, match="does not exist"):
         read_source(tmp_path / "missing.tsv")
+    with pytest.raises(DataError, match="unknown training data format"):
+        read_source(test_file.rename(tmp_path / "data.xml"))
 
 
-def test_sts_genre_selects_one_genre_and_names_the_others(tmp_path: Path):
-    sts = tmp_path / "sts-train.csv"
-    rows = ["main-news\tf\t2012\t1\t4.5\tA man.\tA man.", "main-forums\tf\t2015\t2\t1.0\tSo?\tWhy not?"]
-    rows.append("main-news\tf\t2012\t3\t0.5\tA cat.\tA car.")
-    sts.write_text("\n".join(rows) + "\n")
-    news = read_source(f"{sts}#genre=main-news")
-    assert [p[2] for p in news.pairs] == [4.5, 0.5] and news.name.endswith("#genre=main-news")
-    assert read_source(f"{sts}#genre=main-forums").pairs == [("So?", "Why not?", 1.0)]
-    with pytest.raises(DataError, match="main-forums, main-news"):
-        read_source(f"{sts}#genre=main-captions")
-    tsv = tmp_path / "EN_train.tsv"
-    tsv.write_text("sentence\tlabel\nIt works.\t0\n")
-    with pytest.raises(DataError, match="only STS Benchmark files"):
-        read_source(f"{tsv}#genre=main-news")
-
-
-def test_sts_source_and_lists_select_original_sets(tmp_path: Path):
+def test_read_source_parses_folds_and_sts_filters(tmp_path: Path):
     sts = tmp_path / "sts-train.csv"
     rows = ["main-news\tMSRpar\t2012\t1\t4.5\tA man.\tA man.", "main-news\theadlines\t2013\t2\t1.0\tUp.\tDown."]
     rows.append("main-captions\timages\t2014\t3\t0.5\tA cat.\tA car.")
     sts.write_text("\n".join(rows) + "\n")
-    assert [p[2] for p in read_source(f"{sts}#source=headlines,images").pairs] == [1.0, 0.5]
-    assert [p[2] for p in read_source(f"{sts}#genre=main-news,main-captions").pairs] == [4.5, 1.0, 0.5]
     both = read_source(f"{sts}#genre=main-news#source=headlines,images")
     assert both.pairs == [("Up.", "Down.", 1.0)] and both.name.endswith("#genre=main-news#source=headlines,images")
-    with pytest.raises(DataError, match="no source 'deft-forum'; its sources are MSRpar, headlines, images"):
-        read_source(f"{sts}#source=deft-forum")
-    with pytest.raises(DataError, match="no pairs have both"):
-        read_source(f"{sts}#genre=main-captions#source=MSRpar")
-    (tmp_path / "sts-dev.csv").write_text("not an STS row\n")
-    with pytest.raises(DataError, match="holds no STS Benchmark rows"):
-        read_source(tmp_path / "sts-dev.csv")
+    folds = [read_source(f"{sts}#{k}/2") for k in (0, 1)]
+    assert sorted(p for f in folds for p in f.pairs) == sorted(read_source(sts).pairs)
+    assert folds[0].name.endswith("sts-train.csv#0/2")
+    tsv = tmp_path / "EN_train.tsv"
+    tsv.write_text("sentence\tlabel\nIt works.\t0\n")
+    with pytest.raises(DataError, match="only STS Benchmark files"):
+        read_source(f"{tsv}#genre=main-news")
 
 
 # ------------------------------------------------------------------------------------------------ training

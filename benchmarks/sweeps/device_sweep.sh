@@ -41,7 +41,7 @@ PY
     python3 -m pip list 2>/dev/null | grep -iE "^(torch|transformers|peft) " || true
     task=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))[0]['task'])" "$configs")
     # Warm the base-embedding cache once, so parallel configurations do not all encode the base model.
-    python3 benchmarks/adapter_checks.py --task "$task" --model .gpu/model --device "$DEVICE" --modes base
+    python3 -m taskvec.eval.cli checks --task "$task" --model .gpu/model --device "$DEVICE" --modes base
     timeout "${SWEEP_SECONDS:-480}" python3 benchmarks/adapter_sweep.py --configs "$configs" --out /tmp/sweep \
         --device "$DEVICE" --model .gpu/model "$@" >"$OUT/sweep.log" 2>&1 &
     pid=$!

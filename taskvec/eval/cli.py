@@ -1,4 +1,5 @@
-"""``taskvec eval``: one sub-command per task kind, plus ``suite`` for the whole ablation over ../shared/data.
+"""``taskvec eval``: one sub-command per task kind, ``suite`` for the whole ablation over ../shared/data, and
+``checks`` for an adapter against the base model on home and held-out sets.
 
 ``taskvec.cli`` calls :func:`register`, which adds ``taskvec eval KIND ...``; ``python -m taskvec.eval.cli KIND ...``
 runs the same handlers without the rest of the CLI. With ``--json`` the last line of stdout is one JSON object (other
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taskvec.errors import InvalidInputError, TaskvecError
+from taskvec.eval.checks import ENCODE_BATCH, FEW_SHOT_DRAWS, MODES
 from taskvec.eval.variants import ADAPTER_CHOICES, DEFAULT_TASKS, PROMPT_CHOICES, Variant
 
 if TYPE_CHECKING:
@@ -77,6 +80,32 @@ def _populate(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seed-sets", type=_positive, default=20, help="seed sets for classification spreads (default: 20)")
     add_encoder_options(p)
     p.set_defaults(func=_run_suite)
+
+    p = kinds.add_parser(
+        "checks",
+        help="an adapter against the base model on its task's home test sets and held-out sets",
+        description="Score the base model, the task's prompts and an adapter on the task kind's home test sets and "
+        "on held-out sets the adapter never trained on (MTEB's protocols, fp32); --card records the figures in "
+        "the adapter's model card.",
+    )
+    p.add_argument("--task", required=True, help="the task whose prompts (and kind's sets) to use")
+    p.add_argument("--adapter", type=Path, help="adapter folder (default: none, base and prompt modes only)")
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=Path(os.environ.get("TASKVEC_DATA", "../shared/data")),
+        help="folder of the data sets (default: $TASKVEC_DATA, else ../shared/data)",
+    )
+    p.add_argument("--query-prompt", help="query prompt (default: the adapter's training prompt, else the task's)")
+    p.add_argument("--document-prompt", help="document prompt (default: as --query-prompt)")
+    p.add_argument("--modes", nargs="+", default=["base", "adapter"], choices=MODES, help="default: base adapter")
+    p.add_argument("--only", nargs="*", help="run only the sets whose names contain one of these")
+    p.add_argument("--draws", type=_positive, default=FEW_SHOT_DRAWS, help="few-shot classification draws (MTEB: 10)")
+    p.add_argument("--card", action="store_true", help="record the figures in the adapter's model card")
+    p.add_argument("--json", action="store_true", help="print all figures as one JSON object on the last line")
+    p.add_argument("--json-out", type=Path, help="also write the figures to this JSON file")
+    add_encoder_options(p)
+    p.set_defaults(func=_run_checks)
 
 
 def _positive(text: str) -> int:
@@ -170,6 +199,49 @@ def _run_suite(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.out} and {json_out} ({len(report['results'])} results)")
+    return 0
+
+
+def _run_checks(args: argparse.Namespace) -> int:
+    from taskvec.engine import Encoder
+    from taskvec.eval.checks import record_in_card, run_checks
+
+    if args.card and args.adapter is None:
+        print("error: --card records an adapter's figures; pass --adapter.", file=sys.stderr)
+        return 2
+    cache = os.environ.get("TASKVEC_CHECKS_CACHE", "/tmp/taskvec_checks_cache")
+    try:
+        # Built as the figures of record were made: fp32 on the CPU unless --dtype/--device say otherwise.
+        encoder = Encoder(
+            getattr(args, "model", None),
+            tasks_file=getattr(args, "tasks_file", None),
+            device=getattr(args, "device", "cpu"),
+            dtype=getattr(args, "dtype", "fp32"),
+        )
+        results = run_checks(
+            encoder,
+            args.task,
+            args.data_root,
+            adapter=args.adapter,
+            modes=args.modes,
+            only=args.only,
+            query_prompt=args.query_prompt,
+            document_prompt=args.document_prompt,
+            draws=args.draws,
+            cache=Path(cache) if cache else None,
+            batch_size=getattr(args, "batch_size", ENCODE_BATCH),
+            report=lambda name, row: print(name, json.dumps(row), flush=True),
+        )
+    except TaskvecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json_out:
+        args.json_out.write_text(json.dumps(results, indent=2) + "\n")
+    if args.card:
+        record_in_card(args.adapter, args.task, results)
+        print(f"recorded in {args.adapter / 'README.md'}")
+    if args.json:
+        print(json.dumps(results))
     return 0
 
 

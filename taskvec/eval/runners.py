@@ -15,15 +15,17 @@ from typing import Any
 
 import numpy as np
 
+from taskvec import metrics
+from taskvec.data.beir import RetrievalData
+from taskvec.data.clustering import ClusteringData
+from taskvec.data.pairs import PairData
 from taskvec.engine.encoder import Encoder
 from taskvec.engine.tasks import Role, Task
-from taskvec.eval import metrics
-from taskvec.eval.datasets import ClassificationData, ClusteringData, PairData, RetrievalData
+from taskvec.eval.datasets import ClassificationData
 from taskvec.eval.variants import DEFAULT_TASKS, Variant
 
 MTEB_SEED = 42  # the seed MTEB gives numpy before sampling few-shot training sets
 MTEB_DEFAULT_SAMPLES_PER_LABEL = 8  # MTEB's default where a task's metadata sets none
-_SCORE_BLOCK = 1 << 24  # at most this many query-document scores in memory at once (64 MiB of float32)
 
 
 @dataclass
@@ -104,26 +106,11 @@ def run_retrieval(
     query_ids = list(data.queries)
     queries = run.encode([data.queries[q] for q in query_ids], role="query")
     docs = run.encode(data.docs, role="document")
-    rankings = exact_search(queries, docs, data.doc_ids, depth=max(ndcg_k, recall_k, mrr_k))
+    rankings = metrics.exact_search(queries, docs, data.doc_ids, depth=max(ndcg_k, recall_k, mrr_k))
     scores = metrics.retrieval_scores(
         dict(zip(query_ids, rankings, strict=True)), data.qrels, ndcg_k=ndcg_k, recall_k=recall_k, mrr_k=mrr_k
     )
     return run.result("retrieval", data.name, f"ndcg_at_{ndcg_k}", {**scores, "documents": len(data.docs)})
-
-
-def exact_search(queries: np.ndarray, docs: np.ndarray, doc_ids: Sequence[str], depth: int) -> list[list[str]]:
-    """The ``depth`` best documents per query by cosine, ties ordered as trec_eval does (see metrics.top_k).
-
-    Scores are computed a block of queries at a time so memory stays bounded on large corpora.
-    """
-    queries, docs = metrics.normalize_rows(queries), metrics.normalize_rows(docs)
-    tie_ranks = metrics.lexical_ranks(doc_ids)
-    block = max(1, _SCORE_BLOCK // max(1, len(doc_ids)))
-    rankings = []
-    for start in range(0, len(queries), block):
-        for row in queries[start : start + block] @ docs.T:
-            rankings.append([doc_ids[i] for i in metrics.top_k(row, tie_ranks, depth)])
-    return rankings
 
 
 # --------------------------------------------------------------------------------------------- similarity
@@ -217,7 +204,7 @@ def run_classification(
     test_vectors = run.encode(data.test.texts)
     train_labels, test_labels = np.asarray(data.train.labels), np.asarray(data.test.labels)
     accuracies = [
-        [_logistic_accuracy(train_vectors, train_labels, rows, test_vectors, test_labels) for rows in plan]
+        [logistic_accuracy(train_vectors, train_labels, rows, test_vectors, test_labels) for rows in plan]
         for plan in plans
     ]
     set_means = [float(np.mean(a)) for a in accuracies]
@@ -238,7 +225,7 @@ def run_classification(
     return run.result("classification", data.name, "accuracy", details)
 
 
-def _logistic_accuracy(
+def logistic_accuracy(
     train_vectors: np.ndarray,
     train_labels: np.ndarray,
     rows: np.ndarray,
@@ -263,19 +250,12 @@ def run_clustering(
     """Mini-batch k-means with k = number of labels (MTEB's clustering settings), V-measure, mean over ``runs``
     seeds, since k-means results depend on the initialisation. A layout of several sets (MTEB's) clusters each set
     on its own, with its own k, and reports the mean over sets."""
-    from sklearn.cluster import MiniBatchKMeans
-
     run = _Run(encoder, task, show_progress)
     vectors = run.encode(data.test.texts)
-    per_set = []
-    for start, end in data.sets():
-        labels = data.test.labels[start:end]
-        k = len(set(labels))
-        scores = []
-        for r in range(runs):
-            kmeans = MiniBatchKMeans(n_clusters=k, batch_size=500, n_init="auto", random_state=seed + r)
-            scores.append(metrics.v_measure(labels, kmeans.fit_predict(vectors[start:end])))
-        per_set.append(scores)
+    per_set = [
+        kmeans_v_measures(vectors[start:end], data.test.labels[start:end], runs=runs, seed=seed)
+        for start, end in data.sets()
+    ]
     scores = np.mean(per_set, axis=0).tolist()  # run r's figure: its mean over the sets
     details = {
         "v_measure": float(np.mean(scores)),
@@ -288,6 +268,20 @@ def run_clustering(
     if data.set_sizes:
         details["sets"] = len(data.set_sizes)
     return run.result("clustering", data.name, "v_measure", details)
+
+
+def kmeans_v_measures(vectors: np.ndarray, labels: Sequence[str], *, runs: int, seed: int) -> list[float]:
+    """V-measure of MTEB's clusterer (mini-batch k-means, k = number of labels) seeded ``seed``, ``seed + 1``, ..."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    k = len(set(labels))
+    return [
+        metrics.v_measure(
+            labels,
+            MiniBatchKMeans(n_clusters=k, batch_size=500, n_init="auto", random_state=seed + r).fit_predict(vectors),
+        )
+        for r in range(runs)
+    ]
 
 
 RUNNERS: dict[str, Callable[..., EvalResult]] = {

@@ -1,22 +1,19 @@
 """Read documents from files and folders into ``{"id", "text", "metadata"}`` dicts.
 
-Records (JSONL, CSV/TSV, Parquet) give one document per row: the text column (default ``text``, with a ``title``
-column prepended when present, as BEIR does), the id column (``id`` or ``_id``), and every other scalar column as
-metadata. Plain text and Markdown files are one document each, with the path as id.
+Records (JSONL, CSV/TSV, Parquet, read by :mod:`taskvec.data.records`) give one document per row: the text column
+(default ``text``, with a ``title`` column prepended when present, as BEIR does), the id column (``id`` or ``_id``),
+and every other scalar column as metadata. Plain text and Markdown files are one document each, with the path as id.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from taskvec.data.records import RECORD_SUFFIXES, read_records
 from taskvec.errors import InvalidInputError
 
-RECORD_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv", ".parquet")
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
 SUPPORTED_SUFFIXES = RECORD_SUFFIXES + TEXT_SUFFIXES
 _ID_FIELDS = ("id", "_id")
@@ -52,36 +49,11 @@ def _read_file(path: Path, text_field: str, root: Path) -> Iterator[dict[str, An
             field="paths",
             fix=f"Use one of: {', '.join(SUPPORTED_SUFFIXES)}.",
         )
-    for line, record in enumerate(_records(path), start=1):
-        yield _document_from_record(record, text_field, f"{path}:{line}", path)
+    for where, record in read_records(path):
+        yield _document_from_record(record, text_field, where, path)
 
 
-def _records(path: Path) -> Iterator[dict[str, Any]]:
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh, start=1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise InvalidInputError(
-                            f"{path}:{n} is not valid JSON ({exc}).", field="paths", fix="Fix or remove that line."
-                        ) from exc
-    elif suffix in (".csv", ".tsv"):
-        csv.field_size_limit(sys.maxsize)
-        with path.open(encoding="utf-8", newline="") as fh:
-            yield from csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ",")
-    else:
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(path).iter_batches():
-            yield from batch.to_pylist()
-
-
-def _document_from_record(record: Any, text_field: str, where: str, path: Path) -> dict[str, Any]:
-    if not isinstance(record, dict):
-        raise InvalidInputError(f"{where} is not an object.", field="paths", fix="Write one JSON object per line.")
+def _document_from_record(record: dict[str, Any], text_field: str, where: str, path: Path) -> dict[str, Any]:
     if text_field not in record:
         raise InvalidInputError(
             f"{where} has no {text_field!r} field (fields: {', '.join(map(str, record))}).",

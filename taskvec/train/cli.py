@@ -1,7 +1,7 @@
 """``taskvec train``: train one task's LoRA adapter on the frozen backbone; ``taskvec interpolate``: scale one back.
 
 ``register(subparsers)`` adds the sub-command to taskvec's CLI; ``python -m taskvec.train.cli`` runs it alone.
-Only torch, transformers, peft and numpy are needed (no lancedb, no mcp).
+Training needs torch, transformers and peft, not lancedb or mcp.
 """
 
 from __future__ import annotations
@@ -119,13 +119,13 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskvec.train.data import DataError
+    from taskvec.errors import TaskvecError
     from taskvec.train.trainer import train
 
     cfg = config_from_args(args, getattr(args, "argv", None))
     try:
         result = train(cfg, log=lambda msg: print(msg, file=sys.stderr))
-    except DataError as exc:  # a path or format the user can fix: say so, without a traceback
+    except TaskvecError as exc:  # data, a flag or a model the user can fix: say so in one line, without a traceback
         print(f"taskvec train: error: {exc}", file=sys.stderr)
         return 2
     val = result.validation

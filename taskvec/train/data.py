@@ -1,4 +1,5 @@
-"""Training data for task adapters: readers for the formats we train on, and a seeded validation carve-out.
+"""Training data for task adapters: a ``--data`` path read with the readers of :mod:`taskvec.data`, in the shape the
+task kind trains on, and a seeded validation carve-out.
 
 Every source becomes one of three shapes, chosen by the task kind being trained:
 
@@ -21,30 +22,34 @@ Formats recognised by name and content:
 
 * BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/train.tsv``) -> pairs.
 * STS Benchmark ``sts-*.csv`` (tab-separated, score in column 4, sentences in 5 and 6) -> scored pairs.
-* ``*.tsv`` with a header naming a text and a label column (``sentence``/``text`` and ``label``/``is_*``) -> labels.
+* ``*.tsv`` with a header naming a text and a label column (``sentence``/``text`` and ``label``/``is_counterfactual``
+  /``category``/``class``) -> labels.
 * ``*.txt`` of ``text;label`` lines (the Emotion data set) -> labels.
 * ``*.tar.gz`` of 20 Newsgroups (``<group>/<id>`` files) -> the ``Subject:`` lines labelled by newsgroup.
-* ``*.jsonl`` with ``query``/``positive``[/``negatives``], ``text1``/``text2``/``score``, or ``text``/``label``.
+* ``*.jsonl`` with ``query``/``positive``[/``negatives``], ``text1``/``text2``/``score``, or ``text``/``label`` (and
+  their MTEB and Hugging Face names, see :mod:`taskvec.data.fields`).
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
 import re
-import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from taskvec.data import fields, splits
+from taskvec.data.beir import read_beir
+from taskvec.data.labelled import LabelledTexts, read_labelled, read_semicolon_labelled
+from taskvec.data.licence import licence_near
+from taskvec.data.newsgroups import read_newsgroup_subjects, thread_key
+from taskvec.data.pairs import PairData, read_query_positives, read_scored_pairs
+from taskvec.data.records import read_records, source_name
+from taskvec.data.sts import read_sts_benchmark
+from taskvec.errors import DataError
+
 PAIR_KINDS = frozenset({"retrieval", "code"})
 SCORED_KINDS = frozenset({"similarity"})
 LABEL_KINDS = frozenset({"classification", "clustering"})
-
-
-class DataError(ValueError):
-    """A training data path that cannot be read as any known format, or does not fit the task kind."""
 
 
 # ------------------------------------------------------------------------------------------------ shapes
@@ -73,7 +78,7 @@ class PairSet:
             licence=self.licence,
         )
 
-    def groups(self) -> list[str]:
+    def group_keys(self) -> list[str]:
         return sorted(self.relevant)
 
 
@@ -97,6 +102,8 @@ class ScoredSet:
 
     def as_pairs(self, min_score: float | None = None) -> PairSet:
         """The high-scoring pairs as retrieval pairs (first sentence as query), to mix into retrieval training."""
+        if not self.pairs:
+            raise DataError(f"{self.name} holds no pairs.", field="data", fix="Pass a source (or fold) with pairs.")
         top = max(s for _, _, s in self.pairs)
         threshold = 0.8 * top if min_score is None else min_score
         queries: dict[str, str] = {}
@@ -142,265 +149,144 @@ Dataset = PairSet | ScoredSet | LabelledSet
 
 
 # ------------------------------------------------------------------------------------------------ carving
-def _bucket(key: str, seed: int, buckets: int = 1_000_000) -> int:
-    """A stable pseudo-random bucket for a group key: same split on every machine and Python version."""
-    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % buckets
-
-
-def _group_keys(data: Dataset) -> list[str]:
-    return data.groups() if isinstance(data, PairSet) else data.group_keys()
-
-
-def _select(data: Dataset, chosen: list[int] | list[str], name: str) -> Dataset:
-    return data.subset(chosen, name)  # type: ignore[arg-type]
+def _select(data: Dataset, keep: list[bool], name: str) -> Dataset:
+    """The groups whose ``keep`` is true, in order: a PairSet's groups are its queries, the others' their items."""
+    if isinstance(data, PairSet):
+        return data.subset([k for k, hit in zip(data.group_keys(), keep, strict=True) if hit], name)
+    return data.subset([i for i, hit in enumerate(keep) if hit], name)
 
 
 def take_fold(data: Dataset, fold: int, folds: int, *, seed: int = 0) -> Dataset:
     """Keep fold ``fold`` of ``folds``: whole groups, by hash, so the other folds stay clean for evaluation."""
-    if not 0 <= fold < folds:
-        raise DataError(f"fold {fold} is outside 0..{folds - 1}")
-    keys = _group_keys(data)
-    hits = [_bucket(k, seed) % folds == fold for k in keys]
-    chosen = [k for k, hit in zip(keys, hits, strict=True) if hit] if isinstance(data, PairSet) else None
-    if chosen is not None:
-        return data.subset(chosen, f"{data.name}#{fold}/{folds}")
-    return _select(data, [i for i, hit in enumerate(hits) if hit], f"{data.name}#{fold}/{folds}")
+    return _select(data, splits.in_fold(data.group_keys(), fold, folds, seed=seed), f"{data.name}#{fold}/{folds}")
 
 
 def carve_validation(data: Dataset, fraction: float, max_size: int, *, seed: int) -> tuple[Dataset, Dataset]:
-    """Split ``data`` into (train, validation) by group hash: ``fraction`` of the groups, at most ``max_size``.
-
-    Groups are ranked by their hash and the lowest go to validation, so a smaller ``max_size`` gives a subset of a
-    larger one's validation split, and the carve-out does not depend on the order the file lists things in.
-    """
-    keys = _group_keys(data)
-    unique = sorted(set(keys), key=lambda k: (_bucket(k, seed), k))
-    n_val = min(max_size, round(len(unique) * fraction)) if fraction > 0 else 0
-    if isinstance(data, PairSet):  # a group is one query: count it in queries, not pairs
-        n_val = min(n_val, max(len(unique) - 1, 0))
-    val_groups = set(unique[:n_val])
-    if isinstance(data, PairSet):
-        train_q = [q for q in keys if q not in val_groups]
-        val_q = [q for q in keys if q in val_groups]
-        return data.subset(train_q, data.name), data.subset(val_q, f"{data.name}[val]")
-    train_i = [i for i, k in enumerate(keys) if k not in val_groups]
-    val_i = [i for i, k in enumerate(keys) if k in val_groups]
-    return _select(data, train_i, data.name), _select(data, val_i, f"{data.name}[val]")
+    """Split ``data`` into (train, validation) by group hash: ``fraction`` of the groups, at most ``max_size``
+    (a PairSet keeps at least one query for training). See :func:`taskvec.data.splits.validation_groups`."""
+    keys = data.group_keys()
+    held_out = splits.validation_groups(keys, fraction, max_size, seed=seed, keep_one=isinstance(data, PairSet))
+    in_validation = [k in held_out for k in keys]
+    return (
+        _select(data, [not v for v in in_validation], data.name),
+        _select(data, in_validation, f"{data.name}[val]"),
+    )
 
 
-# ------------------------------------------------------------------------------------------------ readers
-def _licence_near(path: Path) -> str:
-    """The first line of a licence or source note beside the data, to quote in the model card."""
-    folder = path if path.is_dir() else path.parent
-    for name in ("SOURCE.md", "LICENSE", "LICENSE.txt", "README.md"):
-        f = folder / name
-        if f.is_file():
-            lines = [ln.strip() for ln in f.read_text(errors="replace").splitlines()]
-            for i, line in enumerate(lines):
-                low = line.lower().lstrip("#").strip()
-                if low.startswith(("license", "licence")):
-                    rest = line.split(":", 1)[1].strip() if ":" in line else ""
-                    if not rest:  # a heading: the licence is the next non-empty line
-                        rest = next((ln for ln in lines[i + 1 :] if ln), "")
-                    return rest[:300]
-    return "see the data set's own licence"
+# ------------------------------------------------------------------------------------------------ sources
+def _strip(texts: list[str]) -> list[str]:
+    # These formats' texts have always been stripped for training: a pair's group key (its side of the validation
+    # carve) hashes the exact text, and some STS Benchmark sentences end in spaces.
+    return [t.strip() for t in texts]
 
 
-def read_beir(folder: Path, split: str = "train") -> PairSet:
-    """A BEIR folder's ``split`` qrels (never test, unless asked) with its queries and full corpus."""
-    corpus: dict[str, str] = {}
-    with (folder / "corpus.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                d = json.loads(line)
-                corpus[str(d["_id"])] = f"{d.get('title', '')} {d.get('text', '')}".strip()
-    queries: dict[str, str] = {}
-    with (folder / "queries.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                q = json.loads(line)
-                queries[str(q["_id"])] = q["text"]  # metadata holds evidence labels: never read
+def _scored(data: PairData, licence: str, strip: bool = False) -> ScoredSet:
+    texts1, texts2 = (_strip(data.texts1), _strip(data.texts2)) if strip else (data.texts1, data.texts2)
+    return ScoredSet(data.name, list(zip(texts1, texts2, data.targets, strict=True)), licence)
+
+
+def _labelled(name: str, data: LabelledTexts, licence: str, strip: bool = False) -> LabelledSet:
+    return LabelledSet(name, _strip(data.texts) if strip else data.texts, data.labels, licence=licence)
+
+
+def read_beir_pairs(folder: Path) -> PairSet:
+    """A BEIR folder's training qrels as pairs: judgements above 0 whose query and document exist, with the whole
+    corpus kept for validation distractors."""
+    data = read_beir(folder, "train")
+    corpus = dict(zip(data.doc_ids, data.docs, strict=True))
     relevant: dict[str, list[str]] = {}
-    with (folder / "qrels" / f"{split}.tsv").open(encoding="utf-8") as fh:
-        for row in csv.reader(fh, delimiter="\t"):
-            if not row or row[0] == "query-id" or len(row) < 3 or float(row[2]) <= 0:
-                continue
-            if row[0] in queries and row[1] in corpus:
-                relevant.setdefault(row[0], []).append(row[1])
-    used = {q: queries[q] for q in relevant}
-    return PairSet(folder.name, used, relevant, corpus, licence=_licence_near(folder))
-
-
-def read_sts(path: Path, genre: str | None = None, source: str | None = None) -> ScoredSet:
-    """STS Benchmark's tab-separated files: columns 0-6 only, no CSV quoting (sentences contain quotes).
-
-    ``genre`` keeps the pairs of the named genres (column 0: ``main-news``, ``main-captions``, and ``main-forum`` in
-    train but ``main-forums`` in dev and test), so each genre can be its own source and ``--mix-temperature`` can
-    stop the largest one from drowning the others. ``source`` keeps the pairs of the named original sets (column 1:
-    ``headlines``, ``MSRpar``, ``deft-forum``, ...; the years' SemEval tasks the benchmark was drawn from). Both take
-    a comma-separated list; a name the file lacks is an error that lists the names it has."""
-    wanted = {0: _names(genre), 1: _names(source)}
-    pairs: list[tuple[str, str, float]] = []
-    seen: dict[int, set[str]] = {0: set(), 1: set()}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        cols = line.split("\t")
-        if len(cols) >= 7:
-            seen[0].add(cols[0])
-            seen[1].add(cols[1])
-            if all(names is None or cols[col] in names for col, names in wanted.items()):
-                pairs.append((cols[5].strip(), cols[6].strip(), float(cols[4])))
-    name = f"{path.parent.name}/{path.name}"
-    for col, label in ((0, "genre"), (1, "source")):
-        names = wanted[col]
-        if names is not None:
-            if missing := sorted(names - seen[col]):
-                raise DataError(
-                    f"{path} has no {label} {', '.join(map(repr, missing))}; its {label}s are "
-                    f"{', '.join(sorted(seen[col]))}"
-                )
-            name += f"#{label}={','.join(sorted(names))}"
-    if not pairs and all(names is not None for names in wanted.values()):
-        raise DataError(
-            f"{name}: no pairs have both the genre and the source asked for; name a source of that genre, or drop one"
-        )
-    if not pairs:
-        raise DataError(f"{path} holds no STS Benchmark rows (genre, source, year, id, score, sentence1, sentence2)")
-    return ScoredSet(name, pairs, _licence_near(path))
-
-
-def _names(spec: str | None) -> set[str] | None:
-    return None if spec is None else {n.strip() for n in spec.split(",") if n.strip()}
-
-
-_TEXT_COLS = ("sentence", "text", "sentence1")
-_LABEL_COLS = ("label", "is_counterfactual", "category", "class")
-
-
-def read_label_tsv(path: Path) -> LabelledSet:
-    rows = list(csv.reader(path.open(encoding="utf-8"), delimiter="\t", quoting=csv.QUOTE_NONE))
-    header = [h.strip().lower() for h in rows[0]]
-    text_col = next((header.index(c) for c in _TEXT_COLS if c in header), None)
-    label_col = next((header.index(c) for c in _LABEL_COLS if c in header), None)
-    if text_col is None or label_col is None:
-        raise DataError(f"{path}: a labelled TSV needs a header with a text column {_TEXT_COLS} and a label column")
-    texts, labels = [], []
-    for row in rows[1:]:
-        if len(row) > max(text_col, label_col) and row[text_col].strip():
-            texts.append(row[text_col].strip())
-            labels.append(row[label_col].strip())
-    return LabelledSet(f"{path.parent.name}/{path.name}", texts, labels, licence=_licence_near(path))
-
-
-def read_semicolon_labels(path: Path) -> LabelledSet:
-    """``text;label`` per line, split on the last ``;`` (the Emotion data set)."""
-    texts, labels = [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if ";" in line and line.strip():
-            text, label = line.rsplit(";", 1)
-            texts.append(text.strip())
-            labels.append(label.strip())
-    return LabelledSet(f"{path.parent.name}/{path.name}", texts, labels, licence=_licence_near(path))
-
-
-_RE_PREFIX = re.compile(r"^\s*((re|fwd?|was)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
-
-
-def thread_key(subject: str) -> str:
-    """A discussion thread's key: the subject without Re:/Fwd: prefixes, case and spacing."""
-    return " ".join(_RE_PREFIX.sub("", subject).lower().split())
-
-
-def read_newsgroups_tar(path: Path) -> LabelledSet:
-    """The ``Subject:`` line of every post in a 20 Newsgroups tarball, labelled by newsgroup, grouped by thread."""
-    texts, labels, groups = [], [], []
-    with tarfile.open(path, "r:*") as tar:
-        for member in sorted(tar.getmembers(), key=lambda m: m.name):
-            if not member.isfile():
-                continue
-            parts = member.name.split("/")
-            if len(parts) < 2:
-                continue
-            raw = tar.extractfile(member)
-            if raw is None:
-                continue
-            header = raw.read().decode("latin-1").split("\n\n", 1)[0]
-            subject = next((ln[8:].strip() for ln in header.splitlines() if ln.startswith("Subject:")), None)
-            if subject:
-                texts.append(subject)
-                labels.append(parts[-2])
-                groups.append(thread_key(subject))
-    return LabelledSet(path.name.removesuffix(".tar.gz"), texts, labels, groups, _licence_near(path))
+    for query, grades in data.qrels.items():
+        for doc, grade in grades.items():
+            if grade > 0 and doc in corpus:
+                relevant.setdefault(query, []).append(doc)
+    queries = {q: data.queries[q] for q in relevant}
+    return PairSet(folder.name, queries, relevant, corpus, licence=licence_near(folder))
 
 
 def read_jsonl(path: Path) -> Dataset:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not rows:
-        raise DataError(f"{path} is empty")
-    first = rows[0]
-    name = f"{path.parent.name}/{path.name}"
-    if "query" in first and "positive" in first:
-        queries, relevant, corpus, negatives = {}, {}, {}, {}
-        doc_ids: dict[str, str] = {}
-
-        def doc(text: str) -> str:
-            return doc_ids.setdefault(text, f"d{len(doc_ids)}")
-
-        for i, r in enumerate(rows):
-            positives = r["positive"] if isinstance(r["positive"], list) else [r["positive"]]
-            queries[f"q{i}"] = r["query"]
-            relevant[f"q{i}"] = [doc(p) for p in positives]
-            if r.get("negatives"):
-                negatives[f"q{i}"] = [doc(n) for n in r["negatives"]]
-        corpus = {i: t for t, i in doc_ids.items()}
-        return PairSet(name, queries, relevant, corpus, negatives, licence=_licence_near(path))
-    if "text1" in first and "score" in first:
-        return ScoredSet(name, [(r["text1"], r["text2"], float(r["score"])) for r in rows], _licence_near(path))
-    if "text" in first and "label" in first:
-        return LabelledSet(
-            name, [r["text"] for r in rows], [str(r["label"]) for r in rows], licence=_licence_near(path)
-        )
-    raise DataError(f"{path}: JSONL rows need query/positive, text1/text2/score, or text/label keys")
+    """A JSON Lines file, its shape told by its first record's fields."""
+    first = next(read_records(path), None)
+    if first is None:
+        raise DataError(f"{path} is empty.", field=str(path), fix="Add training records to it.")
+    keys = set(first[1])
+    name, licence = source_name(path), licence_near(path)
+    if {"query", "positive"} <= keys:
+        found = read_query_positives(path)
+        doc_ids: dict[str, str] = {}  # text -> id: a text that is several queries' positive is one document
+        queries, relevant, negatives = {}, {}, {}
+        for i, (query, positives, hard) in enumerate(zip(found.queries, found.positives, found.negatives, strict=True)):
+            queries[f"q{i}"] = query
+            relevant[f"q{i}"] = [doc_ids.setdefault(t, f"d{len(doc_ids)}") for t in positives]
+            if hard:
+                negatives[f"q{i}"] = [doc_ids.setdefault(t, f"d{len(doc_ids)}") for t in hard]
+        return PairSet(name, queries, relevant, {i: t for t, i in doc_ids.items()}, negatives, licence=licence)
+    if all(keys & set(k) for k in (fields.TEXT1_KEYS, fields.TEXT2_KEYS, fields.SCORE_KEYS)):
+        return _scored(read_scored_pairs(path, name), licence)
+    if all(keys & set(k) for k in (fields.TEXT_KEYS, fields.LABEL_KEYS)):
+        return _labelled(name, read_labelled(path), licence)
+    raise DataError(
+        f"{path}: the first record has {', '.join(sorted(keys)) or 'no fields'}.",
+        field=str(path),
+        fix="Write records of query/positive[/negatives], text1/text2/score, or text/label.",
+    )
 
 
-def read_source(spec: str | Path) -> Dataset:
-    """Read one ``--data`` entry: a path, optionally ending in ``#K/N`` to keep fold K of N, or (STS Benchmark
-    files) in ``#genre=G`` and/or ``#source=S`` to keep some genres or original sets."""
-    spec = str(spec)
+def _parse_spec(spec: str) -> tuple[str, tuple[int, int] | None, dict[str, str]]:
+    """``path#K/N`` and ``path#genre=G#source=S`` -> (path, fold, filters)."""
     fold: tuple[int, int] | None = None
     filters: dict[str, str] = {}
     if m := re.fullmatch(r"(.+)#(\d+)/(\d+)", spec):
         spec, fold = m.group(1), (int(m.group(2)), int(m.group(3)))
     while m := re.fullmatch(r"(.+)#(genre|source)=([^#/=]+)", spec):
         spec, filters[m.group(2)] = m.group(1), m.group(3)
+    return spec, fold, filters
+
+
+def read_source(spec: str | Path) -> Dataset:
+    """Read one ``--data`` entry: a path, optionally ending in ``#K/N`` to keep fold K of N, or (STS Benchmark
+    files) in ``#genre=G`` and/or ``#source=S`` to keep some genres or original sets."""
+    spec, fold, filters = _parse_spec(str(spec))
     path = Path(spec).expanduser()
     if not path.exists():
-        raise DataError(f"training data {spec!r} does not exist")
+        raise DataError(f"training data {spec!r} does not exist.", field="data", fix="Check the path.")
     name = path.name.lower()
     is_sts = name.startswith("sts-") and name.endswith(".csv")
     if filters and not is_sts:
         raise DataError(
             f"{spec}#{'#'.join(f'{k}={v}' for k, v in filters.items())}: only STS Benchmark files (sts-*.csv) have "
-            "genres and sources; drop '#genre=...' / '#source=...'"
+            "genres and sources.",
+            field="data",
+            fix="Drop '#genre=...' / '#source=...'.",
         )
     if path.is_dir():
-        if not (path / "corpus.jsonl").is_file():
-            raise DataError(f"{path} is a folder but not a BEIR folder (no corpus.jsonl)")
-        data: Dataset = read_beir(path, "train")
+        data: Dataset = read_beir_pairs(path)
     elif "test" in name and not name.endswith(".tar.gz"):
-        raise DataError(f"{path} looks like a test split: test splits are for the final figures only")
+        raise DataError(
+            f"{path} looks like a test split: test splits are for the final figures only.",
+            field="data",
+            fix="Train on the set's train split; measure on the test split with taskvec eval.",
+        )
     elif is_sts:
-        data = read_sts(path, **filters)
+        data = _scored(read_sts_benchmark(path, **filters), licence_near(path), strip=True)
     elif name.endswith(".tsv"):
-        data = read_label_tsv(path)
+        # Quotes read as text: the shipped adapters were trained so (see taskvec.data.records.read_records).
+        data = _labelled(source_name(path), read_labelled(path, quoting=False), licence_near(path), strip=True)
     elif name.endswith(".txt"):
-        data = read_semicolon_labels(path)
+        data = _labelled(source_name(path), read_semicolon_labelled(path), licence_near(path), strip=True)
     elif name.endswith((".tar.gz", ".tgz")):
-        data = read_newsgroups_tar(path)
+        subjects = read_newsgroup_subjects(path)
+        groups = [thread_key(s) for s in subjects.texts]
+        data = LabelledSet(
+            path.name.removesuffix(".tar.gz"), subjects.texts, subjects.labels, groups, licence_near(path)
+        )
     elif name.endswith(".jsonl"):
         data = read_jsonl(path)
     else:
-        raise DataError(f"{path}: unknown training data format")
+        raise DataError(
+            f"{path}: unknown training data format.",
+            field="data",
+            fix="Use a BEIR folder, sts-*.csv, a labelled .tsv, a text;label .txt, a 20 Newsgroups .tar.gz or .jsonl.",
+        )
     if fold is not None:
         data = take_fold(data, *fold)  # fixed seed: a fold is the same whatever the training seed
     return data
@@ -418,4 +304,16 @@ def for_kind(data: Dataset, kind: str) -> Dataset:
             return data
     elif kind in LABEL_KINDS and isinstance(data, LabelledSet):
         return data
-    raise DataError(f"{data.name} ({type(data).__name__}) cannot train a {kind} adapter")
+    shape = {PairSet: "query-document pairs", ScoredSet: "scored pairs", LabelledSet: "labelled texts"}[type(data)]
+    needs = (
+        "query-document pairs (or scored pairs, whose best become pairs)"
+        if kind in PAIR_KINDS
+        else "scored pairs"
+        if kind in SCORED_KINDS
+        else "labelled texts"
+    )
+    raise DataError(
+        f"{data.name} ({type(data).__name__}: {shape}) cannot train a {kind} adapter.",
+        field="data",
+        fix=f"A {kind} adapter trains on {needs}; pass such a source, or train a task of another kind.",
+    )

@@ -6,7 +6,8 @@ similarity structure near the base model on texts from elsewhere) -> validation 
 adapter and stopping early when it stops improving -> save the PEFT folder and its model card.
 
 Everything the result depends on (seed, data order, LoRA init, dropout) is drawn from seeded generators, so the
-same command on the same machine gives the same adapter. Imports: torch, transformers, peft, numpy, tqdm only.
+same command on the same machine gives the same adapter. Imports: torch, transformers, peft, numpy, tqdm, and
+scipy/scikit-learn for the harness's metrics (validation scores as ``taskvec eval`` does); no lancedb, no mcp.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from taskvec import metrics
 from taskvec.engine.fingerprint import fingerprint_folder
 from taskvec.engine.model_files import ModelFiles, resolve_model_path
 from taskvec.engine.pooling import pool
 from taskvec.engine.profiles import profile_for
 from taskvec.engine.tasks import Task, TaskRegistry
-from taskvec.train import losses, metrics
+from taskvec.errors import DataError, InvalidInputError, ModelLoadError
+from taskvec.train import losses, validation
 from taskvec.train.data import (
     Dataset,
     LabelledSet,
@@ -123,7 +126,11 @@ def default_target_modules(model: torch.nn.Module) -> list[str]:
     for family in _ATTENTION_NAMES:
         if any(n.endswith(family[0]) for n in names):
             return list(family)
-    raise ValueError("Cannot tell this architecture's attention projections; pass --target-modules.")
+    raise ModelLoadError(
+        "Cannot tell this architecture's attention projections.",
+        field="target_modules",
+        fix="Pass --target-modules with the names of the modules LoRA should adapt.",
+    )
 
 
 class EmbeddingModel:
@@ -296,7 +303,9 @@ class Trainer:
         self.kind = task.kind
         self.loss_name = LOSSES_BY_KIND[self.kind] if cfg.loss == "auto" else cfg.loss
         if self.loss_name not in LOSS_NAMES:
-            raise ValueError(f"Unknown loss {cfg.loss!r}; use one of {', '.join(LOSS_NAMES)} or auto.")
+            raise InvalidInputError(
+                f"Unknown loss {cfg.loss!r}.", field="loss", fix=f"Use one of {', '.join(LOSS_NAMES)} or auto."
+            )
         self.pooling = files.pooling or self.profile.pooling
         self.max_seq_length = cfg.max_seq_length or files.max_seq_length or self.profile.max_seq_length
         self.train_sets: list[Dataset] = []
@@ -304,6 +313,12 @@ class Trainer:
         for spec in cfg.data:
             data = for_kind(read_source(spec), self.kind)
             train, val = carve_validation(data, cfg.val_fraction, cfg.val_max, seed=cfg.seed)
+            if not len(train):
+                raise DataError(
+                    f"{spec}: nothing is left to train on ({len(data)} items, {len(val)} held out for validation).",
+                    field="data",
+                    fix="Add data to this source, or hold out less of it (--val-fraction, --val-max).",
+                )
             self.train_sets.append(train)
             self.val_sets.append(val)
         for spec in cfg.val_data:  # held-out sources steer early stopping towards what generalises
@@ -421,18 +436,17 @@ class Trainer:
             rng = random.Random(self.cfg.seed)
             others = sorted(set(val.corpus) - set(docs))
             docs += rng.sample(others, min(self.cfg.val_corpus, len(others)))
-            pos = {d: i for i, d in enumerate(docs)}
             qv = embed([qp + val.queries[q] for q in qids], adapter=adapter)
             dv = embed([dp + val.corpus[d] for d in docs], adapter=adapter)
-            return metrics.ndcg_at_k(qv, dv, [{pos[d] for d in val.relevant[q]} for q in qids])
+            return metrics.search_ndcg(qv, dv, docs, [val.relevant[q] for q in qids])
         if isinstance(val, ScoredSet):
             a = embed([qp + p[0] for p in val.pairs], adapter=adapter)
             b = embed([dp + p[1] for p in val.pairs], adapter=adapter)
-            return metrics.spearman((a * b).sum(1), [p[2] for p in val.pairs])
+            return validation.spearman([p[2] for p in val.pairs], (a * b).sum(1))
         v = embed([dp + t for t in val.texts], adapter=adapter)
         if self.kind == "clustering":
-            return metrics.clustering_v_measure(v, val.labels, seed=self.cfg.seed)
-        return metrics.few_shot_accuracy(v, val.labels, seed=self.cfg.seed)
+            return validation.clustering_v_measure(v, val.labels, seed=self.cfg.seed)
+        return validation.few_shot_accuracy(v, val.labels, seed=self.cfg.seed)
 
     # ---------------------------------------------------------------------------------------- train
     def run(self) -> TrainResult:

@@ -1,4 +1,5 @@
-"""Metric code against cases worked out by hand (the arithmetic is in each test's comments)."""
+"""The metrics shared by the harness and training, against cases worked out by hand (the arithmetic is in each
+test's comments)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from taskvec.eval import metrics
+from taskvec import metrics
 from taskvec.eval.runners import few_shot_samples
 
 
@@ -65,6 +66,28 @@ def test_ties_break_by_descending_document_id_like_trec_eval() -> None:
     # descending order is by string, not number: "d10" < "d9"
     ids = ["d9", "d10"]
     assert [ids[i] for i in metrics.top_k(np.zeros(2), metrics.lexical_ranks(ids), 2)] == ["d9", "d10"]
+
+
+def test_exact_search_blocks_give_the_same_ranking(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    queries, docs = rng.normal(size=(7, 5)), rng.normal(size=(40, 5))
+    ids = [f"d{i}" for i in range(40)]
+    whole = metrics.exact_search(queries, docs, ids, depth=10)
+    monkeypatch.setattr(metrics, "_SCORE_BLOCK", 40)  # one query per block
+    assert metrics.exact_search(queries, docs, ids, depth=10) == whole
+    best = np.argsort(-metrics.normalize_rows(docs) @ metrics.normalize_rows(queries)[0])[:10]
+    assert whole[0] == [ids[i] for i in best]
+
+
+def test_search_ndcg_scores_exact_search_with_binary_grades() -> None:
+    # d2 repeats d1. q0 ranks d2, d1 (a tie: descending id, as trec_eval) and wants d1: 1/log2(3) = 0.63093.
+    # q1 ranks d0, d3 and wants both: 1.0. q2 wants d1, which is not in q2's top 2 (d0, d3): 0. Mean 0.54364.
+    docs = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.6, 0.8]])
+    queries = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])
+    ids = ["d0", "d1", "d2", "d3"]
+    assert metrics.exact_search(queries, docs, ids, depth=2) == [["d2", "d1"], ["d0", "d3"], ["d0", "d3"]]
+    value = metrics.search_ndcg(queries, docs, ids, [{"d1"}, {"d0", "d3"}, {"d1"}], k=2)
+    assert value == pytest.approx((1 / math.log2(3) + 1.0 + 0.0) / 3)
 
 
 def test_top_k_handles_k_beyond_the_corpus_and_zero() -> None:

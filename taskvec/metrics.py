@@ -1,4 +1,5 @@
-"""Metric code for the quality harness, written to agree with what MTEB reports.
+"""The metrics of taskvec, written to agree with what MTEB reports: the quality harness (``taskvec eval``) and
+training's validation both score with these, so a validation figure means what the harness's figure means.
 
 Retrieval follows ``trec_eval`` (which MTEB calls through ``pytrec_eval``), because the published figures we
 reproduce were computed that way:
@@ -11,17 +12,19 @@ reproduce were computed that way:
 - Every query in the qrels counts in the mean; a query with no relevant document scores 0 on every metric, as in
   trec_eval (it is reported separately so that a broken qrels file does not pass unnoticed).
 
-The other kinds use the scipy/scikit-learn functions MTEB uses, behind names that say what is computed.
+The other kinds use the scipy/scikit-learn functions MTEB uses (imported when first called), behind names that say
+what is computed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
 Qrels = Mapping[str, Mapping[str, int]]  # query id -> document id -> relevance grade
+_SCORE_BLOCK = 1 << 24  # at most this many query-document scores in memory at once (64 MiB of float32)
 
 
 def lexical_ranks(ids: Sequence[str]) -> np.ndarray:
@@ -49,6 +52,33 @@ def top_k(scores: np.ndarray, tie_ranks: np.ndarray, k: int) -> np.ndarray:
         candidates = np.arange(n)
     order = np.lexsort((-tie_ranks[candidates], -scores[candidates]))
     return candidates[order[:k]]
+
+
+def exact_search(queries: np.ndarray, docs: np.ndarray, doc_ids: Sequence[str], depth: int) -> list[list[str]]:
+    """The ``depth`` best documents per query by cosine, ties ordered as trec_eval does (see :func:`top_k`).
+
+    Scores are computed a block of queries at a time so memory stays bounded on large corpora.
+    """
+    queries, docs = normalize_rows(queries), normalize_rows(docs)
+    tie_ranks = lexical_ranks(doc_ids)
+    block = max(1, _SCORE_BLOCK // max(1, len(doc_ids)))
+    rankings = []
+    for start in range(0, len(queries), block):
+        for row in queries[start : start + block] @ docs.T:
+            rankings.append([doc_ids[i] for i in top_k(row, tie_ranks, depth)])
+    return rankings
+
+
+def search_ndcg(
+    query_vecs: np.ndarray,
+    doc_vecs: np.ndarray,
+    doc_ids: Sequence[str],
+    relevant: Sequence[Collection[str]],
+    k: int = 10,
+) -> float:
+    """Mean nDCG@k of :func:`exact_search`, each query's ``relevant`` document ids at grade 1."""
+    rankings = exact_search(query_vecs, doc_vecs, doc_ids, depth=k)
+    return float(np.mean([ndcg_at_k(r, dict.fromkeys(rel, 1), k) for r, rel in zip(rankings, relevant, strict=True)]))
 
 
 def ndcg_at_k(ranking: Sequence[str], grades: Mapping[str, int], k: int) -> float:
