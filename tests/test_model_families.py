@@ -95,3 +95,14 @@ def test_lora_adapters_attach_change_vectors_and_mix_in_one_batch(family: tuple[
         idx = [i for i, r in enumerate(rows) if (r.task, r.role) == (task, role)]
         alone = encoder.encode([rows[i].text for i in idx], task, role).vectors
         np.testing.assert_allclose(mixed[idx], alone, atol=1e-5, err_msg=f"{spec.name} {task}/{role}")
+
+
+def test_roberta_positions_bound_the_length_limit(tmp_path: Path) -> None:
+    """XLM-R numbers positions from pad id + 1: a table of 66 holds 64 tokens. Without a sentence-transformers
+    length, the limit comes from the table, and counting all of it indexed past its end on long inputs."""
+    folder = make_family_model(tmp_path, "multilingual-e5-small-tiny")
+    (folder / "sentence_bert_config.json").unlink()
+    encoder = Encoder(folder, device="cpu")
+    assert encoder.max_seq_length == MAX_SEQ_LENGTH
+    result = encoder.encode(["word " * 200], "retrieval")
+    assert result.truncated == 1 and np.isfinite(result.vectors).all()

@@ -130,8 +130,19 @@ def load_backbone(
 
 
 def sequence_limit(model: torch.nn.Module, tokenizer: Any) -> int:
-    """The longest input ``model`` can take: its table of positions and the tokenizer's own limit."""
+    """The longest input ``model`` can take: its table of positions and the tokenizer's own limit.
+
+    RoBERTa-family embeddings (XLM-R, hence multilingual-e5; MPNet) number positions from ``padding_idx + 1``, so
+    a table of 514 holds 512 tokens; counting the whole table would index past its end on the longest inputs.
+    """
     positions = int(getattr(model.config, "max_position_embeddings", 512) or 512)
+    for module in model.modules():
+        padding_idx = getattr(module, "padding_idx", None)
+        if isinstance(padding_idx, int) and isinstance(
+            getattr(module, "position_embeddings", None), torch.nn.Embedding
+        ):
+            positions -= padding_idx + 1
+            break
     declared = int(tokenizer.model_max_length) if tokenizer.model_max_length < 1e9 else 1 << 30
     return min(positions, declared)
 
