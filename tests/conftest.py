@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -17,41 +16,10 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 def make_tiny_bert(folder: Path, *, pooling: str = "mean", normalize: bool = True, seed: int = 0) -> Path:
     """Save a 2-layer random BERT (hidden 32) with the real tokenizer and sentence-transformers files."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from model_families import save_tiny_bert, write_sentence_transformers_files
 
-    from taskvec.engine.model_files import bundled_default_model_path
-
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(str(bundled_default_model_path())).save_pretrained(folder)
-    modules = [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-    ]
-    if normalize:
-        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
-    (folder / "modules.json").write_text(json.dumps(modules))
-    (folder / "1_Pooling").mkdir(exist_ok=True)
-    (folder / "1_Pooling" / "config.json").write_text(
-        json.dumps(
-            {
-                "word_embedding_dimension": 32,
-                "pooling_mode_cls_token": pooling == "cls",
-                "pooling_mode_mean_tokens": pooling == "mean",
-                "pooling_mode_lasttoken": pooling == "lasttoken",
-            }
-        )
-    )
-    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
+    save_tiny_bert(folder, seed)
+    write_sentence_transformers_files(folder, pooling, normalize=normalize)
     return folder
 
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -27,15 +27,18 @@ from mcp.shared.message import SessionMessage
 from mcp_types import CallToolResult, TextContent
 
 
-def make_random_adapter(model_dir: Path, out: Path, *, seed: int, rank: int = 4) -> Path:
-    """A LoRA adapter with random (non-zero) weights on the attention projections, saved in PEFT format."""
+def make_random_adapter(
+    model_dir: Path, out: Path, *, seed: int, rank: int = 4, target_modules: Sequence[str] = ("query", "key", "value")
+) -> Path:
+    """A LoRA adapter with random (non-zero) weights on the attention projections (BERT's names unless
+    ``target_modules`` says otherwise), saved in PEFT format."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModel
 
     torch.manual_seed(seed)
     base = AutoModel.from_pretrained(str(model_dir))
-    config = LoraConfig(r=rank, lora_alpha=rank * 2, target_modules=["query", "key", "value"], init_lora_weights=False)
+    config = LoraConfig(r=rank, lora_alpha=rank * 2, target_modules=list(target_modules), init_lora_weights=False)
     get_peft_model(base, config).save_pretrained(str(out))
     return out
 

@@ -11,6 +11,7 @@ import pytest
 
 from taskvec.engine import Encoder, EncodeRow
 from taskvec.engine import encoder as encoder_module
+from taskvec.engine import tokenize as tokenize_module
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -23,9 +24,9 @@ TEXTS = [
 
 
 def test_rust_tokenizer_matches_the_wrapper(tiny_encoder: Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_ids, fast_cut = tiny_encoder._tokenize(list(TEXTS))
-    monkeypatch.setattr(tiny_encoder, "_backend", None)  # the transformers wrapper path
-    slow_ids, slow_cut = tiny_encoder._tokenize(list(TEXTS))
+    fast_ids, fast_cut = tiny_encoder.tokens(list(TEXTS))
+    monkeypatch.setattr(tiny_encoder.tokens, "backend", None)  # the transformers wrapper path
+    slow_ids, slow_cut = tiny_encoder.tokens(list(TEXTS))
     assert fast_ids == slow_ids and fast_cut == slow_cut == 2
     assert max(len(x) for x in fast_ids) == tiny_encoder.max_seq_length
 
@@ -34,9 +35,9 @@ def test_pipelined_encode_equals_plain(tiny_encoder: Encoder, monkeypatch: pytes
     rows = [EncodeRow(f"{t} #{i}", task) for i, t in enumerate(TEXTS * 5) for task in ("similarity", "retrieval")]
     plain = tiny_encoder.encode_rows(rows)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        monkeypatch.setattr(tiny_encoder, "_tokenize_pool", pool)
+        monkeypatch.setattr(tiny_encoder.tokens, "pool", pool)
         monkeypatch.setattr(encoder_module, "_PIPELINE_ROWS", 7)
-        monkeypatch.setattr(encoder_module, "_TOKENIZE_SLICE", 3)
+        monkeypatch.setattr(tokenize_module, "_TOKENIZE_SLICE", 3)
         piped = tiny_encoder.encode_rows(rows, batch_size=4)
     np.testing.assert_allclose(piped.vectors, plain.vectors, atol=1e-6)
     assert piped.truncated == plain.truncated == 20 and piped.space_ids == plain.space_ids

@@ -178,3 +178,34 @@ def test_profiles_pick_known_prompts() -> None:
     assert profile_for("Qwen/Qwen3-Embedding-0.6B").pooling == "lasttoken"
     assert profile_for("nomic-ai/nomic-embed-text-v1.5").prompts["clustering"][0] == "clustering: "
     assert profile_for("some/unknown-model").name == "generic"
+
+
+def test_array_api_follows_sentence_transformers(tiny_encoder: Encoder) -> None:
+    one = tiny_encoder.encode_query(TEXTS[0], task="retrieval")
+    assert one.shape == (tiny_encoder.dimension,) and one.dtype == np.float32
+    queries = tiny_encoder.encode_query(TEXTS, task="retrieval")
+    documents = tiny_encoder.encode_document(TEXTS, task="retrieval")
+    assert queries.shape == (len(TEXTS), tiny_encoder.dimension) and queries.dtype == np.float32
+    np.testing.assert_array_equal(queries, tiny_encoder.encode(TEXTS, "retrieval", "query").vectors)
+    np.testing.assert_array_equal(documents, tiny_encoder.embed(TEXTS, task="retrieval", role="document"))
+    np.testing.assert_allclose(one, queries[0], atol=1e-6)
+    assert tiny_encoder.encode_document([], task="similarity").shape == (0, tiny_encoder.dimension)
+
+
+def test_bad_arguments_fail_early_and_say_what_to_pass(tiny_encoder: Encoder) -> None:
+    with pytest.raises(UnknownTaskError, match="is a role") as err:
+        tiny_encoder.encode(["x"], "query")  # the role where the task goes
+    assert "retrieval" in str(err.value)
+    with pytest.raises(UnknownTaskError, match=r"Known tasks: .*similarity"):
+        tiny_encoder.encode_query("x", task="summarize")
+    with pytest.raises(InvalidInputError, match="'query' and 'document'"):
+        tiny_encoder.embed("x", "retrieval", role="question")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError) as err:
+        tiny_encoder.encode_document(["x"], task=["retrieval"])  # type: ignore[arg-type]
+    assert err.value.field == "task" and "similarity" in err.value.fix
+    with pytest.raises(InvalidInputError) as err:
+        tiny_encoder.encode(None, "similarity")  # type: ignore[arg-type]
+    assert err.value.field == "texts"
+    with pytest.raises(InvalidInputError) as err:
+        tiny_encoder.encode_query(["x"], batch_size=0)
+    assert err.value.field == "batch_size"

@@ -95,7 +95,7 @@ def wait_until(condition: Callable[[], bool], limit: float = 60.0) -> None:
 def test_concurrent_mixed_tasks_are_coalesced_and_exact(encoder: Encoder, queue: EncodeQueue) -> None:
     batches = requests()
     expected = [encoder.encode_rows(b).vectors for b in batches]
-    results = run_concurrently(queue, batches, hold=encoder._gate.exclusive())
+    results = run_concurrently(queue, batches, hold=encoder.adapters.gate.exclusive())
     for result, want, rows in zip(results, expected, batches, strict=True):
         assert not isinstance(result, Exception), result
         np.testing.assert_allclose(result.vectors, want, atol=1e-6)  # type: ignore[union-attr]
@@ -113,7 +113,7 @@ def test_several_workers_give_the_same_vectors(encoder: Encoder) -> None:
     q = EncodeQueue(encoder, max_batch_tokens=4096, max_wait_ms=5, workers=3, batch_size=4)
     try:
         batches = requests()
-        results = run_concurrently(q, batches, hold=encoder._gate.exclusive())
+        results = run_concurrently(q, batches, hold=encoder.adapters.gate.exclusive())
         for result, rows in zip(results, batches, strict=True):
             assert not isinstance(result, Exception), result
             np.testing.assert_allclose(result.vectors, encoder.encode_rows(rows).vectors, atol=1e-6)  # type: ignore[union-attr]
@@ -124,7 +124,7 @@ def test_several_workers_give_the_same_vectors(encoder: Encoder) -> None:
 
 def test_rows_of_several_tasks_share_one_pass(encoder: Encoder, queue: EncodeQueue) -> None:
     singles = [[EncodeRow(TEXTS[i], *MIXES[i % len(MIXES)])] for i in range(4)]
-    run_concurrently(queue, singles, hold=encoder._gate.exclusive())
+    run_concurrently(queue, singles, hold=encoder.adapters.gate.exclusive())
     # The first request may have gone alone before the others arrived; the other three shared the next pass.
     assert queue.stats.forward_calls <= 2 and queue.stats.rows_per_forward >= 2
 
@@ -166,7 +166,7 @@ def test_forward_error_reaches_only_its_caller(
     batches = requests()
     batches.insert(3, [EncodeRow("poison pill", "tickets"), EncodeRow("innocent bystander", "tickets")])
     expected = {i: encoder.encode_rows(b).vectors for i, b in enumerate(batches) if i != 3}
-    results = run_concurrently(queue, batches, hold=encoder._gate.exclusive())
+    results = run_concurrently(queue, batches, hold=encoder.adapters.gate.exclusive())
     assert isinstance(results[3], RuntimeError) and "breaks the model" in str(results[3])
     for i, want in expected.items():
         assert not isinstance(results[i], Exception), results[i]

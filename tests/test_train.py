@@ -442,6 +442,30 @@ def test_anchor_is_zero_until_the_adapter_moves(tiny_model_dir: Path, tmp_path: 
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainer.net.trainable_parameters())
 
 
+def test_trainer_runs_the_engines_forward_pass(tiny_model_dir: Path, tmp_path: Path, monkeypatch):
+    """One forward pass for serving and training: the trainer's vectors come from taskvec.engine.forward.embed,
+    with gradients reaching the LoRA weights, also in the dropout-free anchor pass."""
+    from taskvec.engine import Encoder, forward
+
+    specs = []
+    real_embed = forward.embed
+
+    def spy(*args, **kwargs):
+        specs.append(args[3])
+        return real_embed(*args, **kwargs)
+
+    monkeypatch.setattr(forward, "embed", spy)
+    trainer = Trainer(_config(tiny_model_dir, _toy_labels(tmp_path), tmp_path / "unused"))
+    specs.clear()
+    for dropout in (True, False):
+        trainer.net.model.zero_grad()
+        trainer.net.embed_train(["the apple is here", "the bus"], dropout=dropout).sum().backward()
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainer.net.trainable_parameters())
+    assert len(specs) == 2 and all(spec.normalize for spec in specs)
+    Encoder(tiny_model_dir, device="cpu").encode(["the apple is here"], "similarity")
+    assert len(specs) == 3
+
+
 def test_training_code_needs_no_lancedb_or_mcp():
     import subprocess
     import sys

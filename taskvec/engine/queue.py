@@ -10,7 +10,7 @@ does with ``max-batch-tokens``:
 * Worker threads build each forward pass from the rows of every waiting request, bounded by rows
   (``batch_size``) and padded tokens (``max_batch_tokens``), whatever their tasks: rows of different tasks share
   one pass through PEFT's per-row ``adapter_names``. On a GPU one worker feeds the device; on a CPU there is one
-  worker per core, each pass on one torch thread (``Encoder.workers``; why in ``Encoder._parallel``), so a large
+  worker per core, each pass on one torch thread (``Encoder.workers``; why in ``forward.run_parallel``), so a large
   call is spread over the cores and small ones run beside it.
 * Small requests go first, so a query waits at most one forward pass behind a large index call instead of the
   whole call; the large call fills whatever room the small ones leave, so it is never starved.

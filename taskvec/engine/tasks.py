@@ -78,9 +78,9 @@ class Task:
 
 
 def check_role(role: str) -> None:
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise InvalidInputError(
-            f"Unknown role {role!r}.",
+            f"Unknown role {role!r}; the roles are {' and '.join(map(repr, ROLES))}.",
             field="role",
             fix="Use 'query' for questions and 'document' for indexed text.",
         )
@@ -132,14 +132,24 @@ class TaskRegistry(Mapping[str, Task]):
         try:
             return self._tasks[name]
         except KeyError:
+            # A role passed where the task goes (encode(texts, "query")) is the likeliest slip: say so.
+            hint = f" {name!r} is a role: pass it as role=, and the task as task=." if name in ROLES else ""
             raise UnknownTaskError(
-                f"Unknown task {name!r}. Known tasks: {', '.join(sorted(self._tasks))}.",
+                f"Unknown task {name!r}. Known tasks: {', '.join(sorted(self._tasks))}.{hint}",
                 field="task",
                 fix="Use one of the known tasks, or add yours to the tasks TOML file (TASKVEC_TASKS_FILE).",
             ) from None
 
     def resolve(self, task: str | Task) -> Task:
-        return task if isinstance(task, Task) else self[task]
+        if isinstance(task, Task):
+            return task
+        if not isinstance(task, str):
+            raise InvalidInputError(
+                f"task must be a task name or a Task, not a {type(task).__name__}.",
+                field="task",
+                fix=f"Pass one task name, one of: {', '.join(sorted(self._tasks))}.",
+            )
+        return self[task]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._tasks)

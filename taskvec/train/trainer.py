@@ -25,15 +25,16 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from taskvec import metrics
+from taskvec.engine import forward
 from taskvec.engine.fingerprint import fingerprint_folder
-from taskvec.engine.model_files import ModelFiles, resolve_model_path
-from taskvec.engine.pooling import pool
+from taskvec.engine.loading import load_backbone, pick_device
+from taskvec.engine.model_files import resolve_model_path
 from taskvec.engine.profiles import profile_for
 from taskvec.engine.tasks import Task, TaskRegistry
+from taskvec.engine.tokenize import TextTokenizer
 from taskvec.errors import DataError, InvalidInputError, ModelLoadError
 from taskvec.train import losses, validation
 from taskvec.train.data import (
@@ -134,21 +135,17 @@ def default_target_modules(model: torch.nn.Module) -> list[str]:
 
 
 class EmbeddingModel:
-    """The backbone with its LoRA adapter, and ways to embed texts as the encoder would: prompt + text, pooled,
-    normalised. The teacher (adapter off, no prompt) is the base model the adapter must beat and stay near."""
+    """The backbone with its LoRA adapter, embedding texts exactly as the encoder does: the same loading,
+    tokenizer and forward pass (``taskvec.engine.forward.embed``), always normalised, since every loss compares
+    directions. The teacher (adapter off, no prompt) is the base model the adapter must beat and stay near."""
 
-    def __init__(
-        self, model_path: Path, cfg: TrainConfig, pooling: str, max_seq_length: int, device: torch.device
-    ) -> None:
+    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
         from peft import LoraConfig, TaskType, get_peft_model
-        from transformers import AutoModel, AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        base = AutoModel.from_pretrained(str(model_path), dtype=torch.float32)
-        base.requires_grad_(False)
-        self.target_modules = cfg.target_modules or default_target_modules(base)
+        # fp32 on every device: the adapter is saved and served in fp32, and CPU runs must reproduce GPU choices.
+        # Loaded on the CPU, as before the split: the LoRA layers are made there, then the whole model moves.
+        backbone = load_backbone(cfg.model, device="cpu", dtype="fp32", max_seq_length=cfg.max_seq_length)
+        self.target_modules = cfg.target_modules or default_target_modules(backbone.model)
         lora = LoraConfig(
             task_type=TaskType.FEATURE_EXTRACTION,
             r=cfg.rank,
@@ -157,24 +154,22 @@ class EmbeddingModel:
             target_modules=self.target_modules,
             bias="none",
         )
-        # fp32 on every device: the adapter is saved and served in fp32, and CPU runs must reproduce GPU choices.
-        self.model = get_peft_model(base, lora).to(device)
+        self.model = get_peft_model(backbone.model, lora).to(device)
         self.device = device
-        self.pooling = pooling
-        self.max_seq_length = max_seq_length
+        self.pooling = backbone.pooling
+        self.max_seq_length = backbone.max_seq_length
+        self.tokens = TextTokenizer(backbone.tokenizer, self.max_seq_length)
+        self.padding = forward.Padding.for_tokenizer(backbone.tokenizer, device, self.max_seq_length)
+        self.spec = forward.VectorSpec(self.pooling, normalize=True)
         self._teacher_cache: dict[str, torch.Tensor] = {}
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]
 
     def _forward(self, texts: Sequence[str]) -> torch.Tensor:
-        batch = self.tokenizer(
-            list(texts), truncation=True, max_length=self.max_seq_length, padding=True, return_tensors="pt"
-        )
-        # Only ids and mask, as the encoder passes them: token type ids then default the same way.
-        ids, mask = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
-        hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-        return F.normalize(pool(hidden, mask, self.pooling), dim=-1)
+        ids, _ = self.tokens(list(texts))
+        input_ids, mask = self.padding(ids)
+        return forward.embed(self.model, input_ids, mask, self.spec)
 
     def embed_train(self, texts: Sequence[str], *, dropout: bool = True) -> torch.Tensor:
         """Student embeddings with gradients. ``dropout=False`` runs the pass in eval mode (no LoRA or backbone
@@ -291,7 +286,6 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         set_seed(cfg.seed)
         self.model_name, self.model_path = resolve_model_path(cfg.model)
-        files = ModelFiles.read(self.model_path)
         self.profile = profile_for(self.model_name, self.model_path)
         registry = TaskRegistry.from_profile(self.profile, cfg.tasks_file)
         task = registry[cfg.task]
@@ -306,8 +300,6 @@ class Trainer:
             raise InvalidInputError(
                 f"Unknown loss {cfg.loss!r}.", field="loss", fix=f"Use one of {', '.join(LOSS_NAMES)} or auto."
             )
-        self.pooling = files.pooling or self.profile.pooling
-        self.max_seq_length = cfg.max_seq_length or files.max_seq_length or self.profile.max_seq_length
         self.train_sets: list[Dataset] = []
         self.val_sets: list[Dataset] = []
         for spec in cfg.data:
@@ -327,9 +319,8 @@ class Trainer:
             val.name = f"{data.name}[held-out]"
             self.val_sets.append(val)
         self.anchor_texts = _anchor_texts(cfg.anchor_data, cfg.seed)
-        from taskvec.engine.encoder import pick_device
-
-        self.net = EmbeddingModel(self.model_path, cfg, self.pooling, self.max_seq_length, pick_device(cfg.device))
+        self.net = EmbeddingModel(cfg, pick_device(cfg.device))
+        self.pooling, self.max_seq_length = self.net.pooling, self.net.max_seq_length
         if cfg.mine_negatives:
             for data in self.train_sets:
                 if isinstance(data, PairSet):
