@@ -297,21 +297,29 @@ def test_saved_adapter_loads_in_encoder_and_changes_vectors(toy_run, tiny_model_
     np.testing.assert_allclose(trainer.net.embed(texts), adapted, atol=1e-5)
 
 
-def test_cli_main_trains_and_records_command(tiny_model_dir: Path, tmp_path: Path, capsys):
+def test_cli_main_trains_records_command_and_ends_with_the_panel(tiny_model_dir: Path, tmp_path: Path, capsys):
+    from panel_files import make_panel
+
     from taskvec.train.cli import main
 
     data = _toy_labels(tmp_path)
     out = tmp_path / "cli-adapter"
+    panel = make_panel(tmp_path / "panel")
     argv = ["--task", "clustering", "--data", str(data), "--out", str(out), "--model", str(tiny_model_dir)]
     argv += ["--max-steps", "2", "--batch-size", "8", "--rank", "4", "--no-progress", "--anchor-weight", "1"]
     argv += ["--val-data", str(data)]  # a validation-only source: scored, never trained on
+    argv += ["--panel-root", str(panel), "--panel-sample", "16"]
     assert main(argv) == 0
     info = json.loads((out / "taskvec_training.json").read_text())
     assert info["command"].startswith("taskvec train --task clustering")
     assert info["hyperparameters"]["rank"] == 4 and info["loss"] == "supcon"
     assert any(name.endswith("[held-out]") for name in info["validation"]["base"])
     assert len(info["data"]) == 1 and info["val_data"] == [str(data)]
-    assert "saved" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "saved" in captured.out
+    # The ship rule ran at the end: the panel is in the facts and the card, provisional on a sample.
+    assert set(info["panel"]["sets"]) == {"toy-clustering"} and info["panel"]["decision"]["provisional"]
+    assert "ship rule:" in captured.err and "## Held-out panel and ship rule" in (out / "README.md").read_text()
 
 
 def test_cli_bad_data_exits_2_with_the_reason(tiny_model_dir: Path, tmp_path: Path, capsys):
@@ -339,15 +347,24 @@ def _merged_query_weight(model_dir: Path, adapter: Path | None) -> torch.Tensor:
 
 
 def test_interpolate_scales_the_update_and_records_it(toy_run, tiny_model_dir: Path, tmp_path: Path, capsys):
+    from panel_files import make_panel
+
     from taskvec.engine import Encoder, TaskRegistry
     from taskvec.engine.profiles import profile_for
     from taskvec.train.cli import main
 
     _, result = toy_run
     half, quarter = tmp_path / "half", tmp_path / "quarter"
-    assert main(["interpolate", str(result.out), "--weight", "0.5", "--out", str(half)]) == 0
-    assert main(["interpolate", str(half), "--weight", "0.5", "--out", str(quarter)]) == 0
-    assert "saved" in capsys.readouterr().out
+    panel = make_panel(tmp_path / "panel")
+    assert (
+        main(["interpolate", str(result.out), "--weight", "0.5", "--out", str(half), "--panel-root", str(panel)]) == 0
+    )
+    assert main(["interpolate", str(half), "--weight", "0.5", "--out", str(quarter), "--no-panel"]) == 0
+    captured = capsys.readouterr()
+    assert "saved" in captured.out and "ship rule: skipped (--no-panel)" in captured.err
+    halved = json.loads((half / "taskvec_training.json").read_text())
+    assert set(halved["panel"]["sets"]) == {"toy-classification"} and halved["panel"]["sample"] is None
+    assert halved["panel"]["adapter"] == str(half)  # the interpolated adapter, measured in full
 
     # W + w * delta, exactly: the merged weights move half (a quarter) of the way.
     base = _merged_query_weight(tiny_model_dir, None)
@@ -358,8 +375,9 @@ def test_interpolate_scales_the_update_and_records_it(toy_run, tiny_model_dir: P
 
     info = json.loads((quarter / "taskvec_training.json").read_text())
     assert info["interpolation"]["weight"] == 0.25 and len(info["interpolation"]["commands"]) == 2
-    assert "test" not in info  # figures of other weights are dropped, not carried over
+    assert "test" not in info and "panel" not in info  # figures of other weights are dropped, not carried over
     card = (quarter / "README.md").read_text()
+    assert "Not measured: this adapter has no panel record" in card
     assert "## Interpolation" in card and f"taskvec interpolate {half} --weight 0.5" in card
 
     # A new weight is a new embedding space: the guard tells the vectors apart.

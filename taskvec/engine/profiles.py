@@ -7,6 +7,7 @@ folders without those files). Every prompt below names its source.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,20 @@ Prompts = dict[str, tuple[str, str]]
 
 # The folder of adapters shipped with taskvec: adapters/<model slug>/<task>/ (installed as taskvec.adapters).
 SHIPPED_ADAPTERS = Path(__file__).resolve().parents[2] / "adapters"
+
+
+@dataclass(frozen=True)
+class TaskVerdict:
+    """What a built-in task runs with by default, as the ship rule decided it on the held-out panel
+    (taskvec.eval.ship, docs/panel.md): the shipped adapter or none, the profile's prompt or none, and why."""
+
+    adapter: bool
+    prompt: bool
+    why: str
+
+    @property
+    def status(self) -> str:
+        return "adapter" if self.adapter else "prompt" if self.prompt else "bare"
 
 
 @dataclass(frozen=True)
@@ -29,12 +44,34 @@ class ModelProfile:
     padding_side: str = "right"
     adapters_slug: str | None = None  # subfolder of SHIPPED_ADAPTERS holding this model's task adapters
     task_descriptions: dict[str, str] = field(default_factory=dict)
+    # Per task kind: the ship rule's verdict. A kind without one runs the profile's prompts, unchecked.
+    verdicts: dict[str, TaskVerdict] = field(default_factory=dict)
 
-    def shipped_adapter(self, task: str) -> Path | None:
+    def adapter_folder(self, task: str) -> Path | None:
+        """The adapter shipped for ``task`` (adapters/<slug>/<task>), whether or not it runs by default."""
         if not self.adapters_slug:
             return None
         folder = _shipped_adapters_root() / self.adapters_slug / task
         return folder if (folder / "adapter_config.json").is_file() else None
+
+    def shipped_adapter(self, task: str) -> Path | None:
+        """The adapter ``task`` runs with by default: the shipped one, only where the verdict says so and the
+        folder's own panel record (written by ``taskvec eval panel --card``) passes the ship rule too, so that an
+        adapter written over the shipped one by ``taskvec train`` never runs unless it passed."""
+        folder = self.adapter_folder(task)
+        verdict = self.verdicts.get(task)
+        if folder is None or verdict is None or not verdict.adapter:
+            return None
+        return folder if panel_passes(folder) else None
+
+
+def panel_passes(folder: Path) -> bool:
+    """Whether an adapter folder's recorded panel (taskvec_training.json) passes the ship rule, read in full."""
+    try:
+        decision = json.loads((folder / "taskvec_training.json").read_text())["panel"]["decision"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return bool(decision.get("adapter")) and not decision.get("provisional", True)
 
 
 def _shipped_adapters_root() -> Path:

@@ -40,9 +40,18 @@ BUILTIN_DESCRIPTIONS = {
 }
 
 
+# What a task runs with, and who decided it (see Task.status).
+STATUSES = ("adapter", "prompt", "bare", "unchecked", "custom")
+
+
 @dataclass(frozen=True)
 class Task:
-    """One task: its kind, its prompts per role, and an optional LoRA adapter folder."""
+    """One task: its kind, its prompts per role, and an optional LoRA adapter folder.
+
+    ``status`` and ``why`` say what the task runs with and why: ``adapter``, ``prompt`` or ``bare`` (the bare
+    model) where the ship rule decided it on the held-out panel (the model profile's verdict, docs/panel.md);
+    ``unchecked`` where the profile's prompts run with no panel verdict; ``custom`` where a tasks file set it.
+    """
 
     name: str
     kind: str
@@ -50,6 +59,8 @@ class Task:
     query_prompt: str = ""
     document_prompt: str = ""
     adapter: Path | None = None
+    status: str = "unchecked"
+    why: str = ""
 
     @property
     def symmetric(self) -> bool:
@@ -74,6 +85,8 @@ class Task:
             "query_prompt": self.query_prompt,
             "document_prompt": self.document_prompt,
             "adapter": str(self.adapter) if self.adapter else None,
+            "status": self.status,
+            "why": self.why,
         }
 
 
@@ -94,17 +107,7 @@ class TaskRegistry(Mapping[str, Task]):
 
     @classmethod
     def from_profile(cls, profile: ModelProfile, tasks_file: Path | None = None) -> TaskRegistry:
-        tasks = {}
-        for kind in TASK_KINDS:
-            query, document = profile.prompts.get(kind, ("", ""))
-            tasks[kind] = Task(
-                name=kind,
-                kind=kind,
-                description=BUILTIN_DESCRIPTIONS[kind],
-                query_prompt=query,
-                document_prompt=document,
-                adapter=profile.shipped_adapter(kind),
-            )
+        tasks = {kind: _builtin(profile, kind) for kind in TASK_KINDS}
         registry = cls(tasks)
         return registry.with_file(tasks_file) if tasks_file else registry
 
@@ -158,6 +161,31 @@ class TaskRegistry(Mapping[str, Task]):
         return len(self._tasks)
 
 
+def _builtin(profile: ModelProfile, kind: str) -> Task:
+    """A built-in task as the profile's verdict for it says: the shipped adapter with its prompts, the prompts
+    alone, or the bare model; the profile's prompts, unchecked, where there is no verdict."""
+    query, document = profile.prompts.get(kind, ("", ""))
+    task = Task(kind, kind, BUILTIN_DESCRIPTIONS[kind], query, document)
+    verdict = profile.verdicts.get(kind)
+    if verdict is None:
+        why = f"no held-out panel verdict for {profile.name}: the prompts of its profile ({profile.source})"
+        return replace(task, status="unchecked", why=why)
+    adapter = profile.shipped_adapter(kind)
+    if verdict.adapter and adapter is None:
+        # The verdict names an adapter whose folder is missing or whose recorded panel does not pass: never run it.
+        return replace(
+            task.with_prompts("", "") if not verdict.prompt else task,
+            status="bare" if not verdict.prompt else "prompt",
+            why="the shipped adapter is missing or its recorded panel does not pass the ship rule: "
+            "it does not run (docs/panel.md)",
+        )
+    if verdict.adapter:
+        return replace(task, adapter=adapter, status="adapter", why=verdict.why)
+    if not verdict.prompt:
+        task = task.with_prompts("", "")
+    return replace(task, status=verdict.status, why=verdict.why)
+
+
 def _task_from_toml(name: str, spec: Any, base: Task | None, root: Path) -> Task:
     where = f"tasks.{name}"
     if not isinstance(spec, dict):
@@ -177,7 +205,13 @@ def _task_from_toml(name: str, spec: Any, base: Task | None, root: Path) -> Task
             fix="Set kind to the task family closest to yours.",
         )
     task = base or Task(name=name, kind=kind, description=spec.get("description", f"User task {name}."))
-    task = replace(task, kind=kind, description=spec.get("description", task.description))
+    task = replace(
+        task,
+        kind=kind,
+        description=spec.get("description", task.description),
+        status="custom",
+        why=f"set in a tasks file in {root}",
+    )
     if "prompt" in spec:
         task = task.with_prompts(str(spec["prompt"]))
     task = replace(

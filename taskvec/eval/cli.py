@@ -1,5 +1,6 @@
-"""``taskvec eval``: one sub-command per task kind, ``suite`` for the whole ablation over ../shared/data, and
-``checks`` for an adapter against the base model on home and held-out sets.
+"""``taskvec eval``: one sub-command per task kind, ``suite`` for the whole ablation over ../shared/data,
+``checks`` for an adapter against the base model on home and held-out sets, and ``panel`` for a task's prompt and
+adapter against the bare model on the held-out panel of other domains (docs/panel.md), with the ship rule's verdict.
 
 ``taskvec.cli`` calls :func:`register`, which adds ``taskvec eval KIND ...``; ``python -m taskvec.eval.cli KIND ...``
 runs the same handlers without the rest of the CLI. With ``--json`` the last line of stdout is one JSON object (other
@@ -107,6 +108,29 @@ def _populate(parser: argparse.ArgumentParser) -> None:
     add_encoder_options(p)
     p.set_defaults(func=_run_checks)
 
+    p = kinds.add_parser(
+        "panel",
+        help="a task's prompt and adapter against the bare model on the held-out panel, with the ship rule",
+        description="Score the bare model (no prompt, no adapter), the task's prompts alone and the adapter with its "
+        "prompts on every panel set of the task's kind; a paired bootstrap gives each set's noise and a verdict "
+        "(up / level / down); the ship rule says what the task may run with by default (docs/panel.md).",
+    )
+    p.add_argument("--task", required=True, help="the task whose prompts (and kind's panel sets) to use")
+    p.add_argument(
+        "--adapter",
+        help="adapter folder, or 'none' (default: the adapter shipped for the task, if any, whether it ships or not)",
+    )
+    p.add_argument("--panel-root", type=Path, help="the panel folder (default: $TASKVEC_PANEL, else data/panel)")
+    p.add_argument("--sample", type=_positive, help="keep this many queries/pairs/texts per set (CI; decides nothing)")
+    p.add_argument("--rounds", type=_positive, default=1000, help="paired bootstrap rounds (default: 1000)")
+    p.add_argument("--query-prompt", help="query prompt (default: the adapter's training prompt, else the task's)")
+    p.add_argument("--document-prompt", help="document prompt (default: as --query-prompt)")
+    p.add_argument("--card", action="store_true", help="record the panel in the adapter's model card")
+    p.add_argument("--json", action="store_true", help="print the panel as one JSON object on the last line")
+    p.add_argument("--json-out", type=Path, help="also write the panel to this JSON file")
+    add_encoder_options(p)
+    p.set_defaults(func=_run_panel)
+
 
 def _positive(text: str) -> int:
     try:
@@ -202,22 +226,33 @@ def _run_suite(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_checks(args: argparse.Namespace) -> int:
+def record_encoder(args: argparse.Namespace) -> Encoder:
+    """The encoder of the figures of record: fp32 on the CPU unless --dtype/--device say otherwise."""
     from taskvec.engine import Encoder
+
+    return Encoder(
+        getattr(args, "model", None),
+        tasks_file=getattr(args, "tasks_file", None),
+        device=getattr(args, "device", "cpu"),
+        dtype=getattr(args, "dtype", "fp32"),
+    )
+
+
+def checks_cache() -> Path | None:
+    """Where checks and the panel cache vectors: $TASKVEC_CHECKS_CACHE (empty: no cache)."""
+    cache = os.environ.get("TASKVEC_CHECKS_CACHE", "/tmp/taskvec_checks_cache")
+    return Path(cache) if cache else None
+
+
+def _run_checks(args: argparse.Namespace) -> int:
     from taskvec.eval.checks import record_in_card, run_checks
 
     if args.card and args.adapter is None:
         print("error: --card records an adapter's figures; pass --adapter.", file=sys.stderr)
         return 2
-    cache = os.environ.get("TASKVEC_CHECKS_CACHE", "/tmp/taskvec_checks_cache")
+    cache = checks_cache()
     try:
-        # Built as the figures of record were made: fp32 on the CPU unless --dtype/--device say otherwise.
-        encoder = Encoder(
-            getattr(args, "model", None),
-            tasks_file=getattr(args, "tasks_file", None),
-            device=getattr(args, "device", "cpu"),
-            dtype=getattr(args, "dtype", "fp32"),
-        )
+        encoder = record_encoder(args)
         results = run_checks(
             encoder,
             args.task,
@@ -228,7 +263,7 @@ def _run_checks(args: argparse.Namespace) -> int:
             query_prompt=args.query_prompt,
             document_prompt=args.document_prompt,
             draws=args.draws,
-            cache=Path(cache) if cache else None,
+            cache=cache,
             batch_size=getattr(args, "batch_size", ENCODE_BATCH),
             report=lambda name, row: print(name, json.dumps(row), flush=True),
         )
@@ -243,6 +278,64 @@ def _run_checks(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results))
     return 0
+
+
+def _run_panel(args: argparse.Namespace) -> int:
+    from taskvec.eval.panel import default_root, render, run_panel
+
+    root = args.panel_root or default_root()
+    if root is None:
+        print("error: no panel: pass --panel-root or set TASKVEC_PANEL (docs/panel.md).", file=sys.stderr)
+        return 2
+    try:
+        encoder = record_encoder(args)
+        if args.adapter is None:
+            adapter = encoder.profile.adapter_folder(args.task)
+        else:
+            adapter = None if args.adapter == "none" else Path(args.adapter)
+        if args.card and adapter is None:
+            print("error: --card records an adapter's panel; pass --adapter.", file=sys.stderr)
+            return 2
+        result = run_panel(
+            encoder,
+            args.task,
+            root,
+            adapter=adapter,
+            query_prompt=args.query_prompt,
+            document_prompt=args.document_prompt,
+            sample=args.sample,
+            rounds=args.rounds,
+            cache=checks_cache(),
+            report=lambda name, row: print(name, json.dumps(row), file=sys.stderr, flush=True),
+        )
+    except TaskvecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result["command"] = _panel_command(args, root)
+    print(render(result))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+    if args.card and adapter is not None:
+        from taskvec.train.model_card import add_panel
+
+        add_panel(adapter, result)
+        print(f"recorded in {adapter / 'README.md'}")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def _panel_command(args: argparse.Namespace, root: Path) -> str:
+    words = ["taskvec eval panel", f"--task {args.task}"]
+    if args.adapter:
+        words.append(f"--adapter {args.adapter}")
+    words.append(f"--panel-root {root}")
+    for flag in ("sample", "query_prompt", "document_prompt"):
+        if getattr(args, flag) is not None:
+            words.append(f"--{flag.replace('_', '-')} {getattr(args, flag)!r}")
+    if args.rounds != 1000:
+        words.append(f"--rounds {args.rounds}")
+    return " ".join(words)
 
 
 def _suite_command(args: argparse.Namespace) -> str:

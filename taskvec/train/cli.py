@@ -72,6 +72,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default=d.device, help="cpu, cuda, mps or auto (default: auto)")
     p.add_argument("--no-progress", action="store_true")
+    add_panel_arguments(p)
+
+
+def add_panel_arguments(p: argparse.ArgumentParser) -> None:
+    """The ship rule's panel at the end of train and interpolate (docs/panel.md)."""
+    g = p.add_argument_group("ship rule (the held-out panel at the end)")
+    g.add_argument("--panel-root", type=Path, default=None, help="panel folder (default: $TASKVEC_PANEL, data/panel)")
+    g.add_argument("--panel-sample", type=int, default=None, help="a sample per set: provisional, decides nothing")
+    g.add_argument("--no-panel", action="store_true", help="skip the panel (the adapter then never ships)")
+
+
+def _ship_rule(args: argparse.Namespace, out: Path, device: str = "auto") -> None:
+    from taskvec.train.ship_rule import end_with_panel
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr)
+
+    if args.no_panel:
+        log("ship rule: skipped (--no-panel); this adapter is not registered as a task's default.")
+        return
+    end_with_panel(out, panel_root=args.panel_root, sample=args.panel_sample, device=device, log=log)
 
 
 def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> TrainConfig:
@@ -135,6 +156,11 @@ def run(args: argparse.Namespace) -> int:
             f"adapter {val['adapter'][name]:.4f}"
         )
     print(f"saved {result.out} (best step {result.best_step} of {result.steps}, {result.wall_seconds / 60:.1f} min)")
+    try:
+        _ship_rule(args, result.out, cfg.device)
+    except TaskvecError as exc:
+        print(f"taskvec train: the panel failed: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -150,6 +176,13 @@ def run_interpolate(args: argparse.Namespace) -> int:
         print(f"taskvec interpolate: error: {exc}", file=sys.stderr)
         return 2
     print(f"saved {out} (update scaled by {args.weight:g}); measure its test figures again")
+    from taskvec.errors import TaskvecError
+
+    try:
+        _ship_rule(args, out)
+    except TaskvecError as exc:
+        print(f"taskvec interpolate: the panel failed: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -167,6 +200,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("source", type=Path, help="trained adapter folder")
     p.add_argument("--weight", type=float, required=True, help="in (0, 1]: the share of the trained update to keep")
     p.add_argument("--out", type=Path, required=True, help="output folder (must differ from source)")
+    add_panel_arguments(p)
     p.set_defaults(func=run_interpolate)
 
 

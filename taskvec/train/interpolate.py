@@ -7,7 +7,8 @@ shipped adapter must do (it may not score below the base model on other sets of 
 
 Caveat: choose ``w`` on held-out sets, not on the training run's validation split, which is drawn from the training
 data and so nearly always prefers ``w = 1``. The validation figures in the card stay those of the trained adapter;
-the test figures are dropped, because they were measured on other weights: measure them again.
+the test figures and the panel are dropped, because they were measured on other weights: ``taskvec interpolate``
+measures the panel again at the end (the ship rule, :mod:`taskvec.train.ship_rule`).
 """
 
 from __future__ import annotations
@@ -82,5 +83,6 @@ def _record(folder: Path, info: dict[str, Any], weight: float, command: str) -> 
     }
     info.pop("test", None)
     info.pop("test_note", None)
+    info.pop("panel", None)  # measured on other weights: the ship rule reads the panel of this one again
     (folder / INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     write_model_card(folder, info)

@@ -2,7 +2,8 @@
 
 ``taskvec_training.json`` beside the adapter holds the facts (base model and fingerprint, prompts, data and
 licences, hyperparameters, validation history, wall time, command); the card is regenerated from it, so test
-figures added later by the evaluation harness (``add_test_figures``) land in both without retyping anything.
+figures added later by the evaluation harness (``add_test_figures``) and the held-out panel with the ship rule's
+decision (``add_panel``) land in both without retyping anything.
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ def render(info: dict[str, Any]) -> str:
             _table(rows, ["data set (split)", "metric", "base (no prompt, no adapter)", "with adapter", "change"]),
             "",
         ]
+    parts += panel_section(info)
     parts += [
         "## Hyperparameters",
         "",
@@ -155,6 +157,83 @@ def render(info: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def _change(row: dict[str, Any], mode: str) -> str:
+    c = row.get(f"{mode}_vs_base")
+    if not c:
+        return ""
+    word = f"**{c['verdict']}**" if c["verdict"] == "down" else c["verdict"]
+    return f"{c['change']:+.4f} ± {c['noise']:.4f} {word}"
+
+
+def panel_section(info: dict[str, Any]) -> list[str]:
+    """The held-out panel and the ship rule's decision; says so plainly where none was measured."""
+    panel = info.get("panel")
+    if not panel:
+        return [
+            "## Held-out panel and ship rule",
+            "",
+            "Not measured: this adapter has no panel record, so taskvec never runs it as a task's default "
+            "(docs/panel.md). Measure it with `taskvec eval panel --task TASK --adapter FOLDER --card`.",
+            "",
+        ]
+    decision = panel["decision"]
+    rows = [
+        [
+            f"{name} ({row['domain']})",
+            row["metric"],
+            row["units"],
+            row["base"],
+            row.get("prompt", ""),
+            row.get("adapter", ""),
+            _change(row, "prompt"),
+            _change(row, "adapter"),
+        ]
+        for name, row in panel["sets"].items()
+    ]
+    runs = "the bare model" + (" with the task's prompt" if decision["prompt"] else "")
+    default = (
+        "**It is the task's default.**"
+        if decision["adapter"] and not decision["provisional"]
+        else f"**It does not run by default: the task runs {runs}.**"
+    )
+    return [
+        "## Held-out panel and ship rule",
+        "",
+        f"Measured by `{panel.get('command') or 'taskvec eval panel'}`: public sets of other domains that no "
+        "taskvec adapter trains on (docs/panel.md), fp32 on the CPU. *base* is the model with no prompt and no "
+        f"adapter, *prompt only* adds the prompts {panel['query_prompt']!r} / {panel['document_prompt']!r}, "
+        "*adapter* adds this adapter. Each change is ± 1.96 standard deviations of a paired bootstrap "
+        f"({panel['rounds']} rounds over queries, pairs or test texts, and over few-shot draws or k-means runs); "
+        "a change inside it is *level*.",
+        "",
+        _table(
+            rows,
+            [
+                "panel set (domain)",
+                "metric",
+                "n",
+                "base",
+                "prompt only",
+                "adapter",
+                "prompt vs base",
+                "adapter vs base",
+            ],
+        ),
+        "",
+        f"Ship rule (taskvec.eval.ship): **{decision['status']}**: {decision['why']}. {default}",
+        "",
+    ]
+
+
+def add_panel(folder: Path, panel: dict[str, Any]) -> None:
+    """Record the panel (``taskvec eval panel``'s result, with its decision) in the run's facts; re-render the card."""
+    folder = Path(folder)
+    info = json.loads((folder / INFO_FILE).read_text())
+    info["panel"] = panel
+    (folder / INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    write_model_card(folder, info)
 
 
 def test_note(info: dict[str, Any]) -> str:

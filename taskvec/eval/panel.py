@@ -1,0 +1,314 @@
+"""``taskvec eval panel``: a task's prompt and adapter against the bare model on held-out sets of other domains.
+
+The panel (docs/panel.md) is a folder of public sets that no training run reads, described by ``panel.json``: for
+each task kind at least three sets from domains its training data does not cover, each in a layout the harness
+reads (BEIR folder, scored or 0/1 pairs, labelled train/test texts, labelled texts to cluster). For one task the
+panel scores three modes on every set of its kind: ``base`` (no prompt, no adapter: the model as shipped),
+``prompt`` (the task's prompts) and ``adapter`` (the prompts and the adapter), and compares the last two with the
+base by a paired bootstrap over queries, pairs or test texts and over few-shot draws or k-means runs
+(:mod:`taskvec.eval.bootstrap`). A change inside 1.96 standard deviations of the bootstrap reads ``level``; beyond
+it ``up`` or ``down``. :mod:`taskvec.eval.ship` turns the verdicts into what may ship.
+
+``sample`` keeps that many units of each set (queries with their relevant documents and some distractors, pairs,
+test texts): for CI and smoke runs, never for a ship decision.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from taskvec import metrics
+from taskvec.engine import Encoder
+from taskvec.errors import DataError
+from taskvec.eval import bootstrap
+from taskvec.eval.checks import Runner, mode_tasks
+from taskvec.eval.datasets import LOADERS
+from taskvec.eval.runners import MTEB_SEED
+
+MANIFEST = "panel.json"
+REPO_PANEL = Path(__file__).resolve().parents[2] / "data" / "panel"
+ROUNDS = 1000
+DRAWS = 10  # few-shot draws per classification set (MTEB's n_experiments), seeds 42, 43, ...
+KMEANS_RUNS = 20
+DEFAULT_SAMPLES_PER_LABEL = 8  # MTEB's default where a set names none
+DISTRACTORS_PER_QUERY = 4  # with --sample: documents kept per sampled query besides its relevant ones
+
+
+@dataclass(frozen=True)
+class PanelSet:
+    """One set of the panel, as ``panel.json`` describes it."""
+
+    name: str
+    kind: str  # the task kind whose panel it belongs to
+    layout: str  # the harness layout it is stored in: retrieval, similarity, pairs, classification, clustering
+    domain: str
+    metric: str
+    licence: str
+    committed: bool
+    origin: str
+    commit: str
+    samples_per_label: int | None = None
+
+
+def default_root() -> Path | None:
+    """``$TASKVEC_PANEL``, else the repository's ``data/panel`` when it has a manifest, else None."""
+    env = os.environ.get("TASKVEC_PANEL")
+    if env:
+        return Path(env)
+    return REPO_PANEL if (REPO_PANEL / MANIFEST).is_file() else None
+
+
+def read_manifest(root: Path) -> list[PanelSet]:
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise DataError(
+            f"{path} does not exist: {root} is not a panel folder.",
+            field="panel_root",
+            fix="Pass --panel-root the folder holding panel.json (the repository's data/panel, see docs/panel.md).",
+        )
+    return [PanelSet(**spec) for spec in json.loads(path.read_text())["sets"]]
+
+
+def missing_sets(root: Path, kind: str) -> list[str]:
+    """The sets of one task kind that are not on disk (the ones rebuilt outside git may not be)."""
+    return [s.name for s in read_manifest(root) if s.kind == kind and not (Path(root) / s.name).is_dir()]
+
+
+def panel_sets(root: Path, kind: str) -> list[PanelSet]:
+    """The sets of one task kind, each checked to be on disk."""
+    sets = [s for s in read_manifest(root) if s.kind == kind]
+    if not sets:
+        raise DataError(f"The panel at {root} has no {kind} sets.", field="task", fix="Add sets to panel.json.")
+    missing = missing_sets(root, kind)
+    if missing:
+        raise DataError(
+            f"Panel sets missing under {root}: {', '.join(missing)}.",
+            field="panel_root",
+            fix="Rebuild them: python data/panel/build.py --mirrors DIR --out ROOT --sets NAMES (docs/panel.md).",
+        )
+    return sets
+
+
+def candidate_prompts(encoder: Encoder, task: str) -> tuple[str, str]:
+    """The prompts the panel judges: a built-in task's prompts as its model profile proposes them (whatever the
+    registry now runs with), a task from a tasks file as written there."""
+    builtin = encoder.tasks[task]
+    if task == builtin.kind and builtin.kind in encoder.profile.prompts:
+        return encoder.profile.prompts[builtin.kind]
+    return builtin.query_prompt, builtin.document_prompt
+
+
+# ------------------------------------------------------------------------------------------------- measures
+Embed = Callable[[Sequence[str], str], np.ndarray]
+
+
+def _keep(n: int, sample: int | None, rng: random.Random) -> list[int]:
+    return sorted(rng.sample(range(n), sample)) if sample and sample < n else list(range(n))
+
+
+def _retrieval(folder: Path, embed: Embed, sample: int | None) -> bootstrap.Measure:
+    data = LOADERS["retrieval"](folder)
+    rng = random.Random(0)
+    all_queries = list(data.queries)
+    query_ids = [all_queries[i] for i in _keep(len(all_queries), sample, rng)]
+    doc_rows = list(range(len(data.doc_ids)))
+    if sample:
+        relevant = {d for q in query_ids for d, g in data.qrels[q].items() if g > 0}
+        others = [i for i in doc_rows if data.doc_ids[i] not in relevant]
+        extra = set(rng.sample(others, min(len(others), DISTRACTORS_PER_QUERY * len(query_ids))))
+        doc_rows = [i for i in doc_rows if data.doc_ids[i] in relevant or i in extra]
+    doc_ids = [data.doc_ids[i] for i in doc_rows]
+    queries = embed([data.queries[q] for q in query_ids], "query")
+    docs = embed([data.docs[i] for i in doc_rows], "document")
+    rankings = metrics.exact_search(queries, docs, doc_ids, depth=10)
+    return bootstrap.MeanOfUnits(
+        [metrics.ndcg_at_k(r, data.qrels[q], 10) for q, r in zip(query_ids, rankings, strict=True)]
+    )
+
+
+def _pairs(layout: str) -> Callable[[Path, Embed, int | None], bootstrap.Measure]:
+    def measure(folder: Path, embed: Embed, sample: int | None) -> bootstrap.Measure:
+        data = LOADERS[layout](folder)
+        rows = _keep(len(data.texts1), sample, random.Random(0))
+        cosine = metrics.paired_cosine(
+            embed([data.texts1[i] for i in rows], "query"), embed([data.texts2[i] for i in rows], "document")
+        )
+        return bootstrap.PairScore(cosine, [data.targets[i] for i in rows], "ap" if layout == "pairs" else "spearman")
+
+    return measure
+
+
+def _classification(folder: Path, embed: Embed, sample: int | None, per_label: int) -> bootstrap.Measure:
+    """MTEB's few-shot protocol: logistic regression on ``per_label`` texts per label, ``DRAWS`` draws."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    data = LOADERS["classification"](folder)
+    rng = random.Random(0)
+    pool = _keep(len(data.train.texts), 4 * sample if sample else None, rng)
+    test = _keep(len(data.test.texts), sample, rng)
+    pool_labels = np.asarray([data.train.labels[i] for i in pool])
+    draws = []
+    for draw in range(DRAWS):
+        generator = np.random.default_rng(MTEB_SEED + draw)
+        draws.append(
+            np.concatenate(
+                [generator.permutation(np.flatnonzero(pool_labels == c))[:per_label] for c in sorted(set(pool_labels))]
+            )
+        )
+    used = sorted(set(np.concatenate(draws).tolist()))
+    vectors = dict(zip(used, embed([data.train.texts[pool[i]] for i in used], "document"), strict=True))
+    test_vectors = embed([data.test.texts[i] for i in test], "document")
+    test_labels = np.asarray([data.test.labels[i] for i in test])
+    correct = []
+    for rows in draws:
+        # runners.logistic_accuracy's classifier (MTEB's), here for its predictions, not only their mean
+        model = LogisticRegression(max_iter=100, random_state=MTEB_SEED)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # MTEB caps iterations on purpose; so do we
+            model.fit(np.stack([vectors[i] for i in rows]), pool_labels[rows])
+        correct.append(model.predict(test_vectors) == test_labels)
+    return bootstrap.Accuracy(np.asarray(correct))
+
+
+def _clustering(folder: Path, embed: Embed, sample: int | None) -> bootstrap.Measure:
+    """MTEB's clusterer (mini-batch k-means, k = number of labels), ``KMEANS_RUNS`` seeds."""
+    from sklearn.cluster import MiniBatchKMeans
+    from threadpoolctl import threadpool_limits
+
+    data = LOADERS["clustering"](folder)
+    if data.set_sizes:
+        raise DataError(
+            f"{folder}: a panel clustering set is one set of {{text, label}} records, not MTEB's several sets.",
+            field="panel",
+            fix="Write the set as test.jsonl of {text, label}.",
+        )
+    rows = _keep(len(data.test.texts), sample, random.Random(0))
+    labels = [data.test.labels[i] for i in rows]
+    vectors = embed([data.test.texts[i] for i in rows], "document")
+    k = len(set(labels))
+    # One thread: OpenMP's threads made mini-batch k-means four times slower on a shared 2-core machine.
+    with threadpool_limits(1):
+        clusters = [
+            MiniBatchKMeans(n_clusters=k, batch_size=500, n_init="auto", random_state=run).fit_predict(vectors)
+            for run in range(KMEANS_RUNS)
+        ]
+    return bootstrap.VMeasure(np.asarray(clusters), labels)
+
+
+def measure_set(ps: PanelSet, folder: Path, embed: Embed, sample: int | None) -> bootstrap.Measure:
+    if ps.layout == "retrieval":
+        return _retrieval(folder, embed, sample)
+    if ps.layout in ("similarity", "pairs"):
+        return _pairs(ps.layout)(folder, embed, sample)
+    if ps.layout == "classification":
+        return _classification(folder, embed, sample, ps.samples_per_label or DEFAULT_SAMPLES_PER_LABEL)
+    if ps.layout == "clustering":
+        return _clustering(folder, embed, sample)
+    raise DataError(f"Panel set {ps.name}: unknown layout {ps.layout!r}.", field="panel", fix="Fix panel.json.")
+
+
+# ------------------------------------------------------------------------------------------------------ run
+def run_panel(
+    encoder: Encoder,
+    task: str,
+    root: Path,
+    *,
+    adapter: Path | None = None,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
+    sample: int | None = None,
+    rounds: int = ROUNDS,
+    cache: Path | None = None,
+    report: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Every set of the task kind's panel under base, prompt and (with ``adapter``) adapter modes, with paired
+    bootstrap noise and a verdict per set; ``report`` gets each set's row when done."""
+    from taskvec.eval.ship import decide
+
+    if query_prompt is None and not (adapter and (adapter / "taskvec_training.json").is_file()):
+        query_prompt, document_prompt = candidate_prompts(encoder, task)
+    tasks = mode_tasks(encoder, task, adapter, query_prompt, document_prompt)
+    modes = ["base", "prompt"] + (["adapter"] if adapter is not None else [])
+    kind = tasks["base"].kind
+    root = Path(root)
+    rows: dict[str, dict[str, Any]] = {}
+    for ps in panel_sets(root, kind):
+        by_space: dict[str, bootstrap.Measure] = {}
+        measures: dict[str, bootstrap.Measure] = {}
+        for mode in modes:
+            space = encoder.space(tasks[mode]).id
+            if space not in by_space:  # a mode that encodes as another (an empty prompt) is measured once
+                runner = Runner(encoder, tasks[mode], cache)
+                by_space[space] = measure_set(ps, root / ps.name, runner.embed, sample)
+            measures[mode] = by_space[space]
+        rows[ps.name] = _row(ps, measures, rounds)
+        if report:
+            report(ps.name, rows[ps.name])
+    result: dict[str, Any] = {
+        "task": task,
+        "kind": kind,
+        "model": encoder.model_name,
+        "model_fingerprint": encoder.model_fingerprint,
+        "query_prompt": tasks["prompt"].query_prompt,
+        "document_prompt": tasks["prompt"].document_prompt,
+        "adapter": str(adapter) if adapter is not None else None,
+        "panel_root": str(root),
+        "sample": sample,
+        "rounds": rounds,
+        "sets": rows,
+    }
+    result["decision"] = decide(result)
+    return result
+
+
+def _row(ps: PanelSet, measures: dict[str, bootstrap.Measure], rounds: int) -> dict[str, Any]:
+    point = {mode: round(m.score(), 5) for mode, m in measures.items()}
+    draws = bootstrap.paired_bootstrap(measures, rounds)
+    row: dict[str, Any] = {
+        "domain": ps.domain,
+        "metric": ps.metric,
+        "units": measures["base"].units,
+        **point,
+        "spread": {mode: round(float(np.std(v)), 5) for mode, v in draws.items()},
+    }
+    for mode in measures:
+        if mode == "base":
+            continue
+        change = point[mode] - point["base"]
+        noise = bootstrap.Z95 * float(np.std(draws[mode] - draws["base"]))
+        row[f"{mode}_vs_base"] = {
+            "change": round(change, 5),
+            "noise": round(noise, 5),
+            "verdict": bootstrap.verdict(change, noise),
+        }
+    return row
+
+
+def render(result: dict[str, Any]) -> str:
+    """The panel as a text table for people."""
+    head = (
+        f"panel for task {result['task']} ({result['kind']}): prompts {result['query_prompt']!r} / "
+        f"{result['document_prompt']!r}; adapter {result['adapter'] or 'none'}; "
+        f"{result['rounds']} paired bootstrap rounds" + (f"; SAMPLE of {result['sample']}" if result["sample"] else "")
+    )
+    lines = [head]
+    for name, row in result["sets"].items():
+        cells = [f"{name} [{row['domain']}; {row['metric']}; n={row['units']}]: base {row['base']:.4f}"]
+        for mode in ("prompt", "adapter"):
+            if f"{mode}_vs_base" in row:
+                c = row[f"{mode}_vs_base"]
+                cells.append(f"{mode} {row[mode]:.4f} ({c['change']:+.4f} ± {c['noise']:.4f}, {c['verdict']})")
+        lines.append("  " + "; ".join(cells))
+    decision = result["decision"]
+    lines.append(f"ship rule: {decision['status']} - {decision['why']}")
+    return "\n".join(lines)

@@ -1,0 +1,260 @@
+"""The held-out panel (``taskvec eval panel``), its paired bootstrap, the ship rule, and the registry's verdicts:
+on the tiny random BERT over a synthetic panel written by the test, and on the shipped adapters' records."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import make_random_adapter
+from panel_files import make_panel
+
+from taskvec.eval import bootstrap, cli
+from taskvec.eval.datasets import LOADERS
+from taskvec.eval.panel import REPO_PANEL, read_manifest
+from taskvec.eval.ship import decide
+
+REPO = Path(__file__).resolve().parents[1]
+KINDS = ("retrieval", "similarity", "classification", "clustering")
+
+
+@pytest.fixture(scope="module")
+def panel_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_panel(tmp_path_factory.mktemp("panel"))
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_random_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapter") / "random", seed=5)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKVEC_CHECKS_CACHE", str(tmp_path / "cache"))
+
+
+# ------------------------------------------------------------------------------------------------- the CLI
+@pytest.mark.parametrize("kind", KINDS)
+def test_panel_cli_scores_three_modes_with_noise_and_a_verdict(kind, panel_root, adapter, tiny_model_dir, capsys):
+    argv = ["panel", "--task", kind, "--adapter", str(adapter), "--panel-root", str(panel_root)]
+    argv += ["--model", str(tiny_model_dir), "--query-prompt", "topic: ", "--sample", "8", "--rounds", "40", "--json"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out.strip().splitlines()[-1])
+    expected = {s.name for s in read_manifest(panel_root) if s.kind == kind}
+    assert set(result["sets"]) == expected and result["sample"] == 8 and result["query_prompt"] == "topic: "
+    for name, row in result["sets"].items():
+        assert {"base", "prompt", "adapter", "spread", "units"} <= set(row), name
+        for mode in ("prompt", "adapter"):
+            c = row[f"{mode}_vs_base"]
+            assert c["noise"] >= 0 and c["verdict"] in ("up", "level", "down")
+            assert c["change"] == pytest.approx(row[mode] - row["base"], abs=2e-5)
+    decision = result["decision"]
+    assert decision["provisional"] and "provisional" in decision["why"]
+    assert decision["status"] in ("adapter", "prompt", "bare")
+    assert "ship rule:" in out and "SAMPLE of 8" in out
+
+
+def test_panel_without_prompt_scores_base_and_prompt_once(panel_root, tiny_model_dir, capsys):
+    """An empty prompt encodes as the base model: the two modes are one measurement, level with no noise."""
+    argv = ["panel", "--task", "similarity", "--adapter", "none", "--panel-root", str(panel_root)]
+    assert cli.main([*argv, "--model", str(tiny_model_dir), "--rounds", "20", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for row in result["sets"].values():
+        assert row["prompt"] == row["base"] and "adapter_vs_base" not in row
+        assert row["prompt_vs_base"] == {"change": 0.0, "noise": 0.0, "verdict": "level"}
+    assert result["decision"] == {
+        "status": "bare",
+        "adapter": False,
+        "prompt": False,
+        "why": "no adapter; no prompt",
+        "provisional": False,
+    }
+
+
+def test_panel_refuses_a_folder_without_manifest_and_names_missing_sets(panel_root, tiny_model_dir, tmp_path, capsys):
+    base = ["panel", "--task", "clustering", "--adapter", "none", "--model", str(tiny_model_dir)]
+    assert cli.main([*base, "--panel-root", str(tmp_path)]) == 2
+    assert "panel.json" in capsys.readouterr().err
+    partial = tmp_path / "partial"
+    shutil.copytree(panel_root, partial)
+    shutil.rmtree(partial / "toy-clustering")
+    assert cli.main([*base, "--panel-root", str(partial)]) == 2
+    err = capsys.readouterr().err
+    assert "toy-clustering" in err and "build.py" in err
+
+
+def test_panel_card_records_figures_and_decision(panel_root, adapter, tiny_model_dir, tmp_path, capsys):
+    from taskvec.train.model_card import INFO_FILE
+
+    folder = tmp_path / "carded"
+    shutil.copytree(adapter, folder)
+    info = json.loads((REPO / "adapters/all-MiniLM-L6-v2/clustering" / INFO_FILE).read_text())
+    info.pop("panel", None)
+    (folder / INFO_FILE).write_text(json.dumps(info))
+    argv = ["panel", "--task", "clustering", "--adapter", str(folder), "--panel-root", str(panel_root)]
+    assert cli.main([*argv, "--model", str(tiny_model_dir), "--rounds", "20", "--card"]) == 0
+    recorded = json.loads((folder / INFO_FILE).read_text())["panel"]
+    assert set(recorded["sets"]) == {"toy-clustering"} and recorded["command"].startswith("taskvec eval panel")
+    card = (folder / "README.md").read_text()
+    assert "## Held-out panel and ship rule" in card and "toy-clustering (synthetic clustering)" in card
+    assert f"Ship rule (taskvec.eval.ship): **{recorded['decision']['status']}**" in card
+
+
+# ------------------------------------------------------------------------------------------- the bootstrap
+def test_paired_bootstrap_tells_a_shift_from_noise():
+    rng = np.random.default_rng(0)
+    base_values = rng.uniform(0, 1, 300)
+    base = bootstrap.MeanOfUnits(base_values)
+    cases = {
+        "up": bootstrap.MeanOfUnits(base_values + 0.01),
+        "down": bootstrap.MeanOfUnits(base_values - 0.01),
+        "level": bootstrap.MeanOfUnits(base_values + rng.normal(0, 0.05, 300) - 0.001),
+    }
+    draws = bootstrap.paired_bootstrap({"base": base, "same": base, **cases}, rounds=300)
+    assert np.array_equal(draws["same"], draws["base"])
+    for expected, measure in cases.items():
+        change = measure.score() - base.score()
+        noise = bootstrap.Z95 * float(np.std(draws[expected] - draws["base"]))
+        assert bootstrap.verdict(change, noise) == expected, (expected, change, noise)
+    # Paired: the noise of a constant shift is nil although each figure's own spread is not.
+    assert np.std(draws["up"] - draws["base"]) < 1e-12 < np.std(draws["base"])
+
+
+def test_v_measure_and_accuracy_on_resamples_match_their_plain_definitions():
+    from sklearn.metrics import v_measure_score
+
+    rng = np.random.default_rng(1)
+    labels = rng.choice(["a", "b", "c"], 200)
+    clusters = rng.integers(0, 4, (3, 200))
+    measure = bootstrap.VMeasure(clusters, labels)
+    assert measure.score() == pytest.approx(np.mean([v_measure_score(labels, c) for c in clusters]))
+    units, seeds = rng.integers(0, 200, 200), np.array([2, 2, 0])
+    expected = np.mean([v_measure_score(labels[units], clusters[s][units]) for s in seeds])
+    assert measure.score(bootstrap.Resample(units, seeds)) == pytest.approx(expected)
+    correct = rng.integers(0, 2, (4, 50))
+    accuracy = bootstrap.Accuracy(correct)
+    rows, cols = np.array([0, 0, 3, 1]), rng.integers(0, 50, 50)
+    assert accuracy.score(bootstrap.Resample(cols, rows)) == pytest.approx(correct[rows][:, cols].mean())
+
+
+# ------------------------------------------------------------------------------------------- the ship rule
+def _result(prompt: str, prompt_verdicts: list[str], adapter_verdicts: list[str] | None) -> dict:
+    sets = {}
+    for i, pv in enumerate(prompt_verdicts):
+        row = {"prompt_vs_base": {"change": -0.02 if pv == "down" else 0.0, "noise": 0.01, "verdict": pv}}
+        if adapter_verdicts is not None:
+            av = adapter_verdicts[i]
+            row["adapter_vs_base"] = {"change": -0.02 if av == "down" else 0.02, "noise": 0.01, "verdict": av}
+        sets[f"set{i}"] = row
+    adapter = None if adapter_verdicts is None else "adapters/x"
+    return {"query_prompt": prompt, "document_prompt": prompt, "adapter": adapter, "sample": None, "sets": sets}
+
+
+@pytest.mark.parametrize(
+    ("prompt", "prompt_verdicts", "adapter_verdicts", "status", "runs_adapter", "runs_prompt"),
+    [
+        ("topic: ", ["level", "down"], ["up", "level"], "adapter", True, True),  # the pair passes as trained
+        ("topic: ", ["level", "level"], ["up", "down"], "prompt", False, True),
+        ("topic: ", ["up", "down"], ["level", "down"], "bare", False, False),
+        ("", ["level", "level"], ["level", "up"], "adapter", True, False),
+        ("", ["level", "level"], ["down", "up"], "bare", False, False),
+        ("topic: ", ["level", "up"], None, "prompt", False, True),
+    ],
+)
+def test_ship_rule(prompt, prompt_verdicts, adapter_verdicts, status, runs_adapter, runs_prompt):
+    decision = decide(_result(prompt, prompt_verdicts, adapter_verdicts))
+    assert (decision["status"], decision["adapter"], decision["prompt"]) == (status, runs_adapter, runs_prompt)
+    if "down" in (adapter_verdicts or []):
+        assert "below the bare model on set" in decision["why"] and "-0.0200" in decision["why"]
+
+
+# ------------------------------------------------------------------------------------ the registry's verdicts
+def _profile_with(tmp_path: Path, adapter: Path, monkeypatch: pytest.MonkeyPatch, passes: bool, verdict):
+    from taskvec.engine import profiles
+
+    folder = tmp_path / "adapters" / "toy" / "clustering"
+    shutil.copytree(adapter, folder)
+    decision = {"status": "adapter", "adapter": passes, "prompt": True, "why": "test", "provisional": False}
+    (folder / "taskvec_training.json").write_text(json.dumps({"panel": {"decision": decision}}))
+    monkeypatch.setattr(profiles, "SHIPPED_ADAPTERS", tmp_path / "adapters")
+    return profiles.ModelProfile(
+        name="toy",
+        match=("toy",),
+        prompts={"clustering": ("topic: ", "topic: "), "retrieval": ("q: ", "d: ")},
+        source="test",
+        adapters_slug="toy",
+        verdicts={"clustering": verdict, "retrieval": profiles.TaskVerdict(False, False, "prompt below base")},
+    )
+
+
+def test_registry_runs_an_adapter_only_where_verdict_and_recorded_panel_agree(adapter, tmp_path, monkeypatch):
+    from taskvec.engine import TaskRegistry
+    from taskvec.engine.profiles import TaskVerdict
+
+    passing = TaskRegistry.from_profile(
+        _profile_with(tmp_path / "a", adapter, monkeypatch, True, TaskVerdict(True, True, "ok"))
+    )
+    task = passing["clustering"]
+    assert task.adapter is not None and task.status == "adapter" and task.query_prompt == "topic: "
+    assert task.to_dict()["status"] == "adapter" and task.to_dict()["why"] == "ok"
+    bare = passing["retrieval"]
+    assert (bare.adapter, bare.query_prompt, bare.document_prompt, bare.status) == (None, "", "", "bare")
+    assert passing["code"].status == "unchecked" and "no held-out panel verdict" in passing["code"].why
+
+    failing = TaskRegistry.from_profile(
+        _profile_with(tmp_path / "b", adapter, monkeypatch, False, TaskVerdict(True, True, "ok"))
+    )
+    assert failing["clustering"].adapter is None and "does not pass the ship rule" in failing["clustering"].why
+    refused = TaskRegistry.from_profile(
+        _profile_with(tmp_path / "c", adapter, monkeypatch, True, TaskVerdict(False, True, "adapter down"))
+    )
+    assert refused["clustering"].adapter is None and refused["clustering"].status == "prompt"
+    assert refused["clustering"].query_prompt == "topic: " and refused["clustering"].why == "adapter down"
+
+
+def test_a_tasks_file_task_says_so(tiny_model_dir, tmp_path):
+    from taskvec.engine import Encoder
+
+    tasks_file = tmp_path / "tasks.toml"
+    tasks_file.write_text('[tasks.tickets]\nkind = "classification"\nprompt = "ticket: "\n')
+    task = Encoder(tiny_model_dir, tasks_file=tasks_file, device="cpu").tasks["tickets"]
+    assert task.status == "custom" and str(tmp_path) in task.why
+
+
+# ------------------------------------------------------------------------------ the shipped panel and verdicts
+def test_shipped_verdicts_are_the_ship_rule_on_the_recorded_panels():
+    """Every verdict in the MiniLM profile is what the ship rule decides on the panel its adapter's card records,
+    read in full on every set of the task kind's panel; the registry runs exactly those adapters."""
+    from taskvec.engine import TaskRegistry
+    from taskvec.engine.profiles import profile_for
+
+    profile = profile_for("sentence-transformers/all-MiniLM-L6-v2")
+    registry = TaskRegistry.from_profile(profile)
+    manifest = read_manifest(REPO_PANEL)
+    assert set(profile.verdicts) == set(KINDS)
+    for kind, verdict in profile.verdicts.items():
+        folder = profile.adapter_folder(kind)
+        info = json.loads((folder / "taskvec_training.json").read_text())
+        panel = info["panel"]
+        assert panel["sample"] is None and panel["rounds"] >= 1000
+        assert set(panel["sets"]) == {s.name for s in manifest if s.kind == kind}
+        decision = decide(panel)
+        assert decision == panel["decision"]
+        assert (verdict.adapter, verdict.prompt) == (decision["adapter"], decision["prompt"]), kind
+        assert (registry[kind].adapter is not None) == verdict.adapter and registry[kind].status == decision["status"]
+        card = (folder / "README.md").read_text()
+        assert "## Held-out panel and ship rule" in card and f"**{decision['status']}**" in card
+        trained_on = [d["source"] for d in info["data"]] + info.get("anchor_data", []) + info.get("val_data", [])
+        assert not any("panel" in source for source in trained_on)
+
+
+def test_committed_panel_sets_load_and_every_set_has_a_source_note():
+    for ps in read_manifest(REPO_PANEL):
+        assert (REPO_PANEL / ps.name / "SOURCE.md").is_file(), ps.name
+        if ps.committed:
+            data = LOADERS[ps.layout](REPO_PANEL / ps.name)
+            assert data is not None, ps.name
