@@ -169,6 +169,8 @@ def _builtin(profile: ModelProfile, kind: str) -> Task:
     verdict = profile.verdicts.get(kind)
     if verdict is None:
         why = f"no held-out panel verdict for {profile.name}: the prompts of its profile ({profile.source})"
+        if profile.adapter_folder(kind):
+            why += "; its shipped adapter does not run until the ship rule passes it (docs/panel.md)"
         return replace(task, status="unchecked", why=why)
     adapter = profile.shipped_adapter(kind)
     if verdict.adapter and adapter is None:

@@ -135,16 +135,14 @@ def _retrieval(folder: Path, embed: Embed, sample: int | None) -> bootstrap.Meas
     )
 
 
-def _pairs(layout: str) -> Callable[[Path, Embed, int | None], bootstrap.Measure]:
-    def measure(folder: Path, embed: Embed, sample: int | None) -> bootstrap.Measure:
-        data = LOADERS[layout](folder)
-        rows = _keep(len(data.texts1), sample, random.Random(0))
-        cosine = metrics.paired_cosine(
-            embed([data.texts1[i] for i in rows], "query"), embed([data.texts2[i] for i in rows], "document")
-        )
-        return bootstrap.PairScore(cosine, [data.targets[i] for i in rows], "ap" if layout == "pairs" else "spearman")
-
-    return measure
+def _pairs(folder: Path, embed: Embed, sample: int | None, layout: str) -> bootstrap.Measure:
+    """Cosine of each pair against its gold score (Spearman) or its 0/1 label (average precision)."""
+    data = LOADERS[layout](folder)
+    rows = _keep(len(data.texts1), sample, random.Random(0))
+    cosine = metrics.paired_cosine(
+        embed([data.texts1[i] for i in rows], "query"), embed([data.texts2[i] for i in rows], "document")
+    )
+    return bootstrap.PairScore(cosine, [data.targets[i] for i in rows], "ap" if layout == "pairs" else "spearman")
 
 
 def _classification(folder: Path, embed: Embed, sample: int | None, per_label: int) -> bootstrap.Measure:
@@ -209,7 +207,7 @@ def measure_set(ps: PanelSet, folder: Path, embed: Embed, sample: int | None) ->
     if ps.layout == "retrieval":
         return _retrieval(folder, embed, sample)
     if ps.layout in ("similarity", "pairs"):
-        return _pairs(ps.layout)(folder, embed, sample)
+        return _pairs(folder, embed, sample, ps.layout)
     if ps.layout == "classification":
         return _classification(folder, embed, sample, ps.samples_per_label or DEFAULT_SAMPLES_PER_LABEL)
     if ps.layout == "clustering":

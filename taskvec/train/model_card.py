@@ -25,6 +25,16 @@ def _prompt_phrase(info: dict[str, Any]) -> str:
     return "trained on unprompted text (the task has no prompt on this model, so at step 0 it is the base model)"
 
 
+def _selection(info: dict[str, Any]) -> str:
+    decision = (info.get("panel") or {}).get("decision") or {}
+    if decision.get("adapter") and not decision.get("provisional"):
+        return f"It passed the ship rule on the held-out panel (below): it may run as `task={info['task']}`'s default."
+    return (
+        f"It is **not** a default of `task={info['task']}`: it has not passed the ship rule on the held-out panel "
+        "(see below); a tasks file can still name it as a task's adapter."
+    )
+
+
 def _cpu(info: dict[str, Any]) -> str:
     cpu = info.get("cpu_seconds")
     return f"{cpu / 60:.1f} CPU-min" if cpu else "CPU time not recorded"
@@ -67,7 +77,7 @@ def render(info: dict[str, Any]) -> str:
         "",
         f"A LoRA adapter (rank {hp['rank']}, alpha {hp['alpha']:g}, dropout {hp['dropout']:g}, on "
         f"{', '.join(info['target_modules'])}; {info['trainable_parameters']:,} parameters) over the frozen "
-        f"backbone, {_prompt_phrase(info)}. taskvec selects it with `task={info['task']}`.",
+        f"backbone, {_prompt_phrase(info)}. {_selection(info)}",
         "",
         "| | |",
         "|---|---|",
