@@ -17,7 +17,7 @@ from taskvec.errors import (
     UnknownCollectionError,
     UnknownTaskError,
 )
-from taskvec.ingest import ChunkingOptions
+from taskvec.options import ChunkingOptions
 from taskvec.service import CallControl, TaskvecService
 from taskvec.store import DocumentLimits, Store
 

@@ -30,7 +30,7 @@ from helpers import TASKVEC_SCRIPT, RawStdioServer, server_env
 
 from taskvec import service as service_module
 from taskvec.errors import InvalidInputError
-from taskvec.ingest import ChunkingOptions
+from taskvec.options import ChunkingOptions
 from taskvec.service import TaskvecService
 from taskvec.store import DocumentLimits, Store
 from taskvec.store.filters import compile_filter
