@@ -63,7 +63,7 @@ def long_text(seed: int, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words))
 
 
-def table_rows(store_path: Path, name: str) -> set[tuple[str, str]]:
+def table_rows(store_path: Path | str, name: str) -> set[tuple[str, str]]:
     """(key, text) of every row: enough to tell one complete state of a collection from another."""
     store = Store(store_path)
     if not store.exists(name):
@@ -102,13 +102,19 @@ def kill_setup(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     return {"root": root, "before_store": before_store, "corpus": corpus, "env": env, "before": before, "after": after}
 
 
-def kill_during_index(setup: dict[str, Any], store: Path, phase: str, rng: random.Random) -> set[tuple[str, str]]:
-    """Run `taskvec index` on ``store``, a copy of the old store, and kill -9 it in ``phase``; the rows left."""
-    shutil.copytree(setup["before_store"], store)
+def kill_during_index(setup: dict[str, Any], store: Path | str, phase: str, rng: random.Random) -> set[tuple[str, str]]:
+    """Run `taskvec index` on ``store`` and kill -9 it in ``phase``; the rows left. A local ``store`` starts as a
+    copy of the old store; a remote one must hold the old state already."""
+    if isinstance(store, Path):
+        shutil.copytree(setup["before_store"], store)
     command = [str(TASKVEC_SCRIPT), "index", str(setup["corpus"]), "-c", "c", "--chunk-tokens", "24"]
     command += ["--chunk-overlap", "4"]
+    aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}  # a remote store's endpoint and keys
     process = subprocess.Popen(
-        command, env={**setup["env"], "TASKVEC_STORE": str(store)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command,
+        env={**setup["env"], **aws, "TASKVEC_STORE": str(store)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     seen = {"encoding": threading.Event(), "writing": threading.Event()}
 
@@ -123,6 +129,9 @@ def kill_during_index(setup: dict[str, Any], store: Path, phase: str, rng: rando
                 seen["writing"].set()
 
     threading.Thread(target=watch, daemon=True).start()
+    if phase == "complete":  # no kill: the run must reach the new state
+        assert process.wait(timeout=300) == 0
+        return table_rows(store, "c")
     if phase == "start":
         time.sleep(rng.uniform(0.5, 4.0))
     elif phase == "encoding":
@@ -163,6 +172,26 @@ def test_after_a_kill_the_store_opens_and_takes_writes(kill_setup: dict[str, Any
     service = TaskvecService(tiny_encoder, Store(store))
     service.index("c", [{"id": "fresh", "text": "written after the crash"}], "retrieval")
     assert service.search("written after the crash", "c", limit=1).hits[0].id == "fresh"
+
+
+def test_kill_during_index_on_s3_leaves_old_or_new(kill_setup: dict[str, Any], s3_endpoint: str) -> None:
+    """The same on object storage (a local S3-compatible server): old or new, never part, no lock file needed."""
+    from conftest import new_bucket
+
+    from taskvec.engine import Encoder
+
+    encoder = Encoder(kill_setup["env"]["TASKVEC_MODEL"], device="cpu")
+    old = [{"id": f"d{i}", "text": long_text(i, 20 + 60 * (i % 3))} for i in range(80)]  # as kill_setup's
+    outcomes = []
+    for run, phase in enumerate(["complete", "encoding", "writing"]):
+        uri = f"s3://{new_bucket(s3_endpoint)}/db"
+        TaskvecService(encoder, Store(uri)).index("c", old, "retrieval")
+        assert table_rows(uri, "c") == kill_setup["before"]
+        rows = kill_during_index(kill_setup, uri, phase, random.Random(run))
+        assert rows in (kill_setup["before"], kill_setup["after"]), f"{phase}: a partial write on S3"
+        assert phase != "complete" or rows == kill_setup["after"]
+        outcomes.append((phase, "after" if rows == kill_setup["after"] else "before"))
+    print(f"kill -9 on S3: {outcomes}")
 
 
 # --------------------------------------------------------------------------------------- chunk boundaries
