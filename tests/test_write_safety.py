@@ -87,19 +87,16 @@ def kill_setup(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     corpus = root / "corpus.jsonl"
     new = [{"id": f"d{i}", "text": long_text(1000 + i, 10 + 50 * (i % 4))} for i in range(40, 380)]
     corpus.write_text("\n".join(json.dumps(d) for d in new))
-    env = server_env(tiny_model_dir, before_store)
-    after_store = root / "after"
-    shutil.copytree(before_store, after_store)
-    done = subprocess.run(
-        [str(TASKVEC_SCRIPT), "index", str(corpus), "-c", "c", "--chunk-tokens", "24", "--chunk-overlap", "4"],
-        env={**env, "TASKVEC_STORE": str(after_store)},
-        capture_output=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-    before, after = table_rows(before_store, "c"), table_rows(after_store, "c")
+    setup = {
+        "root": root,
+        "before_store": before_store,
+        "corpus": corpus,
+        "env": server_env(tiny_model_dir, before_store),
+    }
+    after = kill_during_index(setup, root / "after", "complete", random.Random(0))  # measures the write's window
+    before = table_rows(before_store, "c")
     assert len(after) > len(before) and before != after
-    return {"root": root, "before_store": before_store, "corpus": corpus, "env": env, "before": before, "after": after}
+    return {**setup, "before": before, "after": after}
 
 
 def kill_during_index(setup: dict[str, Any], store: Path | str, phase: str, rng: random.Random) -> set[tuple[str, str]]:
@@ -112,25 +109,30 @@ def kill_during_index(setup: dict[str, Any], store: Path | str, phase: str, rng:
     aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}  # a remote store's endpoint and keys
     process = subprocess.Popen(
         command,
-        env={**setup["env"], **aws, "TASKVEC_STORE": str(store)},
-        stdout=subprocess.DEVNULL,
+        env={**setup["env"], **aws, "TASKVEC_STORE": str(store), "PYTHONUNBUFFERED": "1"},  # results as printed
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    seen = {"encoding": threading.Event(), "writing": threading.Event()}
+    seen = {"encoding": threading.Event(), "writing": threading.Event(), "written": threading.Event()}
 
-    def watch() -> None:  # the progress bar on stderr says which phase the run is in
-        assert process.stderr is not None
+    def watch(stream: Any, marks: dict[bytes, str]) -> None:  # the progress bar (stderr) and result (stdout)
         buffer = b""
-        while chunk := process.stderr.read1(4096):
+        while chunk := stream.read1(4096):
             buffer = (buffer + chunk)[-4096:]
-            if b"encoded" in buffer:
-                seen["encoding"].set()
-            if b"writing" in buffer:
-                seen["writing"].set()
+            for mark, event in marks.items():
+                if mark in buffer:
+                    seen[event].set()
 
-    threading.Thread(target=watch, daemon=True).start()
-    if phase == "complete":  # no kill: the run must reach the new state
-        assert process.wait(timeout=300) == 0
+    for stream, marks in (
+        (process.stderr, {b"encoded": "encoding", b"writing": "writing"}),
+        (process.stdout, {b"indexed": "written"}),
+    ):
+        threading.Thread(target=watch, args=(stream, marks), daemon=True).start()
+    if phase == "complete":  # no kill: the run must reach the new state; how long its write took is kept
+        assert seen["writing"].wait(300), "the run never reached its write"
+        writing = time.monotonic()
+        assert seen["written"].wait(300) and process.wait(timeout=300) == 0
+        setup["write_window"] = time.monotonic() - writing  # from "writing" to the printed result
         return table_rows(store, "c")
     if phase == "start":
         time.sleep(rng.uniform(0.5, 4.0))
@@ -139,7 +141,9 @@ def kill_during_index(setup: dict[str, Any], store: Path | str, phase: str, rng:
         time.sleep(rng.uniform(0.0, 0.5))
     else:  # around the commit
         assert seen["writing"].wait(180), "the run never reached its write"
-        time.sleep(rng.uniform(0.0, 0.15))
+        # Anywhere from the write's first moment to a little past its end (the complete run's write took
+        # ``write_window``): before, during and after the commit.
+        time.sleep(rng.uniform(0.0, 1.2 * setup.get("write_window", 0.2)))
     process.kill()
     process.wait(timeout=60)
     return table_rows(store, "c")
