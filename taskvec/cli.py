@@ -170,7 +170,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         prompts = repr(t.query_prompt) if t.symmetric else f"query {t.query_prompt!r} / document {t.document_prompt!r}"
         lines.append(
             f"- {t.name} [{t.kind}] prompt {prompts}; adapter: {t.adapter or 'none'}; space {t.space_id}\n"
-            f"    {t.description}"
+            f"    {t.description}\n"
+            f"    runs: {t.status} - {t.why}"
         )
     return _emit(args, result, "\n".join(lines))
 
@@ -294,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_cluster)
 
-    p = sub.add_parser("tasks", help="list tasks with their prompts and adapters")
+    p = sub.add_parser("tasks", help="list tasks: prompts, adapter, and what each runs with by default and why")
     _common(p)
     p.set_defaults(func=cmd_tasks)
 

@@ -127,6 +127,10 @@ class TaskInfo(BaseModel):
     query_prompt: str
     document_prompt: str
     adapter: str | None
+    # What the task runs with by default (adapter, prompt, bare: the ship rule on the held-out panel, docs/panel.md;
+    # unchecked: the profile's prompts with no panel verdict; custom: a tasks file) and why.
+    status: str
+    why: str
     space_id: str
 
 

@@ -75,6 +75,7 @@ def test_index_search_collections_tasks(run, tmp_path: Path) -> None:
     assert listing["collections"][0]["spaces"][0]["space"]["id"] == indexed["space"]["id"]
     tasks = run("tasks").stdout
     assert "retrieval" in tasks and "clustering" in tasks
+    assert tasks.count("runs: unchecked - no held-out panel verdict") == 5  # the tiny model has no panel verdicts
     deleted = json.loads(run("delete", "-c", "demo", "--ids", "2", "--json").stdout)
     assert deleted["deleted"] == 1
 

@@ -87,6 +87,54 @@ def test_panel_refuses_a_folder_without_manifest_and_names_missing_sets(panel_ro
     assert "toy-clustering" in err and "build.py" in err
 
 
+def test_panel_on_some_sets_decides_nothing(panel_root, tiny_model_dir, capsys):
+    argv = ["panel", "--task", "similarity", "--adapter", "none", "--panel-root", str(panel_root), "--json"]
+    assert cli.main([*argv, "--model", str(tiny_model_dir), "--rounds", "20", "--sets", "toy-pairs"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out.strip().splitlines()[-1])
+    assert set(result["sets"]) == {"toy-pairs"} and result["left_out"] == ["toy-similarity"]
+    assert result["decision"]["provisional"] and "toy-similarity left out" in result["decision"]["why"]
+    assert "LEFT OUT toy-similarity" in out and "--sets toy-pairs" in result["command"]
+    assert cli.main([*argv, "--model", str(tiny_model_dir), "--sets", "toy-clustering"]) == 2
+    err = capsys.readouterr().err
+    assert "toy-clustering: not similarity sets" in err and "toy-pairs" in err
+
+
+def _ci_checkout(tmp_path: Path) -> Path:
+    """The repository's panel as a fresh checkout has it: the manifest, every SOURCE.md, the committed sets only."""
+    root = tmp_path / "checkout-panel"
+    root.mkdir()
+    shutil.copy(REPO_PANEL / "panel.json", root)
+    for ps in read_manifest(REPO_PANEL):
+        if ps.committed:
+            (root / ps.name).symlink_to(REPO_PANEL / ps.name)
+    return root
+
+
+@pytest.mark.slow  # about 25 s per kind on 2 cores: the bundled model encodes each sample in three modes
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_real_panel_runs_in_ci_on_a_sample_of_its_committed_sets(kind, tmp_path, capsys):
+    """`taskvec eval panel` with the bundled model and the shipped adapter on the committed sets (a small sample);
+    the sets rebuilt outside git are named with the command that rebuilds them, not a crash and not a fetch."""
+    root = _ci_checkout(tmp_path)
+    manifest = [s for s in read_manifest(REPO_PANEL) if s.kind == kind]
+    committed = [s.name for s in manifest if s.committed]
+    absent = [s.name for s in manifest if not s.committed]
+    assert committed and absent  # every kind has both, so both paths below run
+    argv = ["panel", "--task", kind, "--panel-root", str(root)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"python data/panel/build.py --mirrors MIRRORS --out {root} --sets {' '.join(absent)}" in err
+    assert f"--sets {' '.join(committed)}" in err and "Traceback" not in err
+    assert cli.main([*argv, "--sets", *committed, "--sample", "12", "--rounds", "50", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["model"].endswith("all-MiniLM-L6-v2") and result["adapter"].endswith(f"all-MiniLM-L6-v2/{kind}")
+    assert set(result["sets"]) == set(committed) and result["left_out"] == absent
+    for row in result["sets"].values():
+        assert 0 < row["base"] <= 1 and row["adapter_vs_base"]["verdict"] in ("up", "level", "down")
+    assert result["decision"]["provisional"]
+
+
 def test_panel_card_records_figures_and_decision(panel_root, adapter, tiny_model_dir, tmp_path, capsys):
     from taskvec.train.model_card import INFO_FILE
 
@@ -216,6 +264,35 @@ def test_registry_runs_an_adapter_only_where_verdict_and_recorded_panel_agree(ad
     assert refused["clustering"].query_prompt == "topic: " and refused["clustering"].why == "adapter down"
 
 
+def test_every_minilm_task_says_what_it_runs_with_and_why():
+    """What `taskvec tasks` and taskvec://tasks list: each built-in task's status and reason (the ship rule's)."""
+    from taskvec.engine import TaskRegistry
+    from taskvec.engine.profiles import profile_for
+
+    profile = profile_for("sentence-transformers/all-MiniLM-L6-v2")
+    registry = TaskRegistry.from_profile(profile)
+    for kind in profile.verdicts:
+        task = registry[kind].to_dict()
+        assert task["status"] == profile.verdicts[kind].status and task["why"] == profile.verdicts[kind].why
+        assert (task["adapter"] is not None) == (task["status"] == "adapter")
+        if task["status"] == "bare":
+            assert task["query_prompt"] == task["document_prompt"] == ""
+    assert registry["code"].status == "unchecked" and registry["code"].why
+
+
+def test_readme_task_table_says_what_each_task_runs_with():
+    from taskvec.engine import TaskRegistry
+    from taskvec.engine.profiles import profile_for
+
+    registry = TaskRegistry.from_profile(profile_for("sentence-transformers/all-MiniLM-L6-v2"))
+    kinds = ("retrieval", "similarity", "classification", "clustering", "code")
+    rows = [line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `")]
+    listed = {row.split("`")[1]: row.split("|")[4] for row in rows if row.split("`")[1] in kinds}
+    assert set(listed) == set(kinds)
+    for name, cell in listed.items():
+        assert cell.strip().startswith(f"**{registry[name].status}**"), (name, cell)
+
+
 def test_a_tasks_file_task_says_so(tiny_model_dir, tmp_path):
     from taskvec.engine import Encoder
 
@@ -235,7 +312,9 @@ def test_shipped_verdicts_are_the_ship_rule_on_the_recorded_panels():
     profile = profile_for("sentence-transformers/all-MiniLM-L6-v2")
     registry = TaskRegistry.from_profile(profile)
     manifest = read_manifest(REPO_PANEL)
-    assert set(profile.verdicts) == set(KINDS)
+    for kind in set(KINDS) - set(profile.verdicts):  # not measured yet: its shipped adapter does not run
+        assert registry[kind].adapter is None and registry[kind].status == "unchecked", kind
+        assert "does not run until the ship rule passes it" in registry[kind].why
     for kind, verdict in profile.verdicts.items():
         folder = profile.adapter_folder(kind)
         info = json.loads((folder / "taskvec_training.json").read_text())
@@ -250,6 +329,19 @@ def test_shipped_verdicts_are_the_ship_rule_on_the_recorded_panels():
         assert "## Held-out panel and ship rule" in card and f"**{decision['status']}**" in card
         trained_on = [d["source"] for d in info["data"]] + info.get("anchor_data", []) + info.get("val_data", [])
         assert not any("panel" in source for source in trained_on)
+
+
+def test_only_the_sets_marked_committed_are_let_into_git():
+    """.gitignore keeps data/ out and lets in exactly the panel sets whose licence allows redistribution."""
+    lines = (REPO / ".gitignore").read_text().splitlines()
+    let_in = {line.split("/")[3] for line in lines if line.startswith("!/data/panel/") and line.endswith("/*")}
+    assert let_in == {s.name for s in read_manifest(REPO_PANEL) if s.committed}
+    assert "/data/*" in lines and "/data/panel/*/*" in lines and "!/data/panel/*/SOURCE.md" in lines
+    for ps in read_manifest(REPO_PANEL):
+        note = (REPO_PANEL / ps.name / "SOURCE.md").read_text()
+        assert ("**Committed**" in note) == ps.committed and ("**Not committed**" in note) != ps.committed, ps.name
+        if "non-commercial" in ps.licence.lower() or "none stated" in ps.licence:
+            assert not ps.committed, ps.name
 
 
 def test_committed_panel_sets_load_and_every_set_has_a_source_note():

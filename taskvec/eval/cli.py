@@ -122,6 +122,9 @@ def _populate(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--panel-root", type=Path, help="the panel folder (default: $TASKVEC_PANEL, else data/panel)")
     p.add_argument("--sample", type=_positive, help="keep this many queries/pairs/texts per set (CI; decides nothing)")
+    p.add_argument(
+        "--sets", nargs="+", metavar="NAME", help="only these sets of the kind's panel (decides nothing; default: all)"
+    )
     p.add_argument("--rounds", type=_positive, default=1000, help="paired bootstrap rounds (default: 1000)")
     p.add_argument("--query-prompt", help="query prompt (default: the adapter's training prompt, else the task's)")
     p.add_argument("--document-prompt", help="document prompt (default: as --query-prompt)")
@@ -304,6 +307,7 @@ def _run_panel(args: argparse.Namespace) -> int:
             query_prompt=args.query_prompt,
             document_prompt=args.document_prompt,
             sample=args.sample,
+            sets=args.sets,
             rounds=args.rounds,
             cache=checks_cache(),
             report=lambda name, row: print(name, json.dumps(row), file=sys.stderr, flush=True),
@@ -333,6 +337,8 @@ def _panel_command(args: argparse.Namespace, root: Path) -> str:
     for flag in ("sample", "query_prompt", "document_prompt"):
         if getattr(args, flag) is not None:
             words.append(f"--{flag.replace('_', '-')} {getattr(args, flag)!r}")
+    if args.sets:
+        words.append(f"--sets {' '.join(args.sets)}")
     if args.rounds != 1000:
         words.append(f"--rounds {args.rounds}")
     return " ".join(words)

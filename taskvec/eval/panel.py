@@ -83,17 +83,41 @@ def missing_sets(root: Path, kind: str) -> list[str]:
     return [s.name for s in read_manifest(root) if s.kind == kind and not (Path(root) / s.name).is_dir()]
 
 
-def panel_sets(root: Path, kind: str) -> list[PanelSet]:
-    """The sets of one task kind, each checked to be on disk."""
+def rebuild_command(root: Path, names: Sequence[str]) -> str:
+    """The command that rebuilds ``names`` under ``root`` from snapshots of their origin repositories."""
+    out = "" if Path(root).resolve() == REPO_PANEL else f" --out {root}"
+    return f"python data/panel/build.py --mirrors MIRRORS{out} --sets {' '.join(names)}"
+
+
+def panel_sets(root: Path, kind: str, names: Sequence[str] | None = None) -> list[PanelSet]:
+    """The sets of one task kind (only ``names`` where given), each checked to be on disk."""
     sets = [s for s in read_manifest(root) if s.kind == kind]
     if not sets:
         raise DataError(f"The panel at {root} has no {kind} sets.", field="task", fix="Add sets to panel.json.")
-    missing = missing_sets(root, kind)
+    if names:
+        unknown = sorted(set(names) - {s.name for s in sets})
+        if unknown:
+            raise DataError(
+                f"{', '.join(unknown)}: not {kind} sets of the panel at {root}.",
+                field="sets",
+                fix=f"Name sets of the {kind} panel: {', '.join(s.name for s in sets)}.",
+            )
+        sets = [s for s in sets if s.name in names]
+    missing = [s.name for s in sets if not (Path(root) / s.name).is_dir()]
     if missing:
+        on_disk = [s.name for s in sets if s.name not in missing]
         raise DataError(
-            f"Panel sets missing under {root}: {', '.join(missing)}.",
+            f"Panel sets missing under {root}: {', '.join(missing)} (not committed: their licence does not allow "
+            "redistribution; see each set's SOURCE.md).",
             field="panel_root",
-            fix="Rebuild them: python data/panel/build.py --mirrors DIR --out ROOT --sets NAMES (docs/panel.md).",
+            fix=f"Rebuild them from snapshots of their origin repositories (MIRRORS/<owner>+<name>/repo, docs/panel.md): "
+            f"{rebuild_command(root, missing)}"
+            + (
+                f"; or score only the sets on disk, which decides nothing: --sets {' '.join(on_disk)}"
+                if on_disk
+                else ""
+            )
+            + ".",
         )
     return sets
 
@@ -152,8 +176,16 @@ def _classification(folder: Path, embed: Embed, sample: int | None, per_label: i
 
     data = LOADERS["classification"](folder)
     rng = random.Random(0)
-    pool = _keep(len(data.train.texts), 4 * sample if sample else None, rng)
     test = _keep(len(data.test.texts), sample, rng)
+    pool = list(range(len(data.train.texts)))
+    if sample:  # the sampled test texts' labels, each with twice the texts a draw takes, so the draws still differ
+        by_label: dict[str, list[int]] = {}
+        for i in pool:
+            by_label.setdefault(data.train.labels[i], []).append(i)
+        kept = {data.test.labels[i] for i in test}
+        pool = sorted(
+            i for c in kept for i in rng.sample(by_label.get(c, []), min(2 * per_label, len(by_label.get(c, []))))
+        )
     pool_labels = np.asarray([data.train.labels[i] for i in pool])
     draws = []
     for draw in range(DRAWS):
@@ -225,12 +257,14 @@ def run_panel(
     query_prompt: str | None = None,
     document_prompt: str | None = None,
     sample: int | None = None,
+    sets: Sequence[str] | None = None,
     rounds: int = ROUNDS,
     cache: Path | None = None,
     report: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Every set of the task kind's panel under base, prompt and (with ``adapter``) adapter modes, with paired
-    bootstrap noise and a verdict per set; ``report`` gets each set's row when done."""
+    bootstrap noise and a verdict per set; ``report`` gets each set's row when done. ``sets`` keeps only those sets
+    of the kind's panel: a partial panel, like a sample, decides nothing."""
     from taskvec.eval.ship import decide
 
     if query_prompt is None and not (adapter and (adapter / "taskvec_training.json").is_file()):
@@ -240,7 +274,8 @@ def run_panel(
     kind = tasks["base"].kind
     root = Path(root)
     rows: dict[str, dict[str, Any]] = {}
-    for ps in panel_sets(root, kind):
+    chosen = panel_sets(root, kind, sets)
+    for ps in chosen:
         by_space: dict[str, bootstrap.Measure] = {}
         measures: dict[str, bootstrap.Measure] = {}
         for mode in modes:
@@ -262,6 +297,7 @@ def run_panel(
         "adapter": str(adapter) if adapter is not None else None,
         "panel_root": str(root),
         "sample": sample,
+        "left_out": [s.name for s in read_manifest(root) if s.kind == kind and s not in chosen],
         "rounds": rounds,
         "sets": rows,
     }
@@ -297,7 +333,9 @@ def render(result: dict[str, Any]) -> str:
     head = (
         f"panel for task {result['task']} ({result['kind']}): prompts {result['query_prompt']!r} / "
         f"{result['document_prompt']!r}; adapter {result['adapter'] or 'none'}; "
-        f"{result['rounds']} paired bootstrap rounds" + (f"; SAMPLE of {result['sample']}" if result["sample"] else "")
+        f"{result['rounds']} paired bootstrap rounds"
+        + (f"; SAMPLE of {result['sample']}" if result["sample"] else "")
+        + (f"; LEFT OUT {', '.join(result['left_out'])}" if result.get("left_out") else "")
     )
     lines = [head]
     for name, row in result["sets"].items():

@@ -3,8 +3,8 @@
 An adapter is a task's default only if, with the prompt it was trained with, it is at or above the bare model on
 every panel set beyond that set's noise: no set ``down``. The same rule decides the prompt of a task that runs
 without an adapter: the prompt alone may not be ``down`` anywhere. Where neither passes, the task runs the bare
-model (no prompt, no adapter). A panel read on a sample (``--sample``) decides nothing: its decision is marked
-provisional.
+model (no prompt, no adapter). A panel read on a sample (``--sample``) or on some of its sets (``--sets``) decides
+nothing: its decision is marked provisional.
 """
 
 from __future__ import annotations
@@ -53,9 +53,14 @@ def decide(result: dict[str, Any]) -> dict[str, Any]:
             status, why = "bare", f"{lost}; the prompt alone is below it on {'; '.join(prompt_down)}"
         else:
             status, why = "bare", f"{lost}; no prompt"
-    provisional = bool(result.get("sample"))
+    partial = []
+    if result.get("sample"):
+        partial.append(f"a sample of {result['sample']} per set")
+    if result.get("left_out"):
+        partial.append(f"{', '.join(result['left_out'])} left out")
+    provisional = bool(partial)
     if provisional:
-        why += f" (a sample of {result['sample']} per set: provisional, not a ship decision)"
+        why += f" ({'; '.join(partial)}: provisional, not a ship decision)"
     return {
         "status": status,
         "adapter": adapter_ok,
