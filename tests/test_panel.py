@@ -344,6 +344,13 @@ def test_only_the_sets_marked_committed_are_let_into_git():
             assert not ps.committed, ps.name
 
 
+def test_docs_panel_figures_are_the_generated_ones():
+    from taskvec.eval.panel import FIGURES_HEADING, figures_markdown
+
+    page = (REPO / "docs" / "panel.md").read_text()
+    assert page[page.index(FIGURES_HEADING) :] == figures_markdown(), "rerun: python -m taskvec.eval.panel"
+
+
 def test_committed_panel_sets_load_and_every_set_has_a_source_note():
     for ps in read_manifest(REPO_PANEL):
         assert (REPO_PANEL / ps.name / "SOURCE.md").is_file(), ps.name
