@@ -341,6 +341,8 @@ def _panel_command(args: argparse.Namespace, root: Path) -> str:
         words.append(f"--sets {' '.join(args.sets)}")
     if args.rounds != 1000:
         words.append(f"--rounds {args.rounds}")
+    if args.card:
+        words.append("--card")
     return " ".join(words)
 
 
