@@ -172,6 +172,7 @@ async def test_resources_are_readable(tiny_service: TaskvecService) -> None:
             t["name"] for t in tasks["tasks"]
         }
         assert all(t["space_id"] for t in tasks["tasks"])
+        assert all(t["status"] == "unchecked" and "no held-out panel verdict" in t["why"] for t in tasks["tasks"])
         collections = _json_resource(await client.read_resource("taskvec://collections"))
         assert [c["name"] for c in collections["collections"]] == ["home"]
         one = _json_resource(await client.read_resource("taskvec://collections/home"))

@@ -152,6 +152,24 @@ def test_panel_card_records_figures_and_decision(panel_root, adapter, tiny_model
     assert f"Ship rule (taskvec.eval.ship): **{recorded['decision']['status']}**" in card
 
 
+def test_training_ends_without_a_verdict_when_panel_sets_are_absent(panel_root, adapter, tmp_path):
+    from taskvec.train.model_card import INFO_FILE
+    from taskvec.train.ship_rule import end_with_panel
+
+    folder = tmp_path / "trained"
+    shutil.copytree(adapter, folder)
+    info = json.loads((REPO / "adapters/all-MiniLM-L6-v2/clustering" / INFO_FILE).read_text())
+    info.pop("panel", None)
+    (folder / INFO_FILE).write_text(json.dumps(info))
+    partial = tmp_path / "partial"
+    shutil.copytree(panel_root, partial)
+    shutil.rmtree(partial / "toy-clustering")
+    said: list[str] = []
+    assert end_with_panel(folder, panel_root=partial, log=said.append) is None
+    assert f"build.py --mirrors MIRRORS --out {partial} --sets toy-clustering" in said[0]
+    assert "not registered" in said[0] and "panel" not in json.loads((folder / INFO_FILE).read_text())
+
+
 # ------------------------------------------------------------------------------------------- the bootstrap
 def test_paired_bootstrap_tells_a_shift_from_noise():
     rng = np.random.default_rng(0)

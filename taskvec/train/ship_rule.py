@@ -28,7 +28,7 @@ def end_with_panel(
     """Run the panel of the adapter's task on ``adapter``, record it, and log the verdict; None without a panel."""
     from taskvec.engine import Encoder
     from taskvec.eval.cli import checks_cache
-    from taskvec.eval.panel import default_root, missing_sets, render, run_panel
+    from taskvec.eval.panel import default_root, missing_sets, rebuild_command, render, run_panel
 
     root = panel_root or default_root()
     if root is None:
@@ -41,8 +41,9 @@ def end_with_panel(
     hp = info.get("hyperparameters") or {}
     if missing := missing_sets(Path(root), info["kind"]):
         log(
-            f"ship rule: the panel at {root} lacks {', '.join(missing)} (rebuild them: docs/panel.md), so it was not "
-            "applied. This adapter is not registered as a task's default until `taskvec eval panel --card` passes."
+            f"ship rule: the panel at {root} lacks {', '.join(missing)} (rebuild them: {rebuild_command(root, missing)};"
+            " docs/panel.md), so it was not applied. This adapter is not registered as a task's default until "
+            "`taskvec eval panel --card` passes."
         )
         return None
     encoder = Encoder(hp.get("model"), tasks_file=hp.get("tasks_file"), device=device, dtype="fp32")
