@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     info = machine()
     root = Path(tempfile.mkdtemp(prefix="taskvec-rerank-bench-"))
-    settings = taskvec.Settings(store=root / "store", query_cache_size=0)
+    settings = taskvec.Settings(store=str(root / "store"), query_cache_size=0)
     service = taskvec.build_service(settings)
     task = RERANK_KIND
     if args.rerank is not None or RERANK_KIND not in set(service.encoder.tasks):
