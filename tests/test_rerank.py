@@ -85,16 +85,16 @@ def cross_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def rerank_encoder(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, cross_encoder_dir: Path) -> Encoder:
-    """The tiny model with a retrieval adapter, a trained-looking rerank adapter, a zero-head one and a
-    CrossEncoder task, all from one tasks file."""
+def rerank_tasks(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, cross_encoder_dir: Path) -> Path:
+    """A tasks file for the tiny model: a retrieval adapter, a trained-looking rerank adapter, a zero-head one and
+    a CrossEncoder task."""
     from helpers import make_random_adapter
 
     root = tmp_path_factory.mktemp("rerank-tasks")
     make_random_adapter(tiny_model_dir, root / "retrieval", seed=1)
     save_rerank_adapter(tiny_model_dir, root / "rerank", seed=2)
     save_rerank_adapter(tiny_model_dir, root / "zero", seed=3, head_scale=0.0)
-    tasks = write_tasks_file(
+    return write_tasks_file(
         root / "tasks.toml",
         f"""
 [tasks.retrieval]
@@ -110,7 +110,11 @@ kind = "rerank"
 model = "{cross_encoder_dir}"
 """,
     )
-    return Encoder(tiny_model_dir, tasks_file=tasks, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def rerank_encoder(tiny_model_dir: Path, rerank_tasks: Path) -> Encoder:
+    return Encoder(tiny_model_dir, tasks_file=rerank_tasks, device="cpu")
 
 
 @pytest.fixture()
@@ -360,3 +364,92 @@ def test_eval_retrieval_two_stages(rerank_encoder: Encoder, tmp_path: Path) -> N
     moved = run_retrieval(rerank_encoder, task, data, rerank="rerank", candidates=5).details["rerank"]
     assert moved["first_stage"] == pytest.approx(one.value) and 0 <= moved["reranked"] <= 1
     assert moved["queries_better"] + moved["queries_worse"] <= 2
+
+
+# ------------------------------------------------------------------------------------- stdio, CLI, eval CLI
+async def test_reranked_search_and_the_rerank_tool_over_stdio(
+    tiny_model_dir: Path, rerank_tasks: Path, tmp_path: Path
+) -> None:
+    """`taskvec serve` over stdio with the rerank tasks: reranked search and the rerank tool through a client
+    session, and nothing but JSON-RPC on stdout."""
+    import sys
+
+    import anyio
+    from helpers import CALL_TIMEOUT, STARTUP_TIMEOUT, StdioRecording, call_ok, is_jsonrpc, recorded_stdio, server_env
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    env = server_env(tiny_model_dir, tmp_path / "store", TASKVEC_TASKS_FILE=str(rerank_tasks))
+    params = StdioServerParameters(command=sys.executable, args=["-m", "taskvec.cli", "serve"], env=env)
+    recording, log = StdioRecording(), tmp_path / "stderr.log"
+    documents = [{"id": f"d{i}", "text": t} for i, t in enumerate(TEXTS)]
+    search = {"collection": "docs", "query": QUERY, "limit": 5}
+    try:
+        with log.open("wb") as stderr, anyio.fail_after(STARTUP_TIMEOUT + 6 * CALL_TIMEOUT):
+            transport = recorded_stdio(params, recording, stderr)
+            async with Client(transport, mode="legacy", read_timeout_seconds=STARTUP_TIMEOUT) as client:
+                await call_ok(client, "index", {"collection": "docs", "documents": documents, "task": "retrieval"})
+                plain = await call_ok(client, "search", search)
+                zero = await call_ok(client, "search", {**search, "rerank": "untrained"})
+                # A zero head adds nothing: the reranked list is the first stage's, scores and all.
+                assert [h["id"] for h in zero["hits"]] == [h["id"] for h in plain["hits"]]
+                assert [h["first_stage_rank"] for h in zero["hits"]] == [1, 2, 3, 4, 5]
+                assert [h["rerank_score"] for h in zero["hits"]] == pytest.approx([h["score"] for h in plain["hits"]])
+                moved = await call_ok(client, "search", {**search, "limit": 3, "rerank": True, "candidates": 5})
+                assert moved["reranker"]["adapter"] == "rerank" and moved["candidates"] == 5
+                scores = [h["rerank_score"] for h in moved["hits"]]
+                assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+                ranked = await call_ok(client, "rerank", {"query": QUERY, "texts": TEXTS, "task": "ce"})
+                assert sorted(r["index"] for r in ranked["results"]) == list(range(len(TEXTS)))
+                assert ranked["reranker"]["kind"] == "cross-encoder"
+    except Exception as exc:
+        raise AssertionError(f"stdio session failed; the server's stderr:\n{log.read_text()[-3000:]}") from exc
+    assert recording.returncode == 0, f"the server did not stop cleanly on EOF:\n{log.read_text()[-3000:]}"
+    strays = [line for line in recording.lines if not is_jsonrpc(line)]
+    assert not strays, f"stdout carried non-MCP output: {strays[:5]}"
+
+
+def test_cli_search_rerank_and_the_rerank_command(
+    tiny_model_dir: Path, rerank_tasks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from taskvec.cli import main
+
+    for key, value in {
+        "TASKVEC_MODEL": str(tiny_model_dir),
+        "TASKVEC_STORE": str(tmp_path / "store"),
+        "TASKVEC_TASKS_FILE": str(rerank_tasks),
+        "TASKVEC_CACHE_DIR": str(tmp_path / "cache"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps({"id": f"d{i}", "text": t}) for i, t in enumerate(TEXTS)))
+    assert main(["index", str(corpus), "-c", "docs", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["search", QUERY, "-c", "docs", "--rerank", "--candidates", "4", "-k", "2", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert len(found["hits"]) == 2 and found["candidates"] == 4 and found["reranker"]["task"] == "rerank"
+    assert all(h["rerank_score"] is not None and 1 <= h["first_stage_rank"] <= 4 for h in found["hits"])
+    assert main(["search", QUERY, "-c", "docs", "--rerank", "untrained", "-k", "2"]) == 0
+    assert "first stage" in capsys.readouterr().out  # the human listing shows both scores and the first rank
+    assert main(["rerank", QUERY, *TEXTS[:3], "--task", "ce", "--json"]) == 0
+    assert sorted(r["index"] for r in json.loads(capsys.readouterr().out)["results"]) == [0, 1, 2]
+    assert main(["rerank", QUERY, "text", "--task", "retrieval"]) == 2  # not a rerank task: exit 2 with the fix
+    assert "Fix:" in capsys.readouterr().err
+
+
+def test_eval_cli_retrieval_with_rerank(tiny_model_dir: Path, rerank_tasks: Path, tmp_path: Path, capsys) -> None:
+    """`taskvec eval retrieval --rerank` on a BEIR folder: a zero-head reranker leaves nDCG@10 as it was."""
+    from data_files import make_beir
+
+    from taskvec.eval import cli
+
+    make_beir(tmp_path / "beir")
+    zero = rerank_tasks.parent / "zero"
+    argv = ["retrieval", "--data", str(tmp_path / "beir"), "--model", str(tiny_model_dir), "--device", "cpu"]
+    argv += ["--tasks-file", str(rerank_tasks), "--rerank", str(zero), "--candidates", "5", "--json"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "retrieval + rerank over the top 5" in out
+    record = json.loads(out.strip().splitlines()[-1])
+    two = record["details"]["rerank"]
+    assert two["change"] == 0 and two["first_stage"] == pytest.approx(record["value"])
