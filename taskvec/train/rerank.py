@@ -35,8 +35,9 @@ from taskvec.engine.fingerprint import fingerprint_folder
 from taskvec.engine.loading import load_backbone
 from taskvec.engine.rerank import HEAD_FILE, RERANK_CONFIG, PairTokenizer, ScoreHead, pair_states
 from taskvec.errors import DataError
+from taskvec.train.config import SAVED_INFO, set_seed
 from taskvec.train.data import PairSet, carve_validation, for_kind, read_source
-from taskvec.train.trainer import SAVED_INFO, default_target_modules, set_seed
+from taskvec.train.model import default_target_modules
 
 
 @dataclass
