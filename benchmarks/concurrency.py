@@ -56,6 +56,8 @@ def start_server(store: Path, log: Path, wait_ms: float, timings: Path) -> tuple
         TOKENIZERS_PARALLELISM="false",
         TASKVEC_TIMINGS=str(timings),
     )
+    if os.environ.get("TASKVEC_PROFILE"):  # served.py profiles the event loop (see there)
+        env["TASKVEC_PROFILE"] = os.environ["TASKVEC_PROFILE"]
     served = Path(__file__).resolve().with_name("served.py")
     cmd = [sys.executable, str(served), "serve", "--transport", "streamable-http", "--port", str(port)]
     with log.open("wb") as out:

@@ -282,6 +282,8 @@ def report(r: dict[str, Any], quick: bool) -> str:
         if "error" in result or not result:
             lines.append(f"Failed: {result.get('error', 'not run')}")
             continue
+        if result.get("kept_from"):
+            lines += [f"*Not rerun: kept from the run of {result['kept_from']}, with that run's code and machine.*", ""]
         if _loaded(result, r.get("max_load", MAX_LOAD)):
             lines += [
                 f"**Measured under load {_peak(result)} (above {r.get('max_load', MAX_LOAD)}): not figures to keep.**",
@@ -299,7 +301,9 @@ def _load(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small samples: a smoke test, not figures to keep")
-    parser.add_argument("--only", nargs="*", choices=list(MODULES), help="run these benchmarks only")
+    parser.add_argument(
+        "--only", nargs="*", choices=list(MODULES), help="run these benchmarks only; keep the others' last figures"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "performance.md")
     parser.add_argument("--render", type=Path, help="only write the report again from a results JSON file")
     parser.add_argument("--max-load", type=float, default=MAX_LOAD, help="1-minute load above which figures are marked")
@@ -313,6 +317,11 @@ def main() -> None:
     precision = REPO / "docs" / "precision.json"
     if precision.is_file():
         results["precision"] = json.loads(precision.read_text())
+    if args.only and args.out.with_suffix(".json").is_file():  # keep the other sections of the last full run
+        previous = json.loads(args.out.with_suffix(".json").read_text())
+        for key in set(MODULES) - set(args.only):
+            if key in previous:
+                results[key] = {"kept_from": previous.get("finished"), **previous[key]}
     for name, extra in arguments(args.quick).items():
         if not args.only or name in args.only:
             load = wait_for_quiet(args.max_load, args.wait_minutes)

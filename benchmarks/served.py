@@ -5,7 +5,8 @@ only, the outermost service method of each tool call (``search``, ``similar``, `
 ``submit`` and the encoder's ``forward``, and appends one record per tool call (wall-clock start and end, the
 seconds spent waiting for vectors, the seconds of forward passes on that thread). On SIGTERM it writes them to
 ``$TASKVEC_TIMINGS`` as JSON and exits. The benchmark subtracts a call's service time from its latency at the
-client: what is left is MCP framing, HTTP, JSON, pydantic and thread hand-offs on both ends.
+client: what is left is MCP framing, HTTP, JSON, pydantic and thread hand-offs on both ends. With
+``$TASKVEC_PROFILE`` set it also profiles the event-loop thread (cProfile) and writes the stats there.
 
     TASKVEC_TIMINGS=/tmp/t.json python benchmarks/served.py serve --transport streamable-http --port 8765
 """
@@ -69,8 +70,18 @@ def install() -> None:
         setattr(TaskvecService, name, _outermost(name, getattr(TaskvecService, name)))
     EncodeQueue.submit = _timed("encode_wait", EncodeQueue.submit)  # type: ignore[method-assign]
 
+    profiler = None
+    if os.environ.get("TASKVEC_PROFILE"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+
     def dump(*_: Any) -> None:
         Path(os.environ["TASKVEC_TIMINGS"]).write_text(json.dumps(RECORDS))
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(os.environ["TASKVEC_PROFILE"])
         os._exit(0)
 
     signal.signal(signal.SIGTERM, dump)
