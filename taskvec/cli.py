@@ -58,8 +58,8 @@ def _emit(args: argparse.Namespace, result: BaseModel, text: str) -> int:
 def cmd_index(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from taskvec.ingest import ChunkingOptions, read_documents
-    from taskvec.limits import DocumentLimits
+    from taskvec.ingest import read_documents
+    from taskvec.options import ChunkingOptions, DocumentLimits
     from taskvec.service import CallControl
 
     missing = [str(p) for p in args.paths if not p.exists()]
@@ -67,7 +67,6 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise InvalidInputError(
             f"No such file or folder: {', '.join(missing)}.", field="paths", fix="Check the paths and run again."
         )
-    chunking = ChunkingOptions(enabled=not args.no_chunking, max_tokens=args.chunk_tokens, overlap=args.chunk_overlap)
     docs = list(read_documents(args.paths, text_field=args.text_field))
     if not docs:
         raise InvalidInputError(
@@ -76,6 +75,11 @@ def cmd_index(args: argparse.Namespace) -> int:
             fix="Point at files of a supported type (see taskvec index --help).",
         )
     settings = settings_from(args)
+    chunking = ChunkingOptions(
+        enabled=not args.no_chunking,
+        max_tokens=settings.chunk_tokens if args.chunk_tokens is None else args.chunk_tokens,
+        overlap=settings.chunk_overlap if args.chunk_overlap is None else args.chunk_overlap,
+    )
     service = _service(args)
     bar = tqdm(total=len(docs), unit="doc", desc=f"index {args.collection}", disable=args.quiet, file=sys.stderr)
 
@@ -252,8 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collection", "-c", required=True)
     p.add_argument("--task", "-t", default="retrieval")
     p.add_argument("--text-field", default="text", help="column holding the text in record files")
-    p.add_argument("--chunk-tokens", type=int, help="chunk size in tokens (default: the model's limit)")
-    p.add_argument("--chunk-overlap", type=int, default=32)
+    p.add_argument(
+        "--chunk-tokens", type=int, help="chunk size in tokens (TASKVEC_CHUNK_TOKENS; default: the model's limit)"
+    )
+    p.add_argument("--chunk-overlap", type=int, help="tokens shared by consecutive chunks (TASKVEC_CHUNK_OVERLAP, 32)")
     p.add_argument("--no-chunking", action="store_true", help="truncate long documents instead of chunking")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _common(p)
@@ -333,23 +339,27 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     _quiet_libraries()
+    return run_command(args.func, args)
+
+
+def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
+    """Run one command. The one place errors become output: one line on stderr (never a traceback for anything
+    the user can fix) and the exit code the error tree gives (``taskvec.errors``: 2, 75 busy, 130 interrupted)."""
     try:
-        return int(args.func(args) or 0)
-    except Interrupted as exc:
-        print(f"taskvec: {exc}", file=sys.stderr)
-        return 130
+        return int(func(args) or 0)
     except KeyboardInterrupt:
         print("taskvec: stopped. A write is one commit: the store holds all of it or none of it.", file=sys.stderr)
-        return 130
+        return Interrupted.exit_code
     except TaskvecError as exc:
-        print(f"taskvec: error: {exc}", file=sys.stderr)
-        return 2
+        prefix = "taskvec: " if isinstance(exc, Interrupted) else "taskvec: error: "
+        print(f"{prefix}{exc}", file=sys.stderr)
+        return exc.exit_code
     except Exception as exc:  # settings that do not parse: one line naming the setting, never a traceback
         message = _settings_problem(exc)
         if message is None:
             raise
         print(f"taskvec: error: {message}", file=sys.stderr)
-        return 2
+        return TaskvecError.exit_code
 
 
 def _settings_problem(exc: Exception) -> str | None:

@@ -22,7 +22,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from taskvec.errors import InvalidInputError
-from taskvec.limits import DEFAULT_LIMITS, DocumentLimits
+from taskvec.options import DEFAULT_CHUNKING, DEFAULT_LIMITS, ChunkingOptions, DocumentLimits
 
 if TYPE_CHECKING:
     from taskvec.engine import Encoder
@@ -70,15 +70,9 @@ class _TomlSource(PydanticBaseSettingsSource):
         return {k: v for k, v in self.data.items() if k in self.settings_cls.model_fields}
 
 
-class Settings(BaseSettings):
-    """Every knob of taskvec. Environment variables are the field names upper-cased with a ``TASKVEC_`` prefix."""
+class EngineSettings(BaseSettings):
+    """The model and how it runs: what decides the vectors and how fast they come."""
 
-    model_config = SettingsConfigDict(env_prefix="TASKVEC_", extra="ignore", validate_default=True)
-
-    store: str = Field(
-        default_factory=lambda: str(default_store_path()),
-        description="LanceDB URI: a local folder (embedded) or s3://, gs://, db:// ...",
-    )
     model: str | None = Field(default=None, description="Model folder or hub id; unset = bundled all-MiniLM-L6-v2")
     tasks_file: Path | None = Field(default=None, description="TOML file of extra or overridden tasks")
     device: str = Field(default="auto", description="auto, cpu, cuda, cuda:1, mps")
@@ -90,6 +84,30 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=32, ge=1, le=4096, description="Rows per forward pass")
     max_batch_tokens: int | None = Field(default=16384, ge=1, description="Padded tokens per forward pass")
     truncate_dim: int | None = Field(default=None, ge=1, description="Matryoshka: keep the first N dimensions")
+    batch_wait_ms: float = Field(default=2.0, ge=0, description="How long a lone request waits for company")
+    query_cache_size: int = Field(default=1024, ge=0, description="Query embeddings kept (LRU), keyed by space")
+
+    @field_validator("tasks_file")
+    @classmethod
+    def _tasks_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not Path(value).expanduser().is_file():
+            raise ValueError(f"tasks file {str(value)!r} does not exist")
+        return Path(value).expanduser() if value else None
+
+
+class StoreSettings(BaseSettings):
+    """Where the vectors live and how searches over them are answered."""
+
+    store: str = Field(
+        default_factory=lambda: str(default_store_path()),
+        description="LanceDB folder or URI (s3://, gs://, db:// ...); under $XDG_DATA_HOME when that is set",
+    )
+    ann_threshold: int = Field(default=100_000, ge=256, description="Rows in a space before an ANN index is built")
+
+
+class CallSettings(BaseSettings):
+    """How much one call may bring and how its documents are cut (defaults: `taskvec/options.py`)."""
+
     max_documents: int = Field(
         default=DEFAULT_LIMITS.max_documents, ge=1, description="Documents or texts accepted in one call"
     )
@@ -101,18 +119,30 @@ class Settings(BaseSettings):
         ge=1,
         description="Bytes of text and metadata in one tool call (bounds a call's memory on every transport)",
     )
-    chunk_tokens: int | None = Field(default=None, ge=16, description="Chunk size in tokens; unset = model limit")
-    chunk_overlap: int = Field(default=32, ge=0, description="Tokens shared by consecutive chunks")
-    query_cache_size: int = Field(default=1024, ge=0, description="Query embeddings kept (LRU), keyed by space")
-    batch_wait_ms: float = Field(default=2.0, ge=0, description="How long a lone request waits for company")
-    ann_threshold: int = Field(default=100_000, ge=256, description="Rows in a space before an ANN index is built")
+    chunk_tokens: int | None = Field(
+        default=DEFAULT_CHUNKING.max_tokens, ge=16, description="Chunk size in tokens; unset = the model's limit"
+    )
+    chunk_overlap: int = Field(
+        default=DEFAULT_CHUNKING.overlap, ge=0, description="Tokens shared by consecutive chunks"
+    )
+
+    def document_limits(self) -> DocumentLimits:
+        return DocumentLimits(self.max_documents, self.max_text_bytes, self.max_call_bytes)
+
+    def chunking(self) -> ChunkingOptions:
+        return ChunkingOptions(max_tokens=self.chunk_tokens, overlap=self.chunk_overlap)
+
+
+class ServerSettings(BaseSettings):
+    """The MCP server's transports and their protection."""
+
     host: str = Field(default="127.0.0.1", description="HTTP transports: address to bind")
     port: int = Field(default=8765, ge=1, le=65535, description="HTTP transports: port")
     token: str | None = Field(default=None, description="Bearer token required on every HTTP request when set")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="HTTP transports: extra Host names (host or host:port) accepted by the DNS-rebinding check, "
-        "e.g. the public name of a server bound to 0.0.0.0; comma-separated in the environment",
+        "e.g. the public name of a server bound to 0.0.0.0; comma-separated",
     )
     log_level: str = Field(default="INFO", description="Log level (logs go to stderr)")
 
@@ -127,12 +157,15 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
-    @field_validator("tasks_file")
-    @classmethod
-    def _tasks_file_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not Path(value).expanduser().is_file():
-            raise ValueError(f"tasks file {str(value)!r} does not exist")
-        return Path(value).expanduser() if value else None
+
+CONCERNS = {"engine": EngineSettings, "store": StoreSettings, "calls": CallSettings, "server": ServerSettings}
+
+
+class Settings(EngineSettings, StoreSettings, CallSettings, ServerSettings):
+    """Every knob of taskvec, one concern per base class. Environment variables are the field names upper-cased
+    with a ``TASKVEC_`` prefix; README's configuration table is ``settings_table()``."""
+
+    model_config = SettingsConfigDict(env_prefix="TASKVEC_", extra="ignore", validate_default=True)
 
     @classmethod
     def settings_customise_sources(
@@ -171,3 +204,22 @@ class Settings(BaseSettings):
             truncate_dim=self.truncate_dim,
             compile=self.compile,
         )
+
+
+def settings_table() -> str:
+    """README's configuration table, made from the fields' own defaults and descriptions (a test compares them;
+    ``python -m taskvec.config`` prints it)."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for concern, cls in CONCERNS.items():
+        lines.append(f"| **{concern}** | | {(cls.__doc__ or '').strip()} |")
+        for name, field in cls.model_fields.items():
+            default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+            if isinstance(default, str) and default.startswith(str(Path.home())):
+                default = "~" + default[len(str(Path.home())) :]
+            shown = "none" if default in (None, []) else f"`{default}`"
+            lines.append(f"| `TASKVEC_{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(settings_table())

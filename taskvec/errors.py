@@ -1,6 +1,17 @@
 """Errors are part of the interface: each says what went wrong, which input caused it and what to do next.
 
 An agent reads these texts (MCP tool errors carry ``str(error)``), so every message names the field and the fix.
+The tree (``exit_code`` is what the CLI exits with; ``taskvec.cli`` maps errors in one place)::
+
+    TaskvecError                 2   anything taskvec refuses or cannot do
+    ├── InvalidInputError        2   the request itself is wrong (also a ValueError)
+    │   ├── DataError            2   a data file cannot be read as the layout it claims
+    │   └── UnknownTaskError     2   a task name the registry does not hold
+    ├── UnknownCollectionError   2   (also a LookupError)
+    ├── SpaceMismatchError       2   the guard refused to compare embedding spaces
+    ├── ModelLoadError           2   a model or adapter folder that cannot be loaded
+    ├── StoreBusyError          75   another writer kept the collection: retry later (EX_TEMPFAIL)
+    └── Interrupted            130   cancelled before anything was written (as after SIGINT)
 """
 
 from __future__ import annotations
@@ -8,6 +19,8 @@ from __future__ import annotations
 
 class TaskvecError(Exception):
     """Base class. ``field`` names the offending input; ``fix`` says what to do instead."""
+
+    exit_code = 2
 
     def __init__(self, message: str, *, field: str | None = None, fix: str | None = None) -> None:
         super().__init__(message)
@@ -55,6 +68,10 @@ class StoreBusyError(TaskvecError):
     Nothing of the refused call was written; retrying later is safe.
     """
 
+    exit_code = 75
+
 
 class Interrupted(TaskvecError):
     """The caller cancelled the call (Ctrl-C, an MCP cancellation) before it committed: nothing was written."""
+
+    exit_code = 130

@@ -22,7 +22,8 @@ from taskvec.engine import Encoder, EncodeResult
 from taskvec.engine.queue import EncodeQueue
 from taskvec.engine.tasks import Role, Task
 from taskvec.errors import InvalidInputError
-from taskvec.ingest.chunking import ChunkingOptions, chunk_documents
+from taskvec.ingest.chunking import chunk_documents
+from taskvec.options import DEFAULT_CHUNKING, ChunkingOptions
 from taskvec.results import (
     ClassifyResult,
     Cluster,
@@ -33,7 +34,6 @@ from taskvec.results import (
     DeleteResult,
     IndexResult,
     LabelScore,
-    SearchHit,
     SearchResult,
     SpaceCountInfo,
     SpaceInfo,
@@ -96,6 +96,7 @@ class TaskvecService:
         store: Store,
         *,
         limits: DocumentLimits = DEFAULT_LIMITS,
+        chunking: ChunkingOptions = DEFAULT_CHUNKING,
         query_cache_size: int = 1024,
         queue: EncodeQueue | None = None,
     ):
@@ -103,6 +104,7 @@ class TaskvecService:
         self.store = store
         self.queue = queue  # when set, every encode goes through it, so concurrent calls share forward passes
         self.limits = limits
+        self.chunking = chunking  # how a call that says nothing about chunking is cut
         self._query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._query_cache_size = query_cache_size
         self._query_cache_lock = threading.Lock()  # tool calls run on several threads at once
@@ -147,7 +149,7 @@ class TaskvecService:
         t = self.task(task)
         docs = validate_documents(documents, limits or self.limits)
         space = self.encoder.space(t)
-        staged = self._encode_documents(docs, t, chunking or ChunkingOptions(), control)
+        staged = self._encode_documents(docs, t, chunking or self.chunking, control)
         control.check()  # the last moment to give up: from here the write lands whole
         written = self.store.upsert(collection, staged.rows, staged.vectors, space)
         return IndexResult(
@@ -212,18 +214,12 @@ class TaskvecService:
         t = self.task(task)
         _check_query(query)
         space = self.encoder.space(t)
-        self.store.guard(collection, space)  # refuse before spending an encode on a query that cannot be answered
-        vector = self.embed_query(query, t)
-        hits = self.store.search(collection, space, vector, limit=limit, filter=filter, text=query, mode=mode)
+        # The store guards first and asks for the query's vector only then: a refused search costs no encoding.
+        hits = self.store.search(
+            collection, space, lambda: self.embed_query(query, t), limit=limit, filter=filter, text=query, mode=mode
+        )
         return SearchResult(
-            collection=collection,
-            query=query,
-            task=t.name,
-            mode=mode,
-            space=SpaceInfo.of(space),
-            hits=[
-                SearchHit(id=h.id, text=h.text, score=h.score, metadata=h.metadata, parent_id=h.parent_id) for h in hits
-            ],
+            collection=collection, query=query, task=t.name, mode=mode, space=SpaceInfo.of(space), hits=hits
         )
 
     def embed_query(self, query: str, task: Task) -> np.ndarray:
@@ -403,6 +399,7 @@ def build_service(settings: Any = None) -> TaskvecService:
         encoder,
         Store(settings.store, ann_threshold=settings.ann_threshold),
         limits=settings.document_limits(),
+        chunking=settings.chunking(),
         query_cache_size=settings.query_cache_size,
         queue=queue,
     )

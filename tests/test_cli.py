@@ -94,6 +94,25 @@ def test_errors_exit_2_with_a_fix(run, tmp_path: Path) -> None:
     assert "not valid JSON" in bad_filter.stderr
 
 
+def test_bad_settings_and_paths_are_one_line_before_any_model(run, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TASKVEC_PORT", "eighty")
+    bad = run("collections", ok=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "TASKVEC_PORT" in bad.stderr and "Fix:" in bad.stderr
+    monkeypatch.delenv("TASKVEC_PORT")
+    missing = run("index", str(tmp_path / "nope.jsonl"), "-c", "demo", ok=False)
+    assert "No such file or folder" in missing.stderr and "nope.jsonl" in missing.stderr
+
+
+def test_index_takes_its_chunking_defaults_from_the_settings(run, monkeypatch, tmp_path: Path) -> None:
+    corpus = tmp_path / "long.jsonl"
+    corpus.write_text(json.dumps({"id": "long", "text": " ".join(f"word{i}" for i in range(120))}))
+    monkeypatch.setenv("TASKVEC_CHUNK_TOKENS", "16")
+    monkeypatch.setenv("TASKVEC_CHUNK_OVERLAP", "4")
+    small = json.loads(run("index", str(corpus), "-c", "chunks", "-q", "--json").stdout)
+    bigger = json.loads(run("index", str(corpus), "-c", "chunks", "-q", "--json", "--chunk-tokens", "40").stdout)
+    assert small["chunks"] > bigger["chunks"] > 1 and bigger["removed"] == small["chunks"] - bigger["updated"]
+
+
 def test_classify_and_cluster(run, tmp_path: Path) -> None:
     zero = json.loads(run("classify", "a football match", "--labels", "sports,cooking", "--json").stdout)
     assert zero["method"] == "zero-shot" and len(zero["results"]) == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,8 +31,9 @@ def unit(n: int, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "db")
+def store(store_uri: str) -> Store:
+    """The same suite on a local folder and on S3 (a local S3-compatible server)."""
+    s = Store(store_uri)
     s.upsert("docs", DOCS, unit(4), RETRIEVAL)
     return s
 
@@ -167,8 +167,8 @@ def test_failed_write_leaves_collection_unchanged(store: Store) -> None:
     assert table.to_arrow().sort_by("key").equals(before)
 
 
-def test_failed_first_write_leaves_no_collection(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db")
+def test_failed_first_write_leaves_no_collection(store_uri: str) -> None:
+    store = Store(store_uri)
     bad = unit(1)
     bad[0, 0] = np.inf
     with pytest.raises(InvalidInputError, match="NaN or infinite"):

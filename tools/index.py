@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from taskvec.ingest import ChunkingOptions
 from taskvec.results import IndexResult
 from taskvec.service import CallControl, TaskvecService
 from taskvec.tools.common import CollectionField, task_field
@@ -28,8 +28,12 @@ class DocumentInput(ToolInput):  # unknown keys are errors: a misspelt "metadata
 
 class ChunkingInput(ToolInput):
     enabled: bool = Field(default=True, description="Split documents longer than the model's token limit")
-    max_tokens: int | None = Field(default=None, ge=16, description="Chunk size in tokens (default: model limit)")
-    overlap: int = Field(default=32, ge=0, description="Tokens shared by consecutive chunks")
+    max_tokens: int | None = Field(
+        default=None, ge=16, description="Chunk size in tokens (default: the server's, else the model's limit)"
+    )
+    overlap: int | None = Field(
+        default=None, ge=0, description="Tokens shared by consecutive chunks (default: the server's, 32 unless set)"
+    )
 
 
 class IndexInput(ToolInput):
@@ -40,12 +44,12 @@ class IndexInput(ToolInput):
 
 
 def _index(service: TaskvecService, params: IndexInput, control: CallControl) -> IndexResult:
-    chunking = params.chunking or ChunkingInput()
+    given = params.chunking.model_dump(exclude_none=True) if params.chunking else {}
     return service.index(
         params.collection,
         [d.model_dump() for d in params.documents],
         params.task,
-        chunking=ChunkingOptions(enabled=chunking.enabled, max_tokens=chunking.max_tokens, overlap=chunking.overlap),
+        chunking=replace(service.chunking, **given),  # what the call says, the server's defaults for the rest
         control=control,
     )
 

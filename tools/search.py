@@ -8,6 +8,7 @@ from pydantic import Field
 
 from taskvec.results import SearchResult
 from taskvec.service import CallControl, TaskvecService
+from taskvec.store.queries import MAX_LIMIT
 from taskvec.tools.common import CollectionField, FilterField, task_field
 from taskvec.tools.spec import ToolInput, ToolSpec, read_only
 
@@ -16,7 +17,7 @@ class SearchInput(ToolInput):
     query: str = Field(description="The question or text to search for")
     collection: CollectionField
     task: str = task_field("retrieval")
-    limit: int = Field(default=10, ge=1, le=1000, description="How many hits to return")
+    limit: int = Field(default=10, ge=1, le=MAX_LIMIT, description="How many hits to return")
     filter: FilterField
     mode: Literal["vector", "hybrid"] = Field(
         default="vector", description="'vector': cosine similarity; 'hybrid': vector + BM25 keywords, fused by rank"
@@ -49,7 +50,7 @@ SEARCH = ToolSpec(
 class SimilarInput(ToolInput):
     text: str = Field(description="The text to find near-duplicates or paraphrases of")
     collection: CollectionField
-    limit: int = Field(default=10, ge=1, le=1000, description="How many hits to return at most")
+    limit: int = Field(default=10, ge=1, le=MAX_LIMIT, description="How many hits to return at most")
     threshold: float | None = Field(
         default=None, ge=-1, le=1, description="Keep only hits with cosine similarity at least this (e.g. 0.9)"
     )

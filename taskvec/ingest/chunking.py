@@ -6,32 +6,10 @@ A chunk keeps its parent's id in ``parent_id`` and gets the id ``<parent>#<n>``;
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from taskvec.errors import InvalidInputError
 from taskvec.store.documents import Document
-
-
-@dataclass(frozen=True)
-class ChunkingOptions:
-    enabled: bool = True
-    max_tokens: int | None = None  # None: as many as the model takes after its prompt
-    overlap: int = 32
-
-    def __post_init__(self) -> None:
-        if self.max_tokens is not None and self.max_tokens < 16:
-            raise InvalidInputError(
-                "chunking.max_tokens must be at least 16.",
-                field="chunking.max_tokens",
-                fix="Use a larger chunk size, or leave it unset for the model's limit.",
-            )
-        if self.overlap < 0 or (self.max_tokens and self.overlap >= self.max_tokens // 2):
-            raise InvalidInputError(
-                "chunking.overlap must be >= 0 and under half of max_tokens.",
-                field="chunking.overlap",
-                fix="Use a smaller overlap, e.g. 32.",
-            )
 
 
 def chunk_documents(

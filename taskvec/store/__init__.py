@@ -1,10 +1,10 @@
 """The vector store: LanceDB collections tagged by embedding space, and the cross-space guard. No torch here."""
 
-from taskvec.limits import DEFAULT_LIMITS, DocumentLimits
+from taskvec.options import DEFAULT_LIMITS, DocumentLimits
 from taskvec.store.documents import Document, validate_documents, validate_texts
 from taskvec.store.filters import compile_filter
 from taskvec.store.guard import check_space
-from taskvec.store.lance_store import CollectionInfo, Hit, SpaceCount, Store, check_collection_name
+from taskvec.store.lance_store import CollectionInfo, SpaceCount, Store, check_collection_name
 from taskvec.store.writer import WriteResult
 
 __all__ = [
@@ -12,7 +12,6 @@ __all__ = [
     "CollectionInfo",
     "Document",
     "DocumentLimits",
-    "Hit",
     "SpaceCount",
     "Store",
     "WriteResult",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskvec.errors import InvalidInputError
-from taskvec.limits import DEFAULT_LIMITS, DocumentLimits
+from taskvec.options import DEFAULT_LIMITS, DocumentLimits
 from taskvec.store.filters import KEY_PATTERN
 
 MAX_ID_LENGTH = 512

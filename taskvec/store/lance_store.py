@@ -18,7 +18,6 @@ LanceDB.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -35,12 +34,23 @@ import numpy as np
 import pyarrow as pa
 
 from taskvec.errors import InvalidInputError, UnknownCollectionError
+from taskvec.results import SearchHit
 from taskvec.spaces import EmbeddingSpace
 from taskvec.store.documents import Document
 from taskvec.store.fast_path import SpaceSnapshot
 from taskvec.store.filters import METADATA_COLUMN, compile_filter
 from taskvec.store.guard import check_space
 from taskvec.store.locks import CollectionLocks
+from taskvec.store.queries import (
+    MAX_LIMIT,
+    RESULT_COLUMNS,
+    QueryVector,
+    fuse,
+    hit,
+    text_search,
+    vector_search,
+    where,
+)
 from taskvec.store.writer import (
     WriteResult,
     create_with,
@@ -57,20 +67,9 @@ from taskvec.store.writer import (
 log = logging.getLogger(__name__)
 
 COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
-RRF_K = 60  # reciprocal-rank-fusion constant, as in Cormack et al. and most hybrid search engines
-_RESULT_COLUMNS = ["id", "text", METADATA_COLUMN, "task", "space_id", "parent_id"]
 _SNAPSHOT_COLUMNS = ["id", "text", METADATA_COLUMN, "parent_id", "vector"]
 _MIN_INDEXED_ROWS = 256  # below this an IVF index cannot beat one matrix-vector product
 _TRUSTED_MTIME_AGE_NS = 1_000_000_000  # a folder timestamp younger than this may hide a second write in its tick
-
-
-@dataclass(frozen=True)
-class Hit:
-    id: str
-    text: str
-    score: float
-    metadata: dict[str, Any]
-    parent_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -307,45 +306,46 @@ class Store:
         self,
         name: str,
         space: EmbeddingSpace,
-        vector: np.ndarray,
+        vector: QueryVector,
         *,
         limit: int = 10,
         filter: str | dict | None = None,
         text: str | None = None,
         mode: str = "vector",
-    ) -> list[Hit]:
-        """Nearest documents of ``space`` to ``vector`` (cosine), optionally fused with BM25 over ``text``."""
+    ) -> list[SearchHit]:
+        """Nearest documents of ``space`` to ``vector`` (cosine), optionally fused with BM25 over ``text``.
+
+        The guard runs once, here, before ``vector`` is asked for: a callable is called only when the collection
+        holds the space, so a refused search costs no encoding.
+        """
         if mode not in ("vector", "hybrid"):
             raise InvalidInputError(f"Unknown search mode {mode!r}.", field="mode", fix="Use 'vector' or 'hybrid'.")
-        if not isinstance(limit, int) or not 1 <= limit <= 1000:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise InvalidInputError(
-                f"limit must be an integer in 1..1000, got {limit!r}.",
+                f"limit must be an integer in 1..{MAX_LIMIT}, got {limit!r}.",
                 field="limit",
-                fix="Ask for at most 1000 results.",
+                fix=f"Ask for at most {MAX_LIMIT} results.",
             )
         predicate = compile_filter(filter)
         if mode == "hybrid" and (not text or not text.strip()):
             raise InvalidInputError("Hybrid search needs the query text.", field="query", fix="Pass the query text.")
+        state = self._state(name)
+        check_space(name, state.spaces, space)
+        query = np.asarray(vector() if callable(vector) else vector, dtype=np.float32)
         depth = limit if mode == "vector" else max(limit * 4, 50)
         table = None
         if self.fast_path and not predicate:
-            vector_hits = self._memory_search(name, space, vector, depth)
+            snapshot = self._snapshot(name, space, state.identity)
+            positions, scores = snapshot.search(query, depth)
+            rows = snapshot.columns.take(pa.array(positions, type=pa.int64())).to_pylist()
+            vector_hits = [hit(row, float(score)) for row, score in zip(rows, scores.tolist(), strict=True)]
         else:
             table = self._open(name)
-            self.guard(name, space)
-            vector_hits = self._vector_search(table, vector, _where(space, predicate), depth)
+            vector_hits = vector_search(table, query, where(space, predicate), depth)
         if mode == "vector":
             return vector_hits[:limit]
         table = table or self._open(name)
-        return _rrf([vector_hits, self._text_search(table, text or "", _where(space, predicate), depth)], limit)
-
-    def _memory_search(self, name: str, space: EmbeddingSpace, vector: np.ndarray, limit: int) -> list[Hit]:
-        state = self._state(name)
-        check_space(name, state.spaces, space)
-        snapshot = self._snapshot(name, space, state.identity)
-        positions, scores = snapshot.search(vector, limit)
-        rows = snapshot.columns.take(pa.array(positions, type=pa.int64())).to_pylist()
-        return [_hit(row, float(score)) for row, score in zip(rows, scores.tolist(), strict=True)]
+        return fuse([vector_hits, text_search(table, text or "", where(space, predicate), depth)], limit)
 
     def _snapshot(self, name: str, space: EmbeddingSpace, identity: tuple[int | None, int]) -> SpaceSnapshot:
         """The space's vectors in memory at the table's ``identity``: read, and indexed past the threshold, once."""
@@ -387,72 +387,15 @@ class Store:
             )
         return info
 
-    def _vector_search(self, table, vector: np.ndarray, where: str, limit: int) -> list[Hit]:
-        rows = (
-            table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-            .distance_type("cosine")
-            .where(where, prefilter=True)
-            .select([*_RESULT_COLUMNS, "_distance"])
-            .limit(limit)
-            .to_list()
-        )
-        return [_hit(r, 1.0 - float(r["_distance"])) for r in rows]
-
-    def _text_search(self, table, text: str, where: str, limit: int) -> list[Hit]:
-        if not any(idx.index_type == "FTS" for idx in table.list_indices()):  # a search writes nothing, not even this
-            raise InvalidInputError(
-                f"Collection {table.name!r} has no full-text index yet (it was written by an older taskvec).",
-                field="mode",
-                fix=f"Run `taskvec optimize {table.name}` once (it builds the index), or search with mode='vector'.",
-            )
-        try:
-            rows = (
-                table.search(text, query_type="fts", fts_columns="text")
-                .where(where, prefilter=True)
-                .select([*_RESULT_COLUMNS, "_score"])
-                .limit(limit)
-                .to_list()
-            )
-        except (ValueError, RuntimeError) as exc:
-            raise InvalidInputError(
-                f"Full-text search could not parse the query: {exc}",
-                field="query",
-                fix="Remove special query syntax, or use mode='vector'.",
-            ) from exc
-        return [_hit(r, float(r["_score"])) for r in rows]
-
     def fetch(
         self, name: str, space: EmbeddingSpace, *, filter: str | dict | None = None, limit: int | None = None
-    ) -> tuple[list[Hit], np.ndarray]:
+    ) -> tuple[list[SearchHit], np.ndarray]:
         """All documents of ``space`` (optionally filtered) with their vectors: for classification and clustering."""
+        predicate = compile_filter(filter)
         table = self._open(name)
         self.guard(name, space)
-        predicate = compile_filter(filter)
-        query = table.search().where(_where(space, predicate)).select([*_RESULT_COLUMNS, "vector"])
+        query = table.search().where(where(space, predicate)).select([*RESULT_COLUMNS, "vector"])
         data = query.limit(limit or table.count_rows()).to_arrow()
-        hits = [_hit(r, 0.0) for r in data.drop_columns(["vector"]).to_pylist()]
+        hits = [hit(r, 0.0) for r in data.drop_columns(["vector"]).to_pylist()]
         flat = data.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         return hits, np.asarray(flat, dtype=np.float32).reshape(len(hits), space.dimension)
-
-
-def _where(space: EmbeddingSpace, predicate: str | None) -> str:
-    return f"space_id = {quote(space.id)}" + (f" AND ({predicate})" if predicate else "")
-
-
-def _hit(row: dict[str, Any], score: float) -> Hit:
-    meta = row.get(METADATA_COLUMN)
-    if isinstance(meta, bytes | str):
-        meta = json.loads(meta) if meta else {}
-    return Hit(id=row["id"], text=row["text"], score=score, metadata=meta or {}, parent_id=row.get("parent_id"))
-
-
-def _rrf(rankings: list[list[Hit]], limit: int) -> list[Hit]:
-    """Reciprocal-rank fusion: score = sum over rankings of 1 / (RRF_K + rank)."""
-    scores: dict[str, float] = {}
-    first: dict[str, Hit] = {}
-    for ranking in rankings:
-        for rank, hit in enumerate(ranking, start=1):
-            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (RRF_K + rank)
-            first.setdefault(hit.id, hit)
-    order = sorted(scores, key=lambda i: -scores[i])[:limit]
-    return [Hit(first[i].id, first[i].text, scores[i], first[i].metadata, first[i].parent_id) for i in order]

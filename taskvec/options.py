@@ -1,0 +1,53 @@
+"""Per-call options and limits, as plain data: how much one call may bring, and how its documents are cut.
+
+Their defaults live here, once: the settings (``taskvec.config``), the service, the tools and the CLI read them.
+No lancedb, no torch, so settings can be read without importing either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from taskvec.errors import InvalidInputError
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class DocumentLimits:
+    """How much one call may bring: every write is checked against these before anything is encoded or stored.
+
+    The defaults are the server's (``TASKVEC_MAX_DOCUMENTS`` ... in ``taskvec.config`` read their defaults from here).
+    ``max_call_bytes`` bounds a call's memory on every transport; None lifts it (the CLI reading local files).
+    """
+
+    max_documents: int = 2048
+    max_text_bytes: int = 4 * MiB
+    max_call_bytes: int | None = 32 * MiB
+
+
+DEFAULT_LIMITS = DocumentLimits()
+
+
+@dataclass(frozen=True)
+class ChunkingOptions:
+    enabled: bool = True
+    max_tokens: int | None = None  # None: as many as the model takes after its prompt
+    overlap: int = 32  # tokens shared by consecutive chunks, so a sentence cut at a border is whole in one
+
+    def __post_init__(self) -> None:
+        if self.max_tokens is not None and self.max_tokens < 16:
+            raise InvalidInputError(
+                "chunking.max_tokens must be at least 16.",
+                field="chunking.max_tokens",
+                fix="Use a larger chunk size, or leave it unset for the model's limit.",
+            )
+        if self.overlap < 0 or (self.max_tokens and self.overlap >= self.max_tokens // 2):
+            raise InvalidInputError(
+                "chunking.overlap must be >= 0 and under half of max_tokens.",
+                field="chunking.overlap",
+                fix="Use a smaller overlap, e.g. 32.",
+            )
+
+
+DEFAULT_CHUNKING = ChunkingOptions()

@@ -1,0 +1,85 @@
+"""Queries LanceDB answers: vector search with a filter, full-text search, and their reciprocal-rank fusion.
+
+Unfiltered vector searches are answered from memory (``taskvec.store.fast_path``); everything with a filter or
+keywords comes here. Every query carries the space predicate first, so a filter can never reach another space.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from taskvec.errors import InvalidInputError
+from taskvec.results import SearchHit
+from taskvec.spaces import EmbeddingSpace
+from taskvec.store.filters import METADATA_COLUMN
+from taskvec.store.writer import quote
+
+RRF_K = 60  # reciprocal-rank-fusion constant, as in Cormack et al. and most hybrid search engines
+MAX_LIMIT = 1000  # hits one search may return
+RESULT_COLUMNS = ["id", "text", METADATA_COLUMN, "task", "space_id", "parent_id"]
+QueryVector = np.ndarray | Callable[[], np.ndarray]  # a callable is asked for only once the guard has passed
+
+
+def where(space: EmbeddingSpace, predicate: str | None) -> str:
+    return f"space_id = {quote(space.id)}" + (f" AND ({predicate})" if predicate else "")
+
+
+def hit(row: dict[str, Any], score: float) -> SearchHit:
+    meta = row.get(METADATA_COLUMN)
+    if isinstance(meta, bytes | str):
+        meta = json.loads(meta) if meta else {}
+    return SearchHit.model_construct(
+        id=row["id"], text=row["text"], score=score, metadata=meta or {}, parent_id=row.get("parent_id")
+    )
+
+
+def vector_search(table: Any, vector: np.ndarray, condition: str, limit: int) -> list[SearchHit]:
+    rows = (
+        table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+        .distance_type("cosine")
+        .where(condition, prefilter=True)
+        .select([*RESULT_COLUMNS, "_distance"])
+        .limit(limit)
+        .to_list()
+    )
+    return [hit(r, 1.0 - float(r["_distance"])) for r in rows]
+
+
+def text_search(table: Any, text: str, condition: str, limit: int) -> list[SearchHit]:
+    if not any(idx.index_type == "FTS" for idx in table.list_indices()):  # a search writes nothing, not even this
+        raise InvalidInputError(
+            f"Collection {table.name!r} has no full-text index yet (it was written by an older taskvec).",
+            field="mode",
+            fix=f"Run `taskvec optimize {table.name}` once (it builds the index), or search with mode='vector'.",
+        )
+    try:
+        rows = (
+            table.search(text, query_type="fts", fts_columns="text")
+            .where(condition, prefilter=True)
+            .select([*RESULT_COLUMNS, "_score"])
+            .limit(limit)
+            .to_list()
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise InvalidInputError(
+            f"Full-text search could not parse the query: {exc}",
+            field="query",
+            fix="Remove special query syntax, or use mode='vector'.",
+        ) from exc
+    return [hit(r, float(r["_score"])) for r in rows]
+
+
+def fuse(rankings: list[list[SearchHit]], limit: int) -> list[SearchHit]:
+    """Reciprocal-rank fusion: score = sum over rankings of 1 / (RRF_K + rank)."""
+    scores: dict[str, float] = {}
+    first: dict[str, SearchHit] = {}
+    for ranking in rankings:
+        for rank, found in enumerate(ranking, start=1):
+            scores[found.id] = scores.get(found.id, 0.0) + 1.0 / (RRF_K + rank)
+            first.setdefault(found.id, found)
+    order = sorted(scores, key=lambda i: -scores[i])[:limit]
+    return [first[i].model_copy(update={"score": scores[i]}) for i in order]
