@@ -100,6 +100,13 @@ def cmd_index(args: argparse.Namespace) -> int:
             limits=limits,
         )
     bar.close()
+    if service.store.indexing():  # the write made the collection large enough for LanceDB's indexes
+        print(
+            f"building the indexes of {args.collection!r} (Ctrl-C skips; `taskvec optimize` builds them later)",
+            file=sys.stderr,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            service.store.wait_for_indexes()
     text = (
         f"indexed {result.documents} documents ({result.rows_written} rows: {result.inserted} new, "
         f"{result.updated} updated, {result.removed} old rows dropped; {result.chunked_documents} documents chunked "
@@ -211,14 +218,13 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    from taskvec.store import Store
-
-    store = Store(settings_from(args).store)
+    store = settings_from(args).build_store()
     names = args.collections or store.collection_names()
     report = {name: store.optimize(name) for name in names}
     lines = [
         f"{name}: {r['rows']} rows; fragments {r['fragments_before']} -> {r['fragments_after']}, "
-        f"versions {r['versions_before']} -> {r['versions_after']}"
+        f"versions {r['versions_before']} -> {r['versions_after']}; indexes {', '.join(r['indexes']) or 'none'}"
+        + (f" ({', '.join(r['indexes_built'])} built now)" if r["indexes_built"] else "")
         for name, r in report.items()
     ]
     print(json.dumps(report, indent=2) if args.json else "\n".join(lines) or "no collections")

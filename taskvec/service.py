@@ -397,7 +397,7 @@ def build_service(settings: Any = None) -> TaskvecService:
     queue = EncodeQueue(encoder, settings.max_batch_tokens, settings.batch_wait_ms)
     return TaskvecService(
         encoder,
-        Store(settings.store, ann_threshold=settings.ann_threshold),
+        settings.build_store(),
         limits=settings.document_limits(),
         chunking=settings.chunking(),
         query_cache_size=settings.query_cache_size,

@@ -4,6 +4,7 @@ from taskvec.options import DEFAULT_LIMITS, DocumentLimits
 from taskvec.store.documents import Document, validate_documents, validate_texts
 from taskvec.store.filters import compile_filter
 from taskvec.store.guard import check_space
+from taskvec.store.indexes import IndexPolicy
 from taskvec.store.lance_store import CollectionInfo, SpaceCount, Store, check_collection_name
 from taskvec.store.writer import WriteResult
 
@@ -12,6 +13,7 @@ __all__ = [
     "CollectionInfo",
     "Document",
     "DocumentLimits",
+    "IndexPolicy",
     "SpaceCount",
     "Store",
     "WriteResult",
