@@ -192,9 +192,9 @@ NOTES = """## How the figures are made, and what is behind them
 - **Encode (CPU), the default dtype.** `dtype=auto` runs the forward in bf16 on a CPU with native bf16 arithmetic
   (AVX512-BF16 or AMX on x86, FEAT_BF16 on arm64; `taskvec/engine/hardware.py`) and in fp32 elsewhere. The
   weights are loaded in bf16, the linear layers run on AMX tiles through oneDNN, pooling and normalisation stay
-  in fp32. bf16 vectors share the fp32 embedding space: on every home set, alone or mixed with fp32 vectors in one
-  collection, they move the harness's figure by at most the tolerance (docs/precision.md). The fp32 path is
-  unchanged and equals sentence-transformers' vectors; `dtype=fp32` (TASKVEC_DTYPE=fp32) keeps it.
+  in fp32. bf16 vectors share the fp32 embedding space: on every home set measured, alone or mixed with fp32
+  vectors in one collection, they move the harness's figure by at most the tolerance (docs/precision.md). The
+  fp32 path is unchanged and equals sentence-transformers' vectors; `dtype=fp32` (TASKVEC_DTYPE=fp32) keeps it.
 - **Where the bf16 time goes.** The GFLOP/s column and the physical reference line put the forward against the
   CPU's peaks (benchmarks/roofline.py: flags, cores and clock). The linear layers are most of the FLOPs and run
   far faster in bf16; what is left is not FLOPs: the attention kernel (head dimension 32 keeps it off the matrix
