@@ -141,10 +141,28 @@ def _interruptible() -> Iterator[Callable[[], None]]:
 
 def cmd_search(args: argparse.Namespace) -> int:
     result = _service(args).search(
-        args.query, args.collection, args.task, limit=args.limit, filter=args.filter, mode=args.mode
+        args.query,
+        args.collection,
+        args.task,
+        limit=args.limit,
+        filter=args.filter,
+        mode=args.mode,
+        rerank=args.rerank,
+        candidates=args.candidates,
     )
     lines = [f"{i}. [{h.score:.4f}] {h.id}: {_short(h.text)}" for i, h in enumerate(result.hits, 1)]
+    if result.reranker is not None:  # show what the second stage changed: its score and the first stage's rank
+        lines = [
+            f"{i}. [{h.rerank_score:.4f}, first stage {h.score:.4f} #{h.first_stage_rank}] {h.id}: {_short(h.text)}"
+            for i, h in enumerate(result.hits, 1)
+        ]
     return _emit(args, result, "\n".join(lines) or "no hits")
+
+
+def cmd_rerank(args: argparse.Namespace) -> int:
+    result = _service(args).rerank(args.query, args.texts, args.task, limit=args.limit)
+    lines = [f"{i}. [{r.score:.4f}] #{r.index}: {_short(r.text)}" for i, r in enumerate(result.results, 1)]
+    return _emit(args, result, "\n".join(lines))
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -278,8 +296,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", "-k", type=int, default=10)
     p.add_argument("--filter", help='metadata filter as JSON, e.g. \'{"lang": "en"}\'')
     p.add_argument("--mode", choices=["vector", "hybrid"], default="vector")
+    p.add_argument(
+        "--rerank",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="TASK",
+        help="rescore the first stage's top --candidates with a reranker (default task: rerank)",
+    )
+    p.add_argument("--candidates", type=int, default=50, help="with --rerank: first-stage hits to rescore (50)")
     _common(p)
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("rerank", help="order texts by relevance to a query with a reranker (cross-encoder)")
+    p.add_argument("query")
+    p.add_argument("texts", nargs="+")
+    p.add_argument("--task", "-t", default="rerank", help="the rerank task (default: rerank)")
+    p.add_argument("--limit", "-k", type=int)
+    _common(p)
+    p.set_defaults(func=cmd_rerank)
 
     p = sub.add_parser("classify", help="label texts zero-shot (--labels) or few-shot (--collection)")
     p.add_argument("texts", nargs="+")

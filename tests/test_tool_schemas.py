@@ -19,7 +19,7 @@ from taskvec.service import TaskvecService
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
 FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
-READ_ONLY = {"search", "classify", "cluster", "similar", "list_collections", "describe_collection"}
+READ_ONLY = {"search", "classify", "cluster", "similar", "rerank", "list_collections", "describe_collection"}
 
 
 @pytest.fixture()
@@ -55,6 +55,7 @@ def test_every_tool_is_fully_described(listed_tools: list[dict[str, Any]]) -> No
         "classify",
         "cluster",
         "similar",
+        "rerank",
         "list_collections",
         "describe_collection",
         "delete",

@@ -49,7 +49,9 @@ INITIALIZE = {
     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
 }
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-TOOL_NAMES = {"index", "search", "classify", "cluster", "similar", "list_collections", "describe_collection", "delete"}
+TOOL_NAMES = {
+    "index", "search", "classify", "cluster", "similar", "rerank", "list_collections", "describe_collection", "delete",
+}  # fmt: skip
 
 
 def bearer(token: str) -> dict[str, str]:

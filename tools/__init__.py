@@ -3,6 +3,7 @@
 from taskvec.tools.classify import CLASSIFY, CLUSTER
 from taskvec.tools.collections import DELETE, DESCRIBE_COLLECTION, LIST_COLLECTIONS
 from taskvec.tools.index import INDEX
+from taskvec.tools.rerank import RERANK
 from taskvec.tools.search import SEARCH, SIMILAR
 from taskvec.tools.spec import ToolSpec
 
@@ -12,6 +13,7 @@ ALL_TOOLS: tuple[ToolSpec, ...] = (
     CLASSIFY,
     CLUSTER,
     SIMILAR,
+    RERANK,
     LIST_COLLECTIONS,
     DESCRIBE_COLLECTION,
     DELETE,
