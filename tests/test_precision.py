@@ -11,10 +11,10 @@ import pytest
 import torch
 from helpers import make_random_adapter, write_tasks_file
 from model_families import FAMILIES, make_family_model
+from test_queue import TEXTS  # five texts of different lengths, one longer than a short pass
 
 from taskvec.engine import Encoder, EncodeRow, hardware, loading, lora
 from taskvec.engine.lora import BASE_ADAPTER
-from tests.test_queue import TEXTS  # five texts of different lengths, one longer than a short pass
 
 X86_BF16 = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile\n"
 X86_AMX_ONLY = "flags\t\t: fpu avx2 avx512f amx_bf16 amx_tile amx_int8\n"
