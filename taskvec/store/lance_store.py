@@ -14,6 +14,9 @@ every query the store checks that the table has not moved on: a write through th
 local stores a write by another process changes the ``_versions`` folder, whose timestamp costs a ``stat`` to
 read; a change (or a timestamp too recent to trust) means asking LanceDB for the version. Filtered searches go to
 LanceDB.
+
+Past 400 lines on purpose: ``Store`` is the store's one facade, and each verb here is a few lines that take the
+write lock or the collection's state and hand the work to its own module (catalog, lookup, writer, fast_path).
 """
 
 from __future__ import annotations
