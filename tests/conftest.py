@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,74 @@ def tiny_service(tiny_encoder, tmp_path: Path):
     from taskvec.store import DocumentLimits, Store
 
     return TaskvecService(tiny_encoder, Store(tmp_path / "store"), limits=DocumentLimits(max_documents=64))
+
+
+# ------------------------------------------------------------------------------------------ object storage
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A local S3-compatible server (moto) on 127.0.0.1 for the session, with the environment LanceDB reads
+    (AWS_ENDPOINT_URL, AWS_ALLOW_HTTP, credentials, region) pointing at it."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise AssertionError("the local S3 server (moto) did not start") from None
+            time.sleep(0.1)
+    saved = {k: os.environ.get(k) for k in S3_ENVIRONMENT}
+    os.environ.update({**S3_ENVIRONMENT, "AWS_ENDPOINT_URL": endpoint})
+    try:
+        yield endpoint
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.terminate()
+        server.wait(timeout=30)
+
+
+S3_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ALLOW_HTTP": "true",
+    "AWS_ENDPOINT_URL": "",
+}
+
+
+def new_bucket(endpoint: str) -> str:
+    import uuid
+
+    import boto3
+
+    name = f"taskvec-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=["local", "s3"])
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's store lives: a local folder, or a fresh bucket on the local S3 server."""
+    if request.param == "local":
+        return str(tmp_path / "db")
+    endpoint = request.getfixturevalue("s3_endpoint")
+    return f"s3://{new_bucket(endpoint)}/db"

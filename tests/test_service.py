@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from helpers import store_contents
@@ -29,8 +27,9 @@ CORPUS = [
 
 
 @pytest.fixture()
-def service(tiny_encoder: Encoder, tmp_path: Path) -> TaskvecService:
-    return TaskvecService(tiny_encoder, Store(tmp_path / "db"), limits=DocumentLimits(max_documents=50))
+def service(tiny_encoder: Encoder, store_uri: str) -> TaskvecService:
+    """The service on a local store and on S3 (a local S3-compatible server)."""
+    return TaskvecService(tiny_encoder, Store(store_uri), limits=DocumentLimits(max_documents=50))
 
 
 def test_index_then_search_finds_the_document(service: TaskvecService) -> None:

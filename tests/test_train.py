@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from taskvec.errors import DataError
 from taskvec.train import losses, validation
+from taskvec.train.config import TrainConfig
 from taskvec.train.data import (
     LabelledSet,
     PairSet,
@@ -24,7 +25,7 @@ from taskvec.train.data import (
     take_fold,
     thread_key,
 )
-from taskvec.train.trainer import TrainConfig, Trainer, train
+from taskvec.train.trainer import Trainer, train
 
 # ------------------------------------------------------------------------------------------------ losses
 

@@ -63,7 +63,7 @@ def long_text(seed: int, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words))
 
 
-def table_rows(store_path: Path, name: str) -> set[tuple[str, str]]:
+def table_rows(store_path: Path | str, name: str) -> set[tuple[str, str]]:
     """(key, text) of every row: enough to tell one complete state of a collection from another."""
     store = Store(store_path)
     if not store.exists(name):
@@ -87,42 +87,53 @@ def kill_setup(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     corpus = root / "corpus.jsonl"
     new = [{"id": f"d{i}", "text": long_text(1000 + i, 10 + 50 * (i % 4))} for i in range(40, 380)]
     corpus.write_text("\n".join(json.dumps(d) for d in new))
-    env = server_env(tiny_model_dir, before_store)
-    after_store = root / "after"
-    shutil.copytree(before_store, after_store)
-    done = subprocess.run(
-        [str(TASKVEC_SCRIPT), "index", str(corpus), "-c", "c", "--chunk-tokens", "24", "--chunk-overlap", "4"],
-        env={**env, "TASKVEC_STORE": str(after_store)},
-        capture_output=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-    before, after = table_rows(before_store, "c"), table_rows(after_store, "c")
+    setup = {
+        "root": root,
+        "before_store": before_store,
+        "corpus": corpus,
+        "env": server_env(tiny_model_dir, before_store),
+    }
+    after = kill_during_index(setup, root / "after", "complete", random.Random(0))  # measures the write's window
+    before = table_rows(before_store, "c")
     assert len(after) > len(before) and before != after
-    return {"root": root, "before_store": before_store, "corpus": corpus, "env": env, "before": before, "after": after}
+    return {**setup, "before": before, "after": after}
 
 
-def kill_during_index(setup: dict[str, Any], store: Path, phase: str, rng: random.Random) -> set[tuple[str, str]]:
-    """Run `taskvec index` on ``store``, a copy of the old store, and kill -9 it in ``phase``; the rows left."""
-    shutil.copytree(setup["before_store"], store)
+def kill_during_index(setup: dict[str, Any], store: Path | str, phase: str, rng: random.Random) -> set[tuple[str, str]]:
+    """Run `taskvec index` on ``store`` and kill -9 it in ``phase``; the rows left. A local ``store`` starts as a
+    copy of the old store; a remote one must hold the old state already."""
+    if isinstance(store, Path):
+        shutil.copytree(setup["before_store"], store)
     command = [str(TASKVEC_SCRIPT), "index", str(setup["corpus"]), "-c", "c", "--chunk-tokens", "24"]
     command += ["--chunk-overlap", "4"]
+    aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}  # a remote store's endpoint and keys
     process = subprocess.Popen(
-        command, env={**setup["env"], "TASKVEC_STORE": str(store)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command,
+        env={**setup["env"], **aws, "TASKVEC_STORE": str(store), "PYTHONUNBUFFERED": "1"},  # results as printed
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
-    seen = {"encoding": threading.Event(), "writing": threading.Event()}
+    seen = {"encoding": threading.Event(), "writing": threading.Event(), "written": threading.Event()}
 
-    def watch() -> None:  # the progress bar on stderr says which phase the run is in
-        assert process.stderr is not None
+    def watch(stream: Any, marks: dict[bytes, str]) -> None:  # the progress bar (stderr) and result (stdout)
         buffer = b""
-        while chunk := process.stderr.read1(4096):
+        while chunk := stream.read1(4096):
             buffer = (buffer + chunk)[-4096:]
-            if b"encoded" in buffer:
-                seen["encoding"].set()
-            if b"writing" in buffer:
-                seen["writing"].set()
+            for mark, event in marks.items():
+                if mark in buffer:
+                    seen[event].set()
 
-    threading.Thread(target=watch, daemon=True).start()
+    for stream, marks in (
+        (process.stderr, {b"encoded": "encoding", b"writing": "writing"}),
+        (process.stdout, {b"indexed": "written"}),
+    ):
+        threading.Thread(target=watch, args=(stream, marks), daemon=True).start()
+    if phase == "complete":  # no kill: the run must reach the new state; how long its write took is kept
+        assert seen["writing"].wait(300), "the run never reached its write"
+        writing = time.monotonic()
+        assert seen["written"].wait(300) and process.wait(timeout=300) == 0
+        setup["write_window"] = time.monotonic() - writing  # from "writing" to the printed result
+        return table_rows(store, "c")
     if phase == "start":
         time.sleep(rng.uniform(0.5, 4.0))
     elif phase == "encoding":
@@ -130,7 +141,9 @@ def kill_during_index(setup: dict[str, Any], store: Path, phase: str, rng: rando
         time.sleep(rng.uniform(0.0, 0.5))
     else:  # around the commit
         assert seen["writing"].wait(180), "the run never reached its write"
-        time.sleep(rng.uniform(0.0, 0.15))
+        # Anywhere from the write's first moment to a little past its end (the complete run's write took
+        # ``write_window``): before, during and after the commit.
+        time.sleep(rng.uniform(0.0, 1.2 * setup.get("write_window", 0.2)))
     process.kill()
     process.wait(timeout=60)
     return table_rows(store, "c")
@@ -163,6 +176,26 @@ def test_after_a_kill_the_store_opens_and_takes_writes(kill_setup: dict[str, Any
     service = TaskvecService(tiny_encoder, Store(store))
     service.index("c", [{"id": "fresh", "text": "written after the crash"}], "retrieval")
     assert service.search("written after the crash", "c", limit=1).hits[0].id == "fresh"
+
+
+def test_kill_during_index_on_s3_leaves_old_or_new(kill_setup: dict[str, Any], s3_endpoint: str) -> None:
+    """The same on object storage (a local S3-compatible server): old or new, never part, no lock file needed."""
+    from conftest import new_bucket
+
+    from taskvec.engine import Encoder
+
+    encoder = Encoder(kill_setup["env"]["TASKVEC_MODEL"], device="cpu")
+    old = [{"id": f"d{i}", "text": long_text(i, 20 + 60 * (i % 3))} for i in range(80)]  # as kill_setup's
+    outcomes = []
+    for run, phase in enumerate(["complete", "encoding", "writing"]):
+        uri = f"s3://{new_bucket(s3_endpoint)}/db"
+        TaskvecService(encoder, Store(uri)).index("c", old, "retrieval")
+        assert table_rows(uri, "c") == kill_setup["before"]
+        rows = kill_during_index(kill_setup, uri, phase, random.Random(run))
+        assert rows in (kill_setup["before"], kill_setup["after"]), f"{phase}: a partial write on S3"
+        assert phase != "complete" or rows == kill_setup["after"]
+        outcomes.append((phase, "after" if rows == kill_setup["after"] else "before"))
+    print(f"kill -9 on S3: {outcomes}")
 
 
 # --------------------------------------------------------------------------------------- chunk boundaries

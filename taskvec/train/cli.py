@@ -11,7 +11,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from taskvec.train.trainer import LOSS_NAMES, TrainConfig
+from taskvec.train.config import LOSS_NAMES, TrainConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

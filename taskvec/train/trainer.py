@@ -19,7 +19,7 @@ import platform
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,256 +28,19 @@ import torch
 from tqdm.auto import tqdm
 
 from taskvec import metrics
-from taskvec.engine import forward
 from taskvec.engine.fingerprint import fingerprint_folder
-from taskvec.engine.loading import load_backbone, pick_device
+from taskvec.engine.loading import pick_device
 from taskvec.engine.model_files import resolve_model_path
 from taskvec.engine.profiles import profile_for
 from taskvec.engine.tasks import Task, TaskRegistry
-from taskvec.engine.tokenize import TextTokenizer
-from taskvec.errors import DataError, InvalidInputError, ModelLoadError
+from taskvec.errors import DataError, InvalidInputError
 from taskvec.train import losses, validation
-from taskvec.train.data import (
-    Dataset,
-    LabelledSet,
-    PairSet,
-    ScoredSet,
-    carve_validation,
-    for_kind,
-    read_source,
-)
-
-LOSSES_BY_KIND = {
-    "retrieval": "contrastive",
-    "code": "contrastive",
-    "similarity": "cosent",
-    "classification": "supcon",
-    "clustering": "supcon",
-}
-LOSS_NAMES = ("contrastive", "cosent", "angle", "supcon")
-# LoRA on the attention projections, by architecture family: BERT-style names, then the q/k/v/o_proj family.
-_ATTENTION_NAMES = (("query", "key", "value", "attention.output.dense"), ("q_proj", "k_proj", "v_proj", "o_proj"))
-SAVED_INFO = "taskvec_training.json"
+from taskvec.train.batches import Batch, plan_epoch, sample_anchor_texts
+from taskvec.train.config import LOSS_NAMES, LOSSES_BY_KIND, SAVED_INFO, TrainConfig, TrainResult, set_seed
+from taskvec.train.data import Dataset, PairSet, ScoredSet, carve_validation, for_kind, read_source
+from taskvec.train.model import EmbeddingModel
 
 
-@dataclass
-class TrainConfig:
-    """Everything a training run depends on. The CLI fills it; the model card records it."""
-
-    task: str
-    data: list[str]
-    out: Path
-    model: str | None = None
-    tasks_file: Path | None = None
-    query_prompt: str | None = None  # None: the task's prompt from the model profile / tasks file
-    document_prompt: str | None = None
-    loss: str = "auto"
-    rank: int = 16
-    alpha: float = 32.0
-    dropout: float = 0.1
-    target_modules: list[str] | None = None  # None: the attention projections of the architecture
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    warmup: float = 0.1  # fraction of the steps
-    epochs: float = 1.0
-    max_steps: int | None = None
-    batch_size: int = 32
-    max_seq_length: int | None = None
-    scale: float = 20.0  # logit scale of the contrastive and CoSENT/AnglE losses
-    temperature: float = 0.05  # SupCon temperature
-    hard_negatives: int = 0  # per query, from the data's own negatives (or those mined, below)
-    mine_negatives: int = 0  # per query, mined with the model before training: its top-ranked non-relevant docs
-    mine_skip: int = 3  # ranks skipped before mining: the very top often holds unjudged relevant documents
-    anchor_weight: float = 0.0  # weight of the similarity-structure anchor to the base model
-    anchor_data: list[str] = field(default_factory=list)  # texts for the anchor (other sources); else the batch
-    anchor_batch: int = 16
-    val_data: list[str] = field(default_factory=list)  # validation-only sources: never trained on
-    mix_temperature: float = 1.0  # source mixing: batches per source ~ size**t (1 = proportional, 0 = equal)
-    val_fraction: float = 0.1
-    val_max: int = 1000  # validation groups per source at most
-    val_corpus: int = 1000  # distractor documents for retrieval validation
-    evals_per_epoch: int = 2
-    patience: int = 2  # evaluations without improvement before stopping
-    seed: int = 42
-    threads: int | None = None
-    device: str = "auto"  # cpu, cuda, mps or auto (the first of cuda, mps, cpu)
-    progress: bool = True
-    command: str = ""
-
-
-@dataclass
-class TrainResult:
-    out: Path
-    best_step: int
-    steps: int
-    validation: dict[str, Any]  # per source: base, prompt_only, adapter
-    history: list[dict[str, Any]]
-    wall_seconds: float
-    losses: list[float]
-
-
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (1 << 32))
-    torch.manual_seed(seed)
-
-
-def default_target_modules(model: torch.nn.Module) -> list[str]:
-    names = {n for n, _ in model.named_modules()}
-    for family in _ATTENTION_NAMES:
-        if any(n.endswith(family[0]) for n in names):
-            return list(family)
-    raise ModelLoadError(
-        "Cannot tell this architecture's attention projections.",
-        field="target_modules",
-        fix="Pass --target-modules with the names of the modules LoRA should adapt.",
-    )
-
-
-class EmbeddingModel:
-    """The backbone with its LoRA adapter, embedding texts exactly as the encoder does: the same loading,
-    tokenizer and forward pass (``taskvec.engine.forward.embed``), always normalised, since every loss compares
-    directions. The teacher (adapter off, no prompt) is the base model the adapter must beat and stay near."""
-
-    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        # fp32 on every device: the adapter is saved and served in fp32, and CPU runs must reproduce GPU choices.
-        # Loaded on the CPU, as before the split: the LoRA layers are made there, then the whole model moves.
-        backbone = load_backbone(cfg.model, device="cpu", dtype="fp32", max_seq_length=cfg.max_seq_length)
-        self.target_modules = cfg.target_modules or default_target_modules(backbone.model)
-        lora = LoraConfig(
-            task_type=TaskType.FEATURE_EXTRACTION,
-            r=cfg.rank,
-            lora_alpha=cfg.alpha,
-            lora_dropout=cfg.dropout,
-            target_modules=self.target_modules,
-            bias="none",
-        )
-        self.model = get_peft_model(backbone.model, lora).to(device)
-        self.device = device
-        self.pooling = backbone.pooling
-        self.max_seq_length = backbone.max_seq_length
-        self.tokens = TextTokenizer(backbone.tokenizer, self.max_seq_length)
-        self.padding = forward.Padding.for_tokenizer(backbone.tokenizer, device, self.max_seq_length)
-        self.spec = forward.VectorSpec(self.pooling, normalize=True)
-        self._teacher_cache: dict[str, torch.Tensor] = {}
-
-    def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        return [p for p in self.model.parameters() if p.requires_grad]
-
-    def _forward(self, texts: Sequence[str]) -> torch.Tensor:
-        ids, _ = self.tokens(list(texts))
-        input_ids, mask = self.padding(ids)
-        return forward.embed(self.model, input_ids, mask, self.spec)
-
-    def embed_train(self, texts: Sequence[str], *, dropout: bool = True) -> torch.Tensor:
-        """Student embeddings with gradients. ``dropout=False`` runs the pass in eval mode (no LoRA or backbone
-        dropout) while still tracking gradients: what the anchor needs to compare with the clean teacher."""
-        self.model.train(dropout)
-        return self._forward(texts)
-
-    @torch.no_grad()
-    def embed(self, texts: Sequence[str], *, adapter: bool = True, batch_size: int = 64) -> np.ndarray:
-        """Eval-mode embeddings, longest first for less padding; ``adapter=False`` gives the base model."""
-        self.model.eval()
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.zeros((len(texts), 0), dtype=np.float32)
-        chunks = []
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            if adapter:
-                chunks.append(self._forward([texts[i] for i in idx]).cpu().numpy())
-            else:
-                with self.model.disable_adapter():
-                    chunks.append(self._forward([texts[i] for i in idx]).cpu().numpy())
-        if chunks:
-            stacked = np.concatenate(chunks)
-            out = np.zeros_like(stacked)
-            out[order] = stacked
-        return out
-
-    @torch.no_grad()
-    def teacher(self, texts: Sequence[str]) -> torch.Tensor:
-        """Base-model embeddings of the unprompted texts, cached: the anchor's fixed reference."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._teacher_cache))
-        if missing:
-            vecs = self.embed(missing, adapter=False)
-            for t, v in zip(missing, vecs, strict=True):
-                self._teacher_cache[t] = torch.from_numpy(v)
-        return torch.stack([self._teacher_cache[t] for t in texts]).to(self.device)
-
-
-# ------------------------------------------------------------------------------------------------ batches
-@dataclass
-class Batch:
-    source: int
-    items: list[Any]
-
-
-def _pair_batches(data: PairSet, batch_size: int, rng: random.Random) -> list[list[tuple[str, str]]]:
-    pairs = [(q, d) for q, docs in data.relevant.items() for d in docs]
-    rng.shuffle(pairs)
-    return [pairs[i : i + batch_size] for i in range(0, len(pairs), batch_size)]
-
-
-def _scored_batches(data: ScoredSet, batch_size: int, rng: random.Random) -> list[list[int]]:
-    idx = list(range(len(data)))
-    rng.shuffle(idx)
-    return [idx[i : i + batch_size] for i in range(0, len(idx), batch_size)]
-
-
-def _label_batches(data: LabelledSet, batch_size: int, rng: random.Random) -> list[list[int]]:
-    """Label-balanced batches: labels take turns, so rare labels still get partners for the contrastive loss."""
-    by_label: dict[str, list[int]] = {}
-    for i, label in enumerate(data.labels):
-        by_label.setdefault(label, []).append(i)
-    queues = {lab: [] for lab in by_label}
-
-    def draw(label: str) -> int:
-        if not queues[label]:
-            queues[label] = by_label[label][:]
-            rng.shuffle(queues[label])
-        return queues[label].pop()
-
-    labels = sorted(by_label)
-    per_batch = max(2, min(len(labels), batch_size // 2))  # at least two texts per label in a batch
-    batches = []
-    for _ in range(math.ceil(len(data) / batch_size)):
-        chosen = rng.sample(labels, per_batch) if per_batch < len(labels) else labels
-        batches.append([draw(chosen[j % len(chosen)]) for j in range(batch_size)])
-    return batches
-
-
-def plan_epoch(sources: Sequence[Dataset], cfg: TrainConfig, rng: random.Random) -> list[Batch]:
-    """One epoch's batches: each source batched on its own, then interleaved at random.
-
-    With ``mix_temperature`` t < 1 a small source gets more batches than its share (sizes weighted by size**t), so
-    one large set does not drown the others; the epoch keeps its total number of batches.
-    """
-    per_source = []
-    for s in sources:
-        if isinstance(s, PairSet):
-            per_source.append(_pair_batches(s, cfg.batch_size, rng))
-        elif isinstance(s, ScoredSet):
-            per_source.append(_scored_batches(s, cfg.batch_size, rng))
-        else:
-            per_source.append(_label_batches(s, cfg.batch_size, rng))
-    total = sum(len(b) for b in per_source)
-    weights = [len(s) ** cfg.mix_temperature for s in sources]
-    plan: list[Batch] = []
-    for i, batches in enumerate(per_source):
-        want = max(1, round(total * weights[i] / sum(weights)))
-        if not batches:
-            continue
-        while len(batches) < want:  # cycle a small source
-            batches = batches + batches[: want - len(batches)]
-        plan.extend(Batch(i, b) for b in batches[:want])
-    rng.shuffle(plan)
-    return plan
-
-
-# ------------------------------------------------------------------------------------------------ training
 class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         self.started = time.time()  # the wall time on record covers the whole run: loading, mining, training
@@ -318,7 +81,7 @@ class Trainer:
             _, val = carve_validation(data, 1.0, cfg.val_max, seed=cfg.seed)
             val.name = f"{data.name}[held-out]"
             self.val_sets.append(val)
-        self.anchor_texts = _anchor_texts(cfg.anchor_data, cfg.seed)
+        self.anchor_texts = sample_anchor_texts(cfg.anchor_data, cfg.seed)
         self.net = EmbeddingModel(cfg, pick_device(cfg.device))
         self.pooling, self.max_seq_length = self.net.pooling, self.net.max_seq_length
         if cfg.mine_negatives:
@@ -567,24 +330,6 @@ def _cpu_seconds() -> float:
 
 def _mean(figures: dict[str, float]) -> float:
     return float(np.mean(list(figures.values()))) if figures else 0.0
-
-
-def _anchor_texts(specs: Sequence[str], seed: int, per_source: int = 4000, max_chars: int = 120) -> list[str]:
-    """Plain texts from each anchor source (any format), a seeded sample of at most ``per_source`` each, cut to
-    ``max_chars``: the anchor is about the shape of the space, and long documents would only cost time."""
-    rng = random.Random(seed)
-    texts: list[str] = []
-    for spec in specs:
-        data = read_source(spec)
-        if isinstance(data, PairSet):
-            pool_ = list(data.queries.values()) + list(data.corpus.values())
-        elif isinstance(data, ScoredSet):
-            pool_ = [t for a, b, _ in data.pairs for t in (a, b)]
-        else:
-            pool_ = list(data.texts)
-        pool_ = sorted(set(pool_))
-        texts += [t[:max_chars] for t in rng.sample(pool_, min(per_source, len(pool_)))]
-    return texts
 
 
 def train(cfg: TrainConfig, log: Callable[[str], None] | None = None) -> TrainResult:
