@@ -1,4 +1,4 @@
-"""The store's verbs beyond search, on LanceDB on disk: reading documents back, dropping a collection, what a read
+"""The store's verbs beyond search, on LanceDB on disk and on S3: reading documents back, dropping a collection, what a read
 never does (create a folder), and the guard naming every task a collection holds."""
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ SIMILARITY = replace(RETRIEVAL, task="similarity", query_prompt="", document_pro
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "db")
+def store(store_uri: str) -> Store:
+    """On a local folder and on S3 (``store_uri``, tests/conftest.py)."""
+    s = Store(store_uri)
     s.upsert("docs", DOCS, unit(4), RETRIEVAL)
     s.upsert("docs", DOCS[:2], unit(2, 1), CLUSTERING)
     return s
