@@ -114,27 +114,27 @@ def cmd_index(args: argparse.Namespace) -> int:
     )
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(docs), unit="doc", desc=f"index {collection}", disable=args.quiet, file=sys.stderr)
-    bar.set_postfix_str("loading the model", refresh=True)
-    service = _service(settings)
+    # Closed on every way out, so that an error or Ctrl-C prints its line below the bar, not into it.
+    with tqdm(total=len(docs), unit="doc", desc=f"index {collection}", disable=args.quiet, file=sys.stderr) as bar:
+        bar.set_postfix_str("loading the model", refresh=True)
+        service = _service(settings)
 
-    def progress(done: float, total: float | None, message: str) -> None:
-        bar.n = int(done)
-        bar.set_postfix_str(message, refresh=False)
-        bar.refresh()
+        def progress(done: float, total: float | None, message: str) -> None:
+            bar.n = int(done)
+            bar.set_postfix_str(message, refresh=False)
+            bar.refresh()
 
-    # The local files are the user's own: no per-call byte limit, but one commit, so memory holds the whole corpus.
-    limits = DocumentLimits(len(docs), settings.max_text_bytes, None)
-    with _interruptible() as check_cancelled:
-        result = service.index(
-            collection,
-            docs,
-            args.task,
-            chunking=chunking,
-            control=CallControl(progress=progress, check_cancelled=check_cancelled),
-            limits=limits,
-        )
-    bar.close()
+        # The local files are the user's own: no per-call byte limit, but one commit, so memory holds the corpus.
+        limits = DocumentLimits(len(docs), settings.max_text_bytes, None)
+        with _interruptible() as check_cancelled:
+            result = service.index(
+                collection,
+                docs,
+                args.task,
+                chunking=chunking,
+                control=CallControl(progress=progress, check_cancelled=check_cancelled),
+                limits=limits,
+            )
     text = (
         f"indexed {result.documents} documents ({result.rows_written} rows: {result.inserted} new, "
         f"{result.updated} updated, {result.removed} old rows dropped; {result.chunked_documents} documents chunked "
@@ -154,7 +154,7 @@ def _interruptible() -> Iterator[Callable[[], None]]:
         if requested.is_set():
             raise KeyboardInterrupt
         requested.set()
-        print("taskvec: stopping at the next step (Ctrl-C again to stop now)…", file=sys.stderr)
+        print("\ntaskvec: stopping at the next step (Ctrl-C again to stop now)…", file=sys.stderr)  # below the bar
 
     def check_cancelled() -> None:
         if requested.is_set():

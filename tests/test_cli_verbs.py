@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -177,3 +178,30 @@ def test_a_bad_config_file_says_where_and_other_concerns_still_work(run, monkeyp
     assert run("collections").stdout.startswith("store ")  # a server setting does not stop a store command
     serve = run("serve", "--transport", "sse", ok=False).stderr
     assert f"'port' in {config}: Input should be a valid integer" in serve and "Fix:" in serve
+
+
+def test_ctrl_c_while_the_model_loads_is_one_line_below_the_bar_and_exit_130(env, tmp_path: Path) -> None:  # noqa: F811
+    """The earliest Ctrl-C of `taskvec index`: while torch and the model load, before any step (the write itself
+    is test_write_safety.py's). One line under the progress bar, exit 130, no traceback, no store created."""
+    corpus = tmp_path / "many.jsonl"
+    corpus.write_text("\n".join(json.dumps({"id": str(i), "text": f"note number {i}"}) for i in range(2000)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "taskvec.cli", "index", str(corpus), "-c", "demo"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    seen = b""
+    while b"loading the model" not in seen:
+        chunk = process.stderr.read1(4096)
+        assert chunk, f"the run ended before loading: {seen.decode(errors='replace')[-1000:]}"
+        seen += chunk
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    text = (seen + err).decode(errors="replace")
+    assert process.returncode == 130 and out == b"", text[-2000:]
+    assert "Traceback" not in text and "terminate called" not in text
+    last = text.replace("\r", "\n").rstrip().splitlines()[-1]
+    assert last.startswith("taskvec: ") and ("stopped" in last or "nothing was written" in last), text[-2000:]
+    assert not Path(env["TASKVEC_STORE"]).exists()

@@ -115,6 +115,15 @@ async def test_a_cursor_the_server_never_issued_is_invalid_params(tiny_service: 
     assert refused.value.error.code == -32602 and "without a cursor" in str(refused.value)
 
 
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_an_unknown_tool_is_a_protocol_error_listing_the_tools(tiny_service: TaskvecService, mode: str) -> None:
+    async with Client(build_server(tiny_service), mode=mode) as client:
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("serach", {"collection": "home", "query": "kettle"})
+    assert refused.value.error.code == -32602  # the spec's "unknown tool", not an isError result
+    assert "Unknown tool 'serach'" in str(refused.value) and "search" in str(refused.value).split("Fix:")[1]
+
+
 # ------------------------------------------------------------------------------------------------- read-only
 async def test_a_read_only_server_offers_no_write_and_refuses_one_by_name(tiny_service: TaskvecService) -> None:
     tiny_service.index("home", DOCS, "retrieval")
