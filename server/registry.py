@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
@@ -45,10 +46,12 @@ def mcp_tool(
     async def call(ctx: Context, **fields: Any) -> Any:
         params = input_model.model_construct(**fields)  # already validated by arg_model
 
+        loop = anyio.lowlevel.current_token()  # progress may come from a helper thread (CallControl.step)
+
         def progress(done: float, total: float | None, message: str) -> None:
             # A no-op in the SDK unless the caller asked for progress: a progressToken in _meta on JSON-RPC
             # transports, a progress callback on the in-process (direct) dispatcher, which sends no token.
-            anyio.from_thread.run(ctx.report_progress, done, total, message)
+            anyio.from_thread.run(ctx.report_progress, done, total, message, token=loop)
 
         # A client's notifications/cancelled cancels this task; the worker thread sees it at its next check
         # (between encode steps, never inside a commit; or while it waits for the model) and stops there.

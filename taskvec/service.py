@@ -19,7 +19,7 @@ import numpy as np
 
 from taskvec.analysis.classify import FEW_SHOT_METHODS, centroid_scores, check_labels, knn_scores, zero_shot_scores
 from taskvec.analysis.cluster import cluster_vectors
-from taskvec.control import NO_CONTROL, CallControl
+from taskvec.control import HEARTBEAT_S, NO_CONTROL, CallControl
 from taskvec.engine import Encoder, EncodeResult
 from taskvec.engine.queue import EncodeQueue
 from taskvec.engine.tasks import Role, Task
@@ -148,6 +148,7 @@ class TaskvecService(StoreService):
         """Chunk and encode ``docs`` a few rows at a time, reporting progress and checking for cancellation."""
         chunk_tokens = self._chunk_tokens(task, chunking) if chunking.enabled else 0
         staged, vectors = _Staged(), []
+        reported, step_s = 0.0, HEARTBEAT_S  # progress so far; how long the last step took (a first guess)
         control.report(0, len(docs), f"encoding {len(docs)} documents")
         for begin in range(0, len(docs), ENCODE_STEP):
             control.check()
@@ -159,11 +160,16 @@ class TaskvecService(StoreService):
             for step in range(0, len(block), ENCODE_STEP):
                 control.check()
                 part = block[step : step + ENCODE_STEP]
-                encoded = self.encode([d.text for d in part], task, "document")
+                done = begin + block_docs * (step + len(part)) / len(block)  # a fraction while a block's chunks run
+                rows = f"rows {len(staged.rows) + 1}-{len(staged.rows) + len(part)}"
+                began = time.perf_counter()
+                # A slow step (a large model, a busy machine) still reports at least once a second.
+                with control.step(reported, done, len(docs), f"encoding {rows} of {len(docs)} documents", step_s):
+                    encoded = self.encode([d.text for d in part], task, "document")
+                step_s, reported = time.perf_counter() - began, done
                 staged.rows.extend(part)
                 vectors.append(encoded.vectors)
                 staged.truncated += encoded.truncated
-                done = begin + block_docs * (step + len(part)) / len(block)  # a fraction while a block's chunks run
                 message = f"encoded {len(staged.rows)} rows of {done:.0f}/{len(docs)} documents"
                 control.report(done, len(docs), f"{message}; writing" if done == len(docs) else message)
         staged.vectors = np.concatenate(vectors)
