@@ -55,8 +55,9 @@ def test_token_budget_bounds_batches(tiny_encoder: Encoder, monkeypatch: pytest.
 
 
 def test_int8_is_an_opt_in_space_of_its_own(tiny_model_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from helpers import make_random_adapter, write_tasks_file
+
     from taskvec.errors import InvalidInputError, ModelLoadError
-    from tests.helpers import make_random_adapter, write_tasks_file
 
     make_random_adapter(tiny_model_dir, tmp_path / "a", seed=1)
     tasks = write_tasks_file(tmp_path / "tasks.toml", '[tasks.adapted]\nkind = "similarity"\nadapter = "a"\n')

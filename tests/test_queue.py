@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_engine import adapter_tasks  # noqa: F401  (fixture: the engine tests' tasks and adapters)
 
 from taskvec.engine import Encoder, EncodeRow
 from taskvec.engine.queue import EncodeQueue
 from taskvec.errors import InvalidInputError
-from tests.test_engine import adapter_tasks  # noqa: F401  (fixture: the engine tests' tasks and adapters)
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
