@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import bench_main, load_average, percentile, ratio, scifact_queries, scifact_texts
 from taskvec.spaces import EmbeddingSpace
 from taskvec.store import Document, Store
-from taskvec.store.lance_store import _schema
+from taskvec.store.writer import METADATA_COLUMN, table_schema
 
 DIM = 384
 SPACE = EmbeddingSpace("bench", "fp", "retrieval", "q: ", "d: ", None, None, "mean", True, 256, DIM)
@@ -61,14 +61,14 @@ def fill(store: Store, name: str, vectors: np.ndarray) -> float:
             "key": [f"{SPACE.id}:{i}" for i in ids],
             "id": ids,
             "text": [f"document {i}" for i in ids],
-            "metadata": pa.array(["{}"] * (b - a), type=pa.json_()),
+            METADATA_COLUMN: pa.array(["{}"] * (b - a), type=pa.json_()),
             "parent_id": pa.nulls(b - a, pa.string()),
             "task": ["retrieval"] * (b - a),
             "space_id": [SPACE.id] * (b - a),
             "written_at": pa.nulls(b - a, pa.timestamp("us", tz="UTC")),
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors[a:b].ravel()), DIM),
         }
-        table.add(pa.table(columns, schema=_schema(DIM)))
+        table.add(pa.table(columns, schema=table_schema(DIM)))
     return time.perf_counter() - start
 
 

@@ -86,11 +86,9 @@ class ServiceLoader:
         """The store from ``settings`` (read-only when they say so), then the engine over that same store."""
 
         def make_store() -> StoreService:
-            from taskvec.store import Store
             from taskvec.store_service import StoreService
 
-            store = Store(settings.store, ann_threshold=settings.ann_threshold, read_only=settings.read_only)
-            return StoreService(store)
+            return StoreService(settings.build_store(read_only=settings.read_only))
 
         def make_service(store: StoreService | None) -> TaskvecService:
             from taskvec.service import build_service, quiet_libraries

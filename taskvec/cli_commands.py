@@ -34,11 +34,10 @@ def settings_from(args: argparse.Namespace, *concerns: str, **extra: Any) -> Any
 
 def _store_service(args: argparse.Namespace, settings: Any = None) -> Any:
     """The verbs that need no model, over the store the settings name."""
-    from taskvec.store import Store
     from taskvec.store_service import StoreService
 
     settings = settings or settings_from(args, "store", "calls")
-    return StoreService(Store(settings.store, ann_threshold=settings.ann_threshold))
+    return StoreService(settings.build_store())
 
 
 def _service(settings: Any, opened: Any = None) -> Any:
@@ -135,6 +134,13 @@ def cmd_index(args: argparse.Namespace) -> int:
                 control=CallControl(progress=progress, check_cancelled=check_cancelled),
                 limits=limits,
             )
+    if service.store.indexing():  # the write made the collection large enough for LanceDB's indexes
+        print(
+            f"building the indexes of {collection!r} (Ctrl-C skips; `taskvec optimize` builds them later)",
+            file=sys.stderr,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            service.store.wait_for_indexes()
     text = (
         f"indexed {result.documents} documents ({result.rows_written} rows: {result.inserted} new, "
         f"{result.updated} updated, {result.removed} old rows dropped; {result.chunked_documents} documents chunked "
@@ -318,7 +324,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     report = {name: store.optimize(name) for name in names}
     lines = [
         f"{name}: {r['rows']} rows; fragments {r['fragments_before']} -> {r['fragments_after']}, "
-        f"versions {r['versions_before']} -> {r['versions_after']}"
+        f"versions {r['versions_before']} -> {r['versions_after']}; indexes {', '.join(r['indexes']) or 'none'}"
+        + (f" ({', '.join(r['indexes_built'])} built now)" if r["indexes_built"] else "")
         for name, r in report.items()
     ]
     print(json.dumps(report, indent=2) if args.json else "\n".join(lines) or "no collections")

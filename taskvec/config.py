@@ -20,7 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from taskvec.errors import InvalidInputError
@@ -28,6 +28,25 @@ from taskvec.options import DEFAULT_CHUNKING, DEFAULT_LIMITS, ChunkingOptions, D
 
 if TYPE_CHECKING:
     from taskvec.engine import Encoder
+    from taskvec.store import Store
+
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_BYTE_UNITS |= {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+
+
+def parse_bytes(value: Any) -> Any:
+    """'2GiB', '512 MB', '1000000' -> bytes; anything else is left for pydantic to refuse with its message."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower().replace(" ", "")
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = text[len(number) :]
+    if unit not in _BYTE_UNITS:
+        raise ValueError(f"unknown unit {unit!r}: use B, KB, MB, GB, KiB, MiB or GiB (e.g. 2GiB)")
+    try:
+        return int(float(number) * _BYTE_UNITS[unit])
+    except ValueError:
+        raise ValueError(f"{value!r} is not a size: write a number of bytes or e.g. 2GiB") from None
 
 
 def default_store_path() -> Path:
@@ -137,7 +156,30 @@ class StoreSettings(BaseSettings):
         default_factory=lambda: str(default_store_path()),
         description="LanceDB folder or URI (s3://, gs://, db:// ...); under $XDG_DATA_HOME when that is set",
     )
-    ann_threshold: int = Field(default=100_000, ge=256, description="Rows in a space before an ANN index is built")
+    ann_threshold: int = Field(
+        default=100_000,
+        ge=256,
+        description="Rows before searches go through an ANN index (in memory per space, LanceDB's per collection)",
+    )
+    memory_budget: Annotated[int | None, BeforeValidator(parse_bytes)] = Field(
+        default=None,
+        ge=0,
+        description="Bytes of vectors one process holds for unfiltered searches (e.g. 2GiB); unset = 1/4 of RAM; "
+        "0 = LanceDB answers every search",
+    )
+
+    def build_store(self, *, read_only: bool = False) -> Store:
+        """The store these settings describe (``read_only``: every write refused, for TASKVEC_READ_ONLY)."""
+        from taskvec.store import IndexPolicy, Store
+
+        indexes = IndexPolicy(vector_min_rows=self.ann_threshold)
+        return Store(
+            self.store,
+            ann_threshold=self.ann_threshold,
+            memory_budget=self.memory_budget,
+            indexes=indexes,
+            read_only=read_only,
+        )
 
 
 class CallSettings(BaseSettings):

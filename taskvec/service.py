@@ -367,7 +367,7 @@ def build_service(settings: Any = None, store: Store | None = None) -> TaskvecSe
     queue = EncodeQueue(encoder, settings.max_batch_tokens, settings.batch_wait_ms)
     return TaskvecService(
         encoder,
-        store or Store(settings.store, ann_threshold=settings.ann_threshold),
+        store or settings.build_store(),
         limits=settings.document_limits(),
         chunking=settings.chunking(),
         query_cache_size=settings.query_cache_size,

@@ -135,3 +135,17 @@ def test_classify_and_cluster(run, tmp_path: Path) -> None:
     run("index", str(examples), "-c", "ex", "-t", "clustering", "-q")
     clusters = json.loads(run("cluster", "-c", "ex", "--k", "2", "--json").stdout)
     assert sum(c["size"] for c in clusters["clusters"]) == 4
+
+
+def test_index_builds_the_vector_index_a_large_collection_needs(run, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TASKVEC_ANN_THRESHOLD", "256")  # stands for the default 100,000 rows
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "\n".join(json.dumps({"id": str(i), "text": f"note {i} about topic {i % 7}"}) for i in range(300))
+    )
+    run("index", str(corpus), "-c", "big", "-t", "retrieval", "-q")
+    report = json.loads(run("optimize", "big", "--json").stdout)["big"]
+    assert "vector_idx" in report["indexes"] and report["indexes_built"] == []  # built by the index command
+    assert report["rows"] == 300
+    text = run("optimize", "big").stdout
+    assert "indexes " in text and "vector_idx" in text

@@ -5,6 +5,7 @@ from taskvec.store.catalog import CollectionInfo, SpaceCount, check_collection_n
 from taskvec.store.documents import Document, validate_documents, validate_texts
 from taskvec.store.filters import compile_filter
 from taskvec.store.guard import check_space
+from taskvec.store.indexes import IndexPolicy
 from taskvec.store.lance_store import Store
 from taskvec.store.writer import WriteResult
 
@@ -13,6 +14,7 @@ __all__ = [
     "CollectionInfo",
     "Document",
     "DocumentLimits",
+    "IndexPolicy",
     "SpaceCount",
     "Store",
     "WriteResult",

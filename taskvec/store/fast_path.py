@@ -266,3 +266,73 @@ class SpaceSnapshot:
         if (~known).any():
             lists[~known] = assign(self.unit[~known], centroids)
         return lists
+
+    @property
+    def nbytes(self) -> int:
+        lists = self.lists.nbytes if self.lists is not None else 0
+        return self.unit.nbytes + self.rowids.nbytes + self.columns.nbytes + lists
+
+
+class SnapshotCache:
+    """The snapshots one process holds, within a memory budget: least recently searched out first.
+
+    A space whose snapshot would not fit the budget on its own is not held at all; its searches go to LanceDB's
+    index (``taskvec.store.indexes``). Before a space is read, its size is estimated from its row count and the
+    bytes per row of the last snapshot of that space (the vectors alone until one was read), so a space known to
+    be too large is never read into memory again.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._lock = threading.Lock()
+        self._held: dict[tuple[str, str], SpaceSnapshot] = {}  # insertion order = least recently used first
+        self._bytes_per_row: dict[tuple[str, str], float] = {}
+
+    def get(self, key: tuple[str, str], identity: tuple[int | None, int]) -> SpaceSnapshot | None:
+        with self._lock:
+            snapshot = self._held.get(key)
+            if snapshot is None or snapshot.identity != identity:
+                return None
+            self._held[key] = self._held.pop(key)  # most recently used
+            return snapshot
+
+    def latest(self, key: tuple[str, str]) -> SpaceSnapshot | None:
+        """The snapshot held for ``key`` at any version (its IVF lists can be reused)."""
+        return self._held.get(key)
+
+    def fits(self, key: tuple[str, str], rows: int, dimension: int) -> bool:
+        return rows * self._bytes_per_row.get(key, 4 * dimension) <= self.budget
+
+    def put(self, key: tuple[str, str], snapshot: SpaceSnapshot) -> bool:
+        """Hold ``snapshot`` (evicting others as needed); False when it alone exceeds the budget."""
+        size = snapshot.nbytes
+        self._bytes_per_row[key] = size / max(len(snapshot), 1)
+        with self._lock:
+            self._held.pop(key, None)
+            if size > self.budget:
+                return False
+            while self._held and self.resident + size > self.budget:
+                self._held.pop(next(iter(self._held)))
+            self._held[key] = snapshot
+            return True
+
+    def drop(self, collection: str) -> None:
+        with self._lock:
+            for key in [k for k in self._held if k[0] == collection]:
+                self._held.pop(key)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._held.clear()
+
+    @property
+    def resident(self) -> int:
+        return sum(s.nbytes for s in self._held.values())
+
+
+def default_memory_budget() -> int:
+    """A quarter of the machine's physical memory: room for the model, the server and the page cache beside it."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):  # no sysconf (Windows): 2 GiB
+        return 2 << 30

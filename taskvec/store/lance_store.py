@@ -8,15 +8,19 @@ engine, and restoring an earlier table version restores the descriptions with th
 Every write call is one commit under the collection's write lock (``taskvec.store.writer``, ``taskvec.store.locks``):
 a crash or a failure before the commit leaves the collection as it was, and concurrent writers lose nothing.
 
-Unfiltered vector searches are answered from memory (``taskvec.store.fast_path``): each space's vectors are read
-once per table version, searched exactly below ``ann_threshold`` rows and through an IVF index above it. Before
+Unfiltered vector searches of a space that fits the memory budget are answered from memory
+(``taskvec.store.fast_path``): each space's vectors are read once per table version, searched exactly below
+``ann_threshold`` rows and through an in-memory IVF index above it. Everything else (spaces over the budget,
+filtered and hybrid searches) goes to LanceDB, through its own indexes once the collection is large enough
+(``taskvec.store.indexes``, built in the background after the write that crosses the size). Before
 every query the store checks that the table has not moved on: a write through this store bumps a counter, and for
 local stores a write by another process changes the ``_versions`` folder, whose timestamp costs a ``stat`` to
 read; a change (or a timestamp too recent to trust) means asking LanceDB for the version. Filtered searches go to
 LanceDB.
 
-Past 400 lines on purpose: ``Store`` is the store's one facade, and each verb here is a few lines that take the
-write lock or the collection's state and hand the work to its own module (catalog, lookup, writer, fast_path).
+Why this module is past ~400 lines: it is the store's one public class, and each method is the short composition of
+the concern modules beside it (catalog, lookup, writer, queries, fast_path, indexes, locks, guard) under the
+collection's lock.
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ from taskvec.spaces import EmbeddingSpace
 from taskvec.store.catalog import CollectionInfo, SpaceCount, check_collection_name
 from taskvec.store.changes import change_token, folder_id
 from taskvec.store.documents import Document
-from taskvec.store.fast_path import SpaceSnapshot
+from taskvec.store.fast_path import SnapshotCache, SpaceSnapshot, default_memory_budget
 from taskvec.store.filters import METADATA_COLUMN, compile_filter
 from taskvec.store.guard import check_space
+from taskvec.store.indexes import DEFAULT_POLICY, IndexPolicy, ensure_indexes, index_names, missing_indexes
 from taskvec.store.locks import CollectionLocks
 from taskvec.store.lookup import Page, check_page, ids_clause, read_page
 from taskvec.store.queries import (
@@ -62,6 +67,7 @@ from taskvec.store.writer import (
     needs_optimize,
     optimize,
     quote,
+    retry_conflicts,
     rows_table,
     upsert_into,
 )
@@ -86,6 +92,8 @@ class Store:
 
     ``ann_threshold``: rows a space needs before its searches go through an IVF index instead of exact search.
     ``fast_path``: answer unfiltered vector searches from memory (see the module docstring); off = LanceDB only.
+    ``memory_budget``: bytes of space snapshots one process holds (default: a quarter of physical memory).
+    ``indexes``: when LanceDB's own indexes are built and how they are searched.
     """
 
     def __init__(
@@ -95,6 +103,8 @@ class Store:
         ann_threshold: int = 100_000,
         fast_path: bool = True,
         read_only: bool = False,
+        memory_budget: int | None = None,
+        indexes: IndexPolicy = DEFAULT_POLICY,
         **connect_options: Any,
     ) -> None:
         self.uri = str(uri)
@@ -116,7 +126,9 @@ class Store:
         self._locks_guard = threading.Lock()
         self._generations: dict[str, int] = {}  # bumped by every write through this store
         self._states: dict[str, _CollectionState] = {}
-        self._snapshots: dict[tuple[str, str], SpaceSnapshot] = {}
+        self._snapshots = SnapshotCache(default_memory_budget() if memory_budget is None else memory_budget)
+        self.indexes = indexes
+        self._indexing: dict[str, threading.Thread] = {}  # background index builds, one per collection
         self._loading: dict[tuple[str, str], threading.Lock] = {}
 
     @property
@@ -256,8 +268,7 @@ class Store:
             rows = self._open(name).count_rows()
             self.db.drop_table(name)
             self._states.pop(name, None)
-            for key in [k for k in self._snapshots if k[0] == name]:
-                self._snapshots.pop(key, None)
+            self._snapshots.drop(name)
         return rows
 
     def get(
@@ -277,10 +288,43 @@ class Store:
         return read_page(table, ids=ids, predicate=predicate, limit=limit, offset=offset, spaces=spaces)
 
     def optimize(self, name: str) -> dict[str, Any]:
-        """Compact the collection, refresh its indexes and drop old versions now (see ``writer.optimize``)."""
-        self._open(name)
+        """Compact the collection, build the indexes its size calls for, fold new rows into them and drop old
+        versions now (see ``writer.optimize`` and ``indexes.ensure_indexes``)."""
+        self._open(name)  # an unknown name is refused before anything is locked (or a folder created)
         with self._writing(name, maintain=False):
-            return optimize(self._open(name), local=self._local)
+            table = self._open(name)
+            built = retry_conflicts(lambda: ensure_indexes(table, self.indexes), name)
+            return {**optimize(table, local=self._local), "indexes_built": built, "indexes": index_names(table)}
+
+    def indexing(self) -> bool:
+        """Whether an index build started by a write is still running."""
+        return any(thread.is_alive() for thread in self._indexing.values())
+
+    def wait_for_indexes(self, timeout: float | None = None) -> None:
+        """Wait for background index builds (a command that exits after a large write calls this first)."""
+        for thread in list(self._indexing.values()):
+            thread.join(timeout)
+
+    def _index_in_background(self, name: str, table: Any) -> None:
+        """Start building the indexes ``table`` has grown into, unless a build for it is running. Without the write
+        lock: a build takes minutes at a million rows and writes must not wait for it; LanceDB reconciles an index
+        commit with concurrent writes, and rows written meanwhile are scanned exactly until the next optimize."""
+        if not missing_indexes(table, self.indexes):
+            return
+        running = self._indexing.get(name)
+        if running is not None and running.is_alive():
+            return
+
+        def build() -> None:
+            try:
+                retry_conflicts(lambda: ensure_indexes(self.db.open_table(name), self.indexes), name)
+            except Exception:  # an index is an optimisation: the write it follows has committed
+                log.warning("building indexes of %r failed; `taskvec optimize %s` retries", name, name, exc_info=True)
+            self._touch(name)
+
+        thread = threading.Thread(target=build, name=f"taskvec-index-{name}", daemon=True)
+        self._indexing[name] = thread
+        thread.start()
 
     @contextmanager
     def _writing(self, name: str, *, maintain: bool = True) -> Iterator[None]:
@@ -308,6 +352,7 @@ class Store:
                     except Exception:  # maintenance must never fail the write that has already committed
                         log.warning("compacting %r failed; it is retried after the next write", name, exc_info=True)
                     self._touch(name)
+                self._index_in_background(name, table)
 
     # ------------------------------------------------------------------------------------------------- read
     def guard(self, name: str, space: EmbeddingSpace) -> None:
@@ -346,30 +391,33 @@ class Store:
         query = np.asarray(vector() if callable(vector) else vector, dtype=np.float32)
         depth = limit if mode == "vector" else max(limit * 4, 50)
         table = None
-        if self.fast_path and not predicate:
-            snapshot = self._snapshot(name, space, state.identity)
+        snapshot = self._snapshot(name, space, state) if self.fast_path and not predicate else None
+        if snapshot is not None:
             positions, scores = snapshot.search(query, depth)
             rows = snapshot.columns.take(pa.array(positions, type=pa.int64())).to_pylist()
             vector_hits = [hit(row, float(score)) for row, score in zip(rows, scores.tolist(), strict=True)]
         else:
             table = self._open(name)
-            vector_hits = vector_search(table, query, where(space, predicate), depth)
+            vector_hits = vector_search(table, query, where(space, predicate), depth, self.indexes)
         if mode == "vector":
             return vector_hits[:limit]
         table = table or self._open(name)
         return fuse([vector_hits, text_search(table, text or "", where(space, predicate), depth)], limit)
 
-    def _snapshot(self, name: str, space: EmbeddingSpace, identity: tuple[int | None, int]) -> SpaceSnapshot:
-        """The space's vectors in memory at the table's ``identity``: read, and indexed past the threshold, once."""
-        key = (name, space.id)
-        snapshot = self._snapshots.get(key)
-        if snapshot is not None and snapshot.identity == identity:
+    def _snapshot(self, name: str, space: EmbeddingSpace, state: _CollectionState) -> SpaceSnapshot | None:
+        """The space's vectors in memory at the table's version: read, and indexed past the threshold, once. None
+        when the space does not fit the memory budget (LanceDB answers then)."""
+        key, identity = (name, space.id), state.identity
+        snapshot = self._snapshots.get(key, identity)
+        if snapshot is not None:
             return snapshot
+        if not self._snapshots.fits(key, state.spaces[space.id][1], space.dimension):
+            return None
         with self._locks_guard:
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:  # one reader per space; the others wait for its snapshot rather than read it again
-            snapshot = self._snapshots.get(key)
-            if snapshot is not None and snapshot.identity == identity:
+            snapshot = self._snapshots.get(key, identity)
+            if snapshot is not None:
                 return snapshot
             table = self.db.open_table(name)
             if table.version != identity[1]:
@@ -378,15 +426,26 @@ class Store:
             data = dataset.to_table(columns=_SNAPSHOT_COLUMNS, filter=f"space_id = {quote(space.id)}", with_row_id=True)
             fresh = SpaceSnapshot.load(data, identity, space.dimension)
             if len(fresh) >= max(self.ann_threshold, _MIN_INDEXED_ROWS):
-                fresh.index(snapshot if snapshot is not None and snapshot.ivf is not None else None)
-            self._snapshots[key] = fresh
+                previous = self._snapshots.latest(key)
+                fresh.index(previous if previous is not None and previous.ivf is not None else None)
+            self._snapshots.put(key, fresh)  # not held when over the budget: this search still uses it
             return fresh
 
     def search_index(self, name: str, space: EmbeddingSpace) -> dict[str, Any]:
-        """How searches of ``space`` are answered now: exact or IVF, with the index's parameters and recall."""
+        """How unfiltered searches of ``space`` are answered now: from memory (exact or IVF, with the index's
+        parameters and recall) or by LanceDB (with the indexes the collection has)."""
         state = self._state(name)
         check_space(name, state.spaces, space)
-        snapshot = self._snapshot(name, space, state.identity)
+        snapshot = self._snapshot(name, space, state) if self.fast_path else None
+        if snapshot is None:
+            indexes = index_names(self._open(name))
+            return {
+                "rows": state.spaces[space.id][1],
+                "version": state.identity[1],
+                "kind": "lancedb",
+                "indexes": indexes,
+                "memory_budget": self._snapshots.budget,
+            }
         info: dict[str, Any] = {"rows": len(snapshot), "version": snapshot.identity[1], "kind": "exact"}
         if snapshot.ivf is not None:
             ivf = snapshot.ivf

@@ -16,6 +16,7 @@ from taskvec.errors import InvalidInputError
 from taskvec.results import SearchHit
 from taskvec.spaces import EmbeddingSpace
 from taskvec.store.filters import METADATA_COLUMN
+from taskvec.store.indexes import DEFAULT_POLICY, IndexPolicy, tune
 from taskvec.store.writer import quote
 
 RRF_K = 60  # reciprocal-rank-fusion constant, as in Cormack et al. and most hybrid search engines
@@ -37,9 +38,14 @@ def hit(row: dict[str, Any], score: float) -> SearchHit:
     )
 
 
-def vector_search(table: Any, vector: np.ndarray, condition: str, limit: int) -> list[SearchHit]:
+def vector_search(
+    table: Any, vector: np.ndarray, condition: str, limit: int, policy: IndexPolicy = DEFAULT_POLICY
+) -> list[SearchHit]:
+    """Nearest rows by cosine among those ``condition`` admits (prefiltered: the space predicate, answered by its
+    scalar index, comes first); through the vector index where the collection has one."""
+    query = table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
     rows = (
-        table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+        tune(query, policy, limit)
         .distance_type("cosine")
         .where(condition, prefilter=True)
         .select([*RESULT_COLUMNS, "_distance"])

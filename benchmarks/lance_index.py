@@ -1,0 +1,132 @@
+"""LanceDB's own indexes, as the store uses them for spaces over its memory budget and for filtered searches.
+
+At each size, on clustered synthetic vectors (384 dimensions, as all-MiniLM-L6-v2's; see ``benchmarks/search.py``):
+build time and on-disk size of each vector index kind the store offers (IVF_HNSW_SQ, IVF_PQ), then ``Store.search``
+p50/p99 and recall@10 against exact search with the refine pass off and at several factors (the default is 5); the same searches with and without the scalar
+index on the space column (every search is prefiltered by its space); and, as the references of the same run,
+LanceDB's exact scan and the store's in-memory path with the bytes it holds per million rows.
+
+    python benchmarks/lance_index.py --rows 100000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import bench_main, load_average, ratio
+from benchmarks.search import SPACE, clustered, exact_ids, fill, latency, recall, timed_queries
+from taskvec.store import IndexPolicy, Store
+
+KINDS = ("IVF_HNSW_SQ", "IVF_PQ")
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def bench_rows(n: int, root: Path, *, queries: int, exact_queries: int, refine: list[int]) -> dict[str, Any]:
+    topics = max(10, n // 2000)
+    vectors, qs = clustered(n, 1, topics), clustered(queries, 2, topics)
+    truth = exact_ids(vectors, qs)
+    out: dict[str, Any] = {"rows": n, "load_at_start": load_average(), "kinds": {}}
+    for kind in KINDS:
+        never = IndexPolicy(vector_index=kind, vector_min_rows=n + 1, scalar_min_rows=n + 1)
+        store = Store(root / f"{kind}-{n}", memory_budget=0, indexes=never)
+        fill(store, "c", vectors)
+        if kind == KINDS[0]:  # the references, once: LanceDB's exact scan and the in-memory path
+            seconds, found = timed_queries(store, "c", qs[:exact_queries])
+            out["lancedb_exact"] = {**latency(seconds), "recall_at_10": round(recall(found, truth[:exact_queries]), 4)}
+            memory = Store(store.uri)
+            memory.search("c", SPACE, qs[0])
+            seconds, found = timed_queries(memory, "c", qs)
+            held = memory._snapshots.resident
+            out["in_memory"] = {**latency(seconds), "bytes_per_million_rows": round(held / n * 1e6)}
+        store.indexes = replace(never, vector_min_rows=256, scalar_min_rows=256)
+        start = time.perf_counter()
+        report = store.optimize("c")
+        row: dict[str, Any] = {
+            "build_seconds": round(time.perf_counter() - start, 1),
+            "built": report["indexes_built"],
+            "index_bytes_per_million_rows": round(folder_bytes(Path(store.uri) / "c.lance" / "_indices") / n * 1e6),
+            "by_refine": {},
+        }
+        for factor in refine:
+            store.indexes = replace(store.indexes, refine_factor=factor or None)
+            store.search("c", SPACE, qs[0])  # warm the index cache
+            seconds, found = timed_queries(store, "c", qs)
+            row["by_refine"][factor] = {**latency(seconds), "recall_at_10": round(recall(found, truth), 4)}
+        store.indexes = replace(store.indexes, refine_factor=IndexPolicy().refine_factor)
+        table = store.db.open_table("c")
+        table.drop_index("space_id_idx")  # the same searches, the space prefilter now a scan
+        seconds, _ = timed_queries(store, "c", qs)
+        row["without_space_index"] = latency(seconds)
+        out["kinds"][kind] = row
+    out["load_at_end"] = load_average()
+    return out
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {"sizes": []}
+    with tempfile.TemporaryDirectory(prefix="taskvec-lance-index-") as tmp:
+        for n in args.rows:
+            print(f"lance_index: {n} rows", file=sys.stderr, flush=True)
+            results["sizes"].append(
+                bench_rows(n, Path(tmp), queries=args.queries, exact_queries=args.exact_queries, refine=args.refine)
+            )
+    return results
+
+
+def markdown(r: dict[str, Any]) -> str:
+    default = IndexPolicy().refine_factor
+    lines = [
+        "| rows | path | build | index size per 1M rows | p50 / p99 | recall@10 | p50 vs LanceDB exact |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for s in r["sizes"]:
+        exact, memory = s["lancedb_exact"], s["in_memory"]
+        lines.append(
+            f"| {s['rows']:,} | LanceDB exact scan (reference) | | | {exact['p50_ms']:.2f} / {exact['p99_ms']:.2f} ms "
+            f"| {exact['recall_at_10']:.3f} | 1 |"
+        )
+        lines.append(
+            f"| {s['rows']:,} | in memory (within the budget) | | {memory['bytes_per_million_rows'] / 2**20:,.0f} MiB "
+            f"held | {memory['p50_ms']:.2f} / {memory['p99_ms']:.2f} ms | 1.000 "
+            f"| {ratio(memory['p50_ms'], exact['p50_ms'])} |"
+        )
+        for kind, k in s["kinds"].items():
+            for factor, q in k["by_refine"].items():
+                mark = " (default)" if int(factor) == default else ""
+                lines.append(
+                    f"| {s['rows']:,} | {kind}, refine {int(factor) or 'off'}{mark} | {k['build_seconds']} s "
+                    f"| {k['index_bytes_per_million_rows'] / 2**20:,.0f} MiB | {q['p50_ms']:.2f} / {q['p99_ms']:.2f} ms "
+                    f"| {q['recall_at_10']:.3f} | {ratio(q['p50_ms'], exact['p50_ms'])} |"
+                )
+            w = k["without_space_index"]
+            lines.append(
+                f"| {s['rows']:,} | {kind}, refine {default}, space prefilter without its bitmap index | | "
+                f"| {w['p50_ms']:.2f} / {w['p99_ms']:.2f} ms | | {ratio(w['p50_ms'], exact['p50_ms'])} |"
+            )
+        lines.append("")
+        lines.append(
+            f"1-minute load {s['load_at_start']} at the start, {s['load_at_end']} at the end of {s['rows']:,} rows."
+        )
+    return "\n".join(lines)
+
+
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--queries", type=int, default=100, help="queries per indexed measurement")
+    parser.add_argument("--exact-queries", type=int, default=10, help="queries for LanceDB's exact scan")
+    parser.add_argument("--refine", type=int, nargs="+", default=[0, 5, 20], help="refine factors (0: off)")
+
+
+if __name__ == "__main__":
+    bench_main(__doc__, options, run, markdown)

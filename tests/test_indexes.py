@@ -1,0 +1,135 @@
+"""LanceDB's own indexes and the memory budget: which path answers a search, and that every path gives the same
+documents. Thresholds are lowered so that a few hundred rows stand for the hundred thousand of the defaults."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from taskvec.config import Settings
+from taskvec.spaces import EmbeddingSpace
+from taskvec.store import Document, IndexPolicy, Store
+from taskvec.store.fast_path import SnapshotCache, SpaceSnapshot
+
+DIM = 16
+SPACE = EmbeddingSpace("m", "fp-1", "retrieval", "q: ", "d: ", None, None, "mean", True, 256, DIM)
+SMALL = IndexPolicy(vector_min_rows=300, scalar_min_rows=100)
+ROWS = 400
+
+
+def clustered(n: int, seed: int) -> np.ndarray:
+    """Unit vectors around a few directions, as embeddings are (uniform noise has no neighbourhoods to find)."""
+    rng = np.random.default_rng(seed)
+    centres = np.random.default_rng(0).normal(size=(8, DIM))
+    v = centres[rng.integers(0, 8, n)] + 0.5 * rng.normal(size=(n, DIM))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def fill(store: Store, name: str = "docs", rows: int = ROWS) -> np.ndarray:
+    vectors = clustered(rows, 1)
+    docs = [Document(str(i), f"document {i}", {"group": i % 4}) for i in range(rows)]
+    store.upsert(name, docs, vectors, SPACE)
+    return vectors
+
+
+def exact_top(vectors: np.ndarray, query: np.ndarray, k: int = 10, keep: np.ndarray | None = None) -> list[str]:
+    scores = vectors @ query
+    if keep is not None:
+        scores = np.where(keep, scores, -np.inf)
+    return [str(i) for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+@pytest.mark.parametrize("store_uri", ["local", "s3"], indirect=True)
+def test_a_write_that_grows_a_collection_builds_its_indexes(store_uri: str) -> None:
+    store = Store(store_uri, memory_budget=0, indexes=SMALL)
+    vectors = fill(store)
+    store.wait_for_indexes()
+    info = store.search_index("docs", SPACE)
+    assert info["kind"] == "lancedb"
+    assert set(info["indexes"]) >= {"vector_idx", "space_id_idx", "id_idx"}, info
+    queries = clustered(20, 2)
+    recall = np.mean(
+        [
+            len({h.id for h in store.search("docs", SPACE, q, limit=10)} & set(exact_top(vectors, q))) / 10
+            for q in queries
+        ]
+    )
+    assert recall >= 0.95, recall
+
+
+def test_filtered_searches_through_the_indexes_match_exact_filtering(tmp_path) -> None:
+    store = Store(tmp_path / "db", memory_budget=0, indexes=SMALL)
+    vectors = fill(store)
+    store.wait_for_indexes()
+    keep = np.arange(ROWS) % 4 == 1
+    for q in clustered(10, 3):
+        hits = store.search("docs", SPACE, q, limit=10, filter={"group": 1})
+        assert all(h.metadata["group"] == 1 for h in hits) and len(hits) == 10
+        assert len({h.id for h in hits} & set(exact_top(vectors, q, keep=keep))) >= 9
+
+
+def test_the_memory_budget_decides_the_path_and_not_the_answer(tmp_path) -> None:
+    vectors = fill(Store(tmp_path / "db"))
+    in_memory = Store(tmp_path / "db")  # default budget: a quarter of RAM
+    lancedb_only = Store(tmp_path / "db", memory_budget=0)
+    q = clustered(1, 4)[0]
+    assert in_memory.search_index("docs", SPACE)["kind"] == "exact"
+    assert lancedb_only.search_index("docs", SPACE)["kind"] == "lancedb"
+    expected = exact_top(vectors, q)
+    assert [h.id for h in in_memory.search("docs", SPACE, q, limit=10)] == expected
+    assert [h.id for h in lancedb_only.search("docs", SPACE, q, limit=10)] == expected
+
+
+def test_the_snapshot_cache_keeps_the_most_recently_searched_within_its_budget(tmp_path) -> None:
+    store = Store(tmp_path / "db")
+    for name in ("a", "b", "c"):
+        fill(store, name, rows=50)
+    one = store._snapshot("a", SPACE, store._state("a"))
+    assert one is not None
+    cache = SnapshotCache(budget=int(one.nbytes * 2.5))  # room for two spaces of this size
+    store._snapshots = cache
+    for name in ("a", "b", "c"):
+        store.search(name, SPACE, clustered(1, 5)[0])
+    assert cache.resident <= cache.budget
+    assert cache.latest(("a", SPACE.id)) is None  # least recently used, evicted
+    assert cache.latest(("b", SPACE.id)) is not None and cache.latest(("c", SPACE.id)) is not None
+    small = SnapshotCache(budget=one.nbytes - 1)  # a space larger than the whole budget is never held
+    assert not small.put(("a", SPACE.id), one) and small.resident == 0
+    assert not small.fits(("a", SPACE.id), len(one), DIM)
+
+
+def test_optimize_builds_the_indexes_a_collection_has_grown_into(tmp_path) -> None:
+    fill(Store(tmp_path / "db"))  # default thresholds: 400 rows get no index
+    assert set(Store(tmp_path / "db", memory_budget=0).search_index("docs", SPACE)["indexes"]) == {"text_idx"}
+    report = Store(tmp_path / "db", indexes=SMALL).optimize("docs")
+    assert set(report["indexes_built"]) == {"vector_idx", "space_id_idx", "id_idx"}
+    assert Store(tmp_path / "db", indexes=SMALL).optimize("docs")["indexes_built"] == []  # nothing twice
+
+
+def test_upserts_after_indexing_are_found_before_and_after_optimize(tmp_path) -> None:
+    store = Store(tmp_path / "db", memory_budget=0, indexes=SMALL)
+    fill(store)
+    store.wait_for_indexes()
+    fresh = clustered(1, 9)
+    store.upsert("docs", [Document("new", "a new document", {})], fresh, SPACE)
+    assert store.search("docs", SPACE, fresh[0], limit=1)[0].id == "new"  # unindexed rows are scanned
+    store.optimize("docs")
+    assert store.search("docs", SPACE, fresh[0], limit=1)[0].id == "new"
+
+
+def test_memory_budget_setting_takes_sizes(monkeypatch) -> None:
+    monkeypatch.setenv("TASKVEC_MEMORY_BUDGET", "2GiB")
+    assert Settings().memory_budget == 2 << 30
+    monkeypatch.setenv("TASKVEC_MEMORY_BUDGET", "512 MB")
+    assert Settings().memory_budget == 512_000_000
+    monkeypatch.setenv("TASKVEC_MEMORY_BUDGET", "12 parsecs")
+    with pytest.raises(Exception, match="memory_budget"):
+        Settings()
+
+
+def test_snapshot_bytes_count_vectors_and_columns(tmp_path) -> None:
+    store = Store(tmp_path / "db")
+    fill(store, rows=100)
+    snapshot = store._snapshot("docs", SPACE, store._state("docs"))
+    assert isinstance(snapshot, SpaceSnapshot)
+    assert snapshot.nbytes >= 100 * DIM * 4 + snapshot.columns.nbytes
