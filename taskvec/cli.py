@@ -100,8 +100,25 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--mode", choices=["vector", "hybrid"], default="vector", help="vector: cosine; hybrid: vector + BM25 keywords"
     )
+    p.add_argument(
+        "--rerank",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="TASK",
+        help="rescore the first stage's top --candidates with a reranker (default task: rerank)",
+    )
+    p.add_argument("--candidates", type=int, default=50, help="with --rerank: first-stage hits to rescore (50)")
     _settings(p)
     p.set_defaults(func=commands.cmd_search)
+
+    p = sub.add_parser("rerank", help="order texts by relevance to a query with a reranker (cross-encoder)")
+    p.add_argument("query", help="the question or need to rank the texts for")
+    p.add_argument("texts", nargs="+", help="the texts to rank")
+    p.add_argument("--task", "-t", default="rerank", help="the rerank task (default: rerank)")
+    p.add_argument("--limit", "-k", type=_bounded(1), help="return only the best this many (default: all)")
+    _settings(p)
+    p.set_defaults(func=commands.cmd_rerank)
 
     p = sub.add_parser("similar", help="near-duplicates and paraphrases of a text (task similarity)")
     p.add_argument("text", help="the text to find near-duplicates of")
@@ -203,7 +220,8 @@ def _needs_extensions(argv: Sequence[str]) -> bool:
 
 
 CORE_COMMANDS = frozenset(
-    {"index", "search", "similar", "classify", "cluster", "tasks", "collections", "describe", "get", "delete"}
+    {"index", "search", "similar", "rerank", "classify", "cluster", "tasks", "collections", "describe", "get"}
+    | {"delete"}
     | {"drop", "optimize", "serve"}
 )
 

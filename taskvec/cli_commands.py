@@ -183,9 +183,29 @@ def cmd_search(args: argparse.Namespace) -> int:
     _check_filter(args)
     collection, opened = _existing(args, settings)
     result = _service(settings, opened).search(
-        args.query, collection, args.task, limit=args.limit, filter=args.filter, mode=args.mode
+        args.query,
+        collection,
+        args.task,
+        limit=args.limit,
+        filter=args.filter,
+        mode=args.mode,
+        rerank=args.rerank,
+        candidates=args.candidates,
     )
+    if result.reranker is not None:  # show what the second stage changed: its score and the first stage's rank
+        lines = [
+            f"{i}. [{h.rerank_score:.4f}, first stage {h.score:.4f} #{h.first_stage_rank}] {h.id}: {_short(h.text)}"
+            for i, h in enumerate(result.hits, 1)
+        ]
+        return _emit(args, result, "\n".join(lines) or "no hits")
     return _hits(args, result)
+
+
+def cmd_rerank(args: argparse.Namespace) -> int:
+    settings = settings_from(args, *MODEL_CONCERNS)
+    result = _service(settings).rerank(args.query, args.texts, args.task, limit=args.limit)
+    lines = [f"{i}. [{r.score:.4f}] #{r.index}: {_short(r.text)}" for i, r in enumerate(result.results, 1)]
+    return _emit(args, result, "\n".join(lines))
 
 
 def cmd_similar(args: argparse.Namespace) -> int:

@@ -45,6 +45,38 @@ class SearchHit(BaseModel):
     score: float = Field(description="Cosine similarity (vector mode) or fused reciprocal-rank score (hybrid)")
     metadata: dict[str, Any] = Field(default_factory=dict)
     parent_id: str | None = Field(default=None, description="The document this chunk belongs to, for chunks")
+    rerank_score: float | None = Field(
+        default=None, description="The reranker's score (reranked searches only; hits are ordered by it)"
+    )
+    first_stage_rank: int | None = Field(
+        default=None, description="Reranked searches: the hit's rank (1 = best) before reranking"
+    )
+
+
+class RerankerInfo(BaseModel):
+    """What made rerank scores, as ``SpaceInfo`` says what made vectors."""
+
+    id: str = Field(description="Short stable id of the reranker: model, weights and adapter fingerprints")
+    task: str
+    kind: str = Field(description="'adapter' (taskvec's backbone + rerank adapter) or 'cross-encoder' (a folder)")
+    description: str
+    model: str
+    model_fingerprint: str
+    adapter: str | None = None
+    adapter_fingerprint: str | None = None
+
+    @classmethod
+    def of(cls, identity: Any) -> RerankerInfo:
+        return cls(
+            id=identity.id,
+            task=identity.task,
+            kind=identity.kind,
+            description=identity.describe(),
+            model=identity.model,
+            model_fingerprint=identity.model_fingerprint,
+            adapter=identity.adapter,
+            adapter_fingerprint=identity.adapter_fingerprint,
+        )
 
 
 class SearchResult(BaseModel):
@@ -54,6 +86,21 @@ class SearchResult(BaseModel):
     mode: str
     space: SpaceInfo
     hits: list[SearchHit]
+    reranker: RerankerInfo | None = Field(default=None, description="Reranked searches: the second stage")
+    candidates: int | None = Field(default=None, description="Reranked searches: first-stage hits reranked")
+
+
+class RankedText(BaseModel):
+    index: int = Field(description="Position of the text in the request")
+    text: str
+    score: float = Field(description="The reranker's score: higher is more relevant to the query")
+
+
+class RerankResult(BaseModel):
+    query: str
+    reranker: RerankerInfo
+    results: list[RankedText] = Field(description="The texts by descending score (the best `limit` of them)")
+    truncated: int = Field(description="Pairs cut at the reranker's token limit (the document's end is lost)")
 
 
 class LabelScore(BaseModel):

@@ -22,10 +22,10 @@ from taskvec.analysis.cluster import cluster_vectors
 from taskvec.control import HEARTBEAT_S, NO_CONTROL, CallControl
 from taskvec.engine import Encoder, EncodeResult
 from taskvec.engine.queue import EncodeQueue
-from taskvec.engine.tasks import Role, Task
+from taskvec.engine.tasks import RERANK_KIND, Role, Task
 from taskvec.errors import InvalidInputError
 from taskvec.ingest.chunking import chunk_documents
-from taskvec.options import DEFAULT_CHUNKING, ChunkingOptions
+from taskvec.options import DEFAULT_CANDIDATES, DEFAULT_CHUNKING, MAX_CANDIDATES, ChunkingOptions
 from taskvec.results import (
     ClassifyResult,
     Cluster,
@@ -33,6 +33,9 @@ from taskvec.results import (
     ClusterResult,
     IndexResult,
     LabelScore,
+    RankedText,
+    RerankerInfo,
+    RerankResult,
     SearchResult,
     SpaceInfo,
     TaskList,
@@ -87,6 +90,8 @@ class TaskvecService(StoreService):
         self._query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._query_cache_size = query_cache_size
         self._query_cache_lock = threading.Lock()  # tool calls run on several threads at once
+        self._rerankers: dict[str, Any] = {}  # rerank task name -> Reranker, built on first use
+        self._rerankers_lock = threading.Lock()
 
     def encode(self, texts: Sequence[str], task: Task, role: Role) -> EncodeResult:
         """Encode through the server's queue when there is one, else directly."""
@@ -98,7 +103,15 @@ class TaskvecService(StoreService):
     def task(self, name: str) -> Task:
         if not isinstance(name, str):
             raise InvalidInputError("task must be a string.", field="task", fix="Pass a task name, e.g. 'retrieval'.")
-        return self.encoder.tasks[name]
+        task = self.encoder.tasks[name]
+        if task.kind == RERANK_KIND:
+            raise InvalidInputError(
+                f"Task {name!r} is a rerank task: it scores (query, document) pairs and makes no vectors.",
+                field="task",
+                fix=f"Use an embedding task here (e.g. 'retrieval'), and {name!r} as search's rerank= or in the "
+                "rerank tool.",
+            )
+        return task
 
     def tasks(self) -> TaskList:
         return task_list(self.encoder, self.tasks_file)
@@ -191,16 +204,87 @@ class TaskvecService(StoreService):
         limit: int = 10,
         filter: str | dict | None = None,
         mode: str = "vector",
+        rerank: bool | str | None = None,
+        candidates: int = DEFAULT_CANDIDATES,
+        control: CallControl = NO_CONTROL,
     ) -> SearchResult:
+        """Nearest documents in the task's space; with ``rerank`` (True: the default rerank task, or a rerank
+        task's name) the first stage's top ``candidates`` are rescored by the reranker and the best ``limit``
+        returned, each hit keeping its first-stage ``score`` beside its ``rerank_score``."""
         t = self.task(task)
         _check_query(query)
+        reranker = self.reranker(rerank) if rerank not in (None, False) else None
+        if reranker is not None:
+            _check_candidates(candidates, limit)
         space = self.encoder.space(t)
+        depth = max(limit, candidates) if reranker is not None else limit
         # The store guards first and asks for the query's vector only then: a refused search costs no encoding.
         hits = self.store.search(
-            collection, space, lambda: self.embed_query(query, t), limit=limit, filter=filter, text=query, mode=mode
+            collection, space, lambda: self.embed_query(query, t), limit=depth, filter=filter, text=query, mode=mode
         )
-        return SearchResult(
+        result = SearchResult(
             collection=collection, query=query, task=t.name, mode=mode, space=SpaceInfo.of(space), hits=hits
+        )
+        if reranker is None or not hits:
+            return result
+        control.check()
+        # A vector search in the reranker's residual space already holds the cosines its score starts from.
+        reuse = mode == "vector" and getattr(reranker.identity, "residual_space", None) == space.id
+        scores, _ = reranker.score(
+            query, [h.text for h in hits], first_stage=[h.score for h in hits] if reuse else None, queue=self.queue
+        )
+        for rank, (hit, value) in enumerate(zip(hits, scores, strict=True), start=1):
+            hit.rerank_score, hit.first_stage_rank = float(value), rank
+        order = np.argsort(-scores, kind="stable")[:limit]
+        result.hits = [hits[i] for i in order]
+        result.reranker, result.candidates = RerankerInfo.of(reranker.identity), len(hits)
+        return result
+
+    # --------------------------------------------------------------------------------------------- rerank
+    def reranker(self, name: bool | str) -> Any:
+        """The reranker of rerank task ``name`` (True: the task named 'rerank'), built once and kept."""
+        if name is True:
+            name = RERANK_KIND
+        if not isinstance(name, str):
+            raise InvalidInputError(
+                "rerank must be true or a rerank task's name.", field="rerank", fix="Pass rerank=true or a task name."
+            )
+        if name == RERANK_KIND and name not in set(self.encoder.tasks):  # the registry raises on a miss
+            raise InvalidInputError(
+                "No rerank task is configured: no reranker ships for this model, and the tasks file adds none.",
+                field="rerank",
+                fix='Add [tasks.rerank] kind = "rerank" with model = "/path/to/a/CrossEncoder" (or adapter = a '
+                "`taskvec train --task rerank` folder) to the tasks TOML file, or search without rerank.",
+            )
+        task = self.encoder.tasks[name]
+        with self._rerankers_lock:
+            if name not in self._rerankers:
+                from taskvec.engine.rerank import build_reranker
+
+                self._rerankers[name] = build_reranker(self.encoder, task)
+            return self._rerankers[name]
+
+    def rerank(
+        self,
+        query: str,
+        texts: Sequence[str],
+        task: str | bool = True,
+        *,
+        limit: int | None = None,
+        control: CallControl = NO_CONTROL,
+    ) -> RerankResult:
+        """``texts`` ordered by the reranker's score for ``query`` (the best ``limit``; all by default)."""
+        _check_query(query)
+        texts = self._check_texts(texts)
+        reranker = self.reranker(task)
+        control.check()
+        scores, truncated = reranker.score(query, texts, queue=self.queue)
+        order = np.argsort(-scores, kind="stable")[: limit or len(texts)]
+        return RerankResult(
+            query=query,
+            reranker=RerankerInfo.of(reranker.identity),
+            results=[RankedText(index=int(i), text=texts[i], score=float(scores[i])) for i in order],
+            truncated=truncated,
         )
 
     def embed_query(self, query: str, task: Task) -> np.ndarray:
@@ -340,6 +424,15 @@ class TaskvecService(StoreService):
     # -------------------------------------------------------------------------------------------- helpers
     def _check_texts(self, texts: Sequence[str]) -> list[str]:
         return validate_texts(texts, self.limits)
+
+
+def _check_candidates(candidates: Any, limit: int) -> None:
+    if not isinstance(candidates, int) or isinstance(candidates, bool) or not 1 <= candidates <= MAX_CANDIDATES:
+        raise InvalidInputError(
+            f"candidates must be a whole number in 1..{MAX_CANDIDATES}, got {candidates!r}.",
+            field="candidates",
+            fix=f"Ask the first stage for {DEFAULT_CANDIDATES} candidates (the usual), at least limit ({limit}).",
+        )
 
 
 def _check_query(query: Any) -> None:

@@ -11,7 +11,9 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-TOOLS = ["index", "search", "similar", "classify", "cluster", "list_collections", "describe_collection", "delete"]
+TOOLS = [
+    "index", "search", "similar", "classify", "cluster", "rerank", "list_collections", "describe_collection", "delete",
+]  # fmt: skip
 HOSTILE_STRINGS = [
     "",
     " ",
@@ -134,6 +136,13 @@ def _arguments(tool: str, rng: random.Random) -> tuple[dict[str, Any], bool]:
         return args, False
     if tool == "describe_collection":
         return {"collection": collection}, False
+    if tool == "rerank":  # the fuzzed server has no rerank task: every call must fail cleanly
+        args = {"query": rng.choice(["kettle", "", *HOSTILE_STRINGS]), "texts": _texts(rng)}
+        if rng.random() < 0.4:
+            args["limit"] = rng.choice([0, 1, 10, -5, 10**20, "ten"])
+        if rng.random() < 0.5:
+            args["task"] = rng.choice(["rerank", *HOSTILE_STRINGS, 7])
+        return args, False
     return {}, False
 
 

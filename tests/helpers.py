@@ -55,6 +55,7 @@ TOOL_NAMES = (  # every tool, in the order tools/list gives them
     "classify",
     "cluster",
     "similar",
+    "rerank",
     "list_collections",
     "describe_collection",
     "get_documents",

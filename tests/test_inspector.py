@@ -36,6 +36,7 @@ CALLS: list[tuple[str, dict[str, Any], Any]] = [
     ("similar", {"collection": "home", "text": DOCS[0]["text"], "limit": 1}, lambda r: r["hits"][0]["id"] == "kettle"),
     ("classify", {"texts": ["kitchen"], "labels": ["kitchen", "shed"]}, lambda r: r["results"][0]["label"] == "kitchen"),
     ("cluster", {"texts": ["a", "b", "c"], "k": 2}, lambda r: r["k"] == 2),
+    ("rerank", {"query": "kettle", "texts": ["chain", "kettle"]}, lambda r: len(r["results"]) == 2),
     ("list_collections", {}, lambda r: [c["name"] for c in r["collections"]] == ["home"]),
     ("describe_collection", {"collection": "home"}, lambda r: r["rows"] == 2),
     ("get_documents", {"collection": "home", "ids": ["chain"]}, lambda r: r["documents"][0]["tasks"] == ["similarity"]),
@@ -75,25 +76,40 @@ def inspect(inspector: Path, server: dict[str, Any], *args: str, home: Path) -> 
     )
 
 
-def stdio_server(tiny_model_dir: Path, store: Path) -> dict[str, Any]:
-    env = server_env(tiny_model_dir, store)
+@pytest.fixture(scope="module")
+def rerank_tasks(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tasks file adding a rerank task (a random rerank adapter on the tiny model), so the rerank tool runs."""
+    from helpers import write_tasks_file
+    from test_rerank import save_rerank_adapter
+
+    root = tmp_path_factory.mktemp("inspector-tasks")
+    save_rerank_adapter(tiny_model_dir, root / "rerank", seed=2)
+    return write_tasks_file(root / "tasks.toml", '[tasks.rerank]\nkind = "rerank"\nadapter = "rerank"\n')
+
+
+def stdio_server(tiny_model_dir: Path, store: Path, tasks: Path) -> dict[str, Any]:
+    env = server_env(tiny_model_dir, store, TASKVEC_TASKS_FILE=str(tasks))
     passed = {k: v for k, v in env.items() if k.startswith(("TASKVEC_", "HF_", "TOKENIZERS_"))}
     return {"command": str(TASKVEC_SCRIPT), "args": ["serve"], "env": passed}
 
 
-def test_tools_list_is_strictly_portable(inspector: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
-    server = stdio_server(tiny_model_dir, tmp_path / "store")
+def test_tools_list_is_strictly_portable(
+    inspector: Path, tiny_model_dir: Path, rerank_tasks: Path, tmp_path: Path
+) -> None:
+    server = stdio_server(tiny_model_dir, tmp_path / "store", rerank_tasks)
     proc = inspect(inspector, server, "--method", "tools/list", "--strict", home=tmp_path)
     assert proc.returncode == 0, f"the Inspector's strict check failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     assert {t["name"] for t in json.loads(proc.stdout)["result"]["tools"]} == {name for name, _, _ in CALLS}
 
 
 @pytest.fixture(params=["stdio", "streamable-http", "sse"])
-def server(request: pytest.FixtureRequest, tiny_model_dir: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
+def server(
+    request: pytest.FixtureRequest, tiny_model_dir: Path, rerank_tasks: Path, tmp_path: Path
+) -> Iterator[dict[str, Any]]:
     if request.param == "stdio":
-        yield stdio_server(tiny_model_dir, tmp_path / "store")
+        yield stdio_server(tiny_model_dir, tmp_path / "store", rerank_tasks)
         return
-    env = server_env(tiny_model_dir, tmp_path / "store")
+    env = server_env(tiny_model_dir, tmp_path / "store", TASKVEC_TASKS_FILE=str(rerank_tasks))
     process = ServeProcess(["--transport", request.param], env, tmp_path / "serve.log")
     try:
         path = "/mcp" if request.param == "streamable-http" else "/sse"

@@ -20,7 +20,9 @@ from taskvec.service import TaskvecService
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
 FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
-READ_ONLY = {"search", "classify", "cluster", "similar", "list_collections", "describe_collection", "get_documents"}
+READ_ONLY = {
+    "search", "classify", "cluster", "similar", "rerank", "list_collections", "describe_collection", "get_documents",
+}  # fmt: skip
 
 
 @pytest.fixture()

@@ -9,6 +9,7 @@ from taskvec.tools.collections import (
     LIST_COLLECTIONS,
 )
 from taskvec.tools.index import INDEX
+from taskvec.tools.rerank import RERANK
 from taskvec.tools.search import SEARCH, SIMILAR
 from taskvec.tools.spec import ToolSpec
 
@@ -18,6 +19,7 @@ ALL_TOOLS: tuple[ToolSpec, ...] = (
     CLASSIFY,
     CLUSTER,
     SIMILAR,
+    RERANK,
     LIST_COLLECTIONS,
     DESCRIBE_COLLECTION,
     GET_DOCUMENTS,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from taskvec.control import CallControl
+from taskvec.options import DEFAULT_CANDIDATES, MAX_CANDIDATES
 from taskvec.results import SearchResult
 from taskvec.store.queries import MAX_LIMIT
 from taskvec.tools.common import CollectionField, FilterField, task_field
@@ -25,11 +26,27 @@ class SearchInput(ToolInput):
     mode: Literal["vector", "hybrid"] = Field(
         default="vector", description="'vector': cosine similarity; 'hybrid': vector + BM25 keywords, fused by rank"
     )
+    rerank: bool | str = Field(
+        default=False,
+        description="Rescore the first stage's top candidates with a cross-encoder (slower, reads query and document "
+        "together): true for the default rerank task, or a rerank task's name (see taskvec://tasks)",
+    )
+    candidates: int = Field(
+        default=DEFAULT_CANDIDATES, ge=1, le=MAX_CANDIDATES, description="With rerank: first-stage hits to rescore"
+    )
 
 
 def _search(service: TaskvecService, params: SearchInput, control: CallControl) -> SearchResult:
     return service.search(
-        params.query, params.collection, params.task, limit=params.limit, filter=params.filter, mode=params.mode
+        params.query,
+        params.collection,
+        params.task,
+        limit=params.limit,
+        filter=params.filter,
+        mode=params.mode,
+        rerank=params.rerank or None,
+        candidates=params.candidates,
+        control=control,
     )
 
 
@@ -40,8 +57,9 @@ SEARCH = ToolSpec(
         "Find the documents of a collection nearest to a query, embedded with the query prompt and adapter of "
         "the task. Use the same task the collection was indexed with: a search in another embedding space is "
         "refused with an error that lists the tasks the collection holds (see describe_collection). Filter on "
-        "metadata with a JSON filter; mode='hybrid' adds keyword matching. Returns hits with id, text, score "
-        "and metadata."
+        "metadata with a JSON filter; mode='hybrid' adds keyword matching; rerank=true rescores the top candidates "
+        "with a cross-encoder (hits then carry rerank_score beside the first-stage score). Returns hits with id, "
+        "text, score and metadata."
     ),
     input_model=SearchInput,
     output_model=SearchResult,

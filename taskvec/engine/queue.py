@@ -21,19 +21,23 @@ does with ``max-batch-tokens``:
 
 Results equal ``Encoder.encode_rows`` on the same rows to float rounding: a row's vector does not depend on the
 rows it shares a batch with.
+
+Rerankers' (query, document) pairs come through ``submit_pairs`` and are batched the same way, with the pairs of
+other calls of the same reranker (a pass never mixes embedding rows with pairs: their outputs differ).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
-from taskvec.engine.encoder import Encoder, EncodeResult, EncodeRow, PreparedRows
+from taskvec.engine.encoder import Encoder, EncodeResult, EncodeRow
 from taskvec.engine.tasks import Role, Task
 
 __all__ = ["EncodeQueue", "QueueStats"]
@@ -53,9 +57,13 @@ class QueueStats:
         return self.rows / self.forward_calls if self.forward_calls else 0.0
 
 
+# Runs the given rows of prepared pairs, returning (rows, width) outputs: a reranker's ``forward_rows``.
+PassRunner = Callable[[Sequence[tuple[Any, Sequence[int]]]], torch.Tensor]
+
+
 @dataclass(eq=False)
 class _Request:
-    prepared: PreparedRows
+    prepared: Any  # PreparedRows, or a reranker's PreparedPairs (anything with .ids and len())
     arrived: float
     todo: list[int]  # row indices not yet given to a forward pass, longest first
     remaining: int  # rows whose vectors have not come back yet
@@ -63,6 +71,8 @@ class _Request:
     vectors: np.ndarray | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    runner: PassRunner | None = None  # None: the encoder's forward (vectors); else pairs through a reranker
+    width: int = 0  # output columns per row when runner is set
 
 
 class EncodeQueue:
@@ -110,12 +120,25 @@ class EncodeQueue:
         prepared = self.encoder.prepare(rows)  # on the caller's thread: bad input fails here, alone
         if not len(prepared):
             return EncodeResult(np.zeros((0, self.encoder.dimension), dtype=np.float32), 0, [])
+        vectors = self._wait(prepared, None, 0)
+        return EncodeResult(vectors=vectors, truncated=prepared.truncated, space_ids=prepared.space_ids)
+
+    def submit_pairs(self, prepared: Any, runner: PassRunner, width: int = 1) -> np.ndarray:
+        """Outputs (n, ``width``) of a reranker's prepared pairs, run by ``runner`` in passes shared with other
+        calls of the same runner; blocks until they are done."""
+        if not len(prepared):
+            return np.zeros((0, width), dtype=np.float32)
+        return self._wait(prepared, runner, width)
+
+    def _wait(self, prepared: Any, runner: PassRunner | None, width: int) -> np.ndarray:
         lengths = np.fromiter((len(x) for x in prepared.ids), dtype=np.int64, count=len(prepared))
         request = _Request(
             prepared=prepared,
             arrived=time.monotonic(),
             todo=np.argsort(-lengths, kind="stable").tolist(),
             remaining=len(prepared),
+            runner=runner,
+            width=width,
         )
         with self._cond:
             if self._closed:
@@ -127,7 +150,7 @@ class EncodeQueue:
         if request.error is not None:
             raise request.error
         assert request.vectors is not None
-        return EncodeResult(vectors=request.vectors, truncated=prepared.truncated, space_ids=prepared.space_ids)
+        return request.vectors
 
     def encode(self, texts: Sequence[str], task: str | Task = "retrieval", role: Role = "document") -> EncodeResult:
         """``Encoder.encode`` through the queue."""
@@ -185,6 +208,9 @@ class EncodeQueue:
         the rest at once instead of idling while one pass does everything.
         """
         waiting = [r for r in self._pending if r.todo]
+        if waiting:  # one pass runs one kind of row: the encoder's, or one reranker's pairs
+            runner = min(waiting, key=lambda r: (len(r.todo), r.arrived)).runner
+            waiting = [r for r in waiting if r.runner == runner]  # bound methods: equal, not identical
         share = -(-sum(len(r.todo) for r in waiting) // self.workers)
         taken: list[tuple[_Request, list[int]]] = []
         rows = longest = 0
@@ -222,8 +248,11 @@ class EncodeQueue:
 
     def _forward(self, taken: list[tuple[_Request, list[int]]]) -> None:
         ids = [r.prepared.ids[i] for r, rows in taken for i in rows]
-        names = [r.prepared.adapter_names[i] for r, rows in taken for i in rows]
-        vectors = self.encoder.forward(ids, names)
+        runner = taken[0][0].runner
+        if runner is None:
+            vectors = self.encoder.forward(ids, [r.prepared.adapter_names[i] for r, rows in taken for i in rows])
+        else:
+            vectors = runner([(r.prepared, rows) for r, rows in taken])
         complete = []
         with self._cond:  # other workers may be delivering other rows of the same requests
             self.stats.forward_calls += 1
@@ -241,7 +270,7 @@ class EncodeQueue:
     def _finish(self, request: _Request) -> None:
         """Copy a complete request's vectors to the host (its only device sync) and wake its caller."""
         try:
-            out = np.empty((len(request.prepared), self.encoder.dimension), dtype=np.float32)
+            out = np.empty((len(request.prepared), request.width or self.encoder.dimension), dtype=np.float32)
             order = [i for rows, _ in request.parts for i in rows]
             out[order] = torch.cat([part for _, part in request.parts]).cpu().numpy()
             request.vectors = out

@@ -7,6 +7,10 @@ Built-in tasks come from the model's profile; a TOML file adds tasks or override
     description = "Route customer tickets to a team"
     prompt = "ticket: "              # symmetric shorthand; or query_prompt / document_prompt
     adapter = "adapters/tickets"     # a PEFT LoRA folder, relative to this file; "" removes an adapter
+
+    [tasks.ms-marco]
+    kind = "rerank"                  # a second stage for search: scores (query, document) pairs
+    model = "/models/ms-marco-MiniLM-L6-v2"   # a sentence-transformers CrossEncoder folder (or adapter = ...)
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from taskvec.errors import InvalidInputError, UnknownTaskError
 
 TASK_KINDS = ("retrieval", "similarity", "classification", "clustering", "code")
 ASYMMETRIC_KINDS = frozenset({"retrieval", "code"})
+RERANK_KIND = "rerank"  # scores (query, document) pairs; makes no vectors (taskvec.engine.rerank)
 Role = Literal["query", "document"]
 ROLES: tuple[Role, ...] = ("query", "document")
 
@@ -37,6 +42,8 @@ BUILTIN_DESCRIPTIONS = {
     "clustering": "Group texts by topic or theme. Symmetric.",
     "code": "Find code that does what a natural-language query asks. Asymmetric: index code, search with "
     "natural-language queries.",
+    RERANK_KIND: "Rerank documents for a query with a cross-encoder (query and document read together): the second "
+    "stage of search (search with rerank=true), or the rerank tool on texts you already have.",
 }
 
 
@@ -50,6 +57,7 @@ class Task:
     query_prompt: str = ""
     document_prompt: str = ""
     adapter: Path | None = None
+    model: Path | None = None  # rerank tasks: a sentence-transformers CrossEncoder folder instead of an adapter
 
     @property
     def symmetric(self) -> bool:
@@ -74,6 +82,7 @@ class Task:
             "query_prompt": self.query_prompt,
             "document_prompt": self.document_prompt,
             "adapter": str(self.adapter) if self.adapter else None,
+            **({"model": str(self.model)} if self.model else {}),
         }
 
 
@@ -105,6 +114,8 @@ class TaskRegistry(Mapping[str, Task]):
                 document_prompt=document,
                 adapter=profile.shipped_adapter(kind),
             )
+        if reranker := profile.shipped_adapter(RERANK_KIND):  # only where a trained reranker ships
+            tasks[RERANK_KIND] = Task(RERANK_KIND, RERANK_KIND, BUILTIN_DESCRIPTIONS[RERANK_KIND], adapter=reranker)
         registry = cls(tasks)
         return registry.with_file(tasks_file) if tasks_file else registry
 
@@ -162,17 +173,17 @@ def _task_from_toml(name: str, spec: Any, base: Task | None, root: Path) -> Task
     where = f"tasks.{name}"
     if not isinstance(spec, dict):
         raise InvalidInputError(f"[{where}] must be a table.", field=where, fix="Write it as [tasks.NAME] key = value.")
-    unknown = set(spec) - {"kind", "description", "prompt", "query_prompt", "document_prompt", "adapter"}
+    unknown = set(spec) - {"kind", "description", "prompt", "query_prompt", "document_prompt", "adapter", "model"}
     if unknown:
         raise InvalidInputError(
             f"[{where}] has unknown keys {sorted(unknown)}.",
             field=where,
-            fix="Allowed: kind, description, prompt, query_prompt, document_prompt, adapter.",
+            fix="Allowed: kind, description, prompt, query_prompt, document_prompt, adapter, model (rerank tasks).",
         )
     kind = spec.get("kind", base.kind if base else None)
-    if kind not in TASK_KINDS:
+    if kind not in (*TASK_KINDS, RERANK_KIND):
         raise InvalidInputError(
-            f"[{where}] kind {kind!r} is not one of {', '.join(TASK_KINDS)}.",
+            f"[{where}] kind {kind!r} is not one of {', '.join((*TASK_KINDS, RERANK_KIND))}.",
             field=f"{where}.kind",
             fix="Set kind to the task family closest to yours.",
         )
@@ -195,4 +206,31 @@ def _task_from_toml(name: str, spec: Any, base: Task | None, root: Path) -> Task
                 fix='Point it at a folder written by `taskvec train` or PEFT\'s save_pretrained, or set it to "".',
             )
         task = replace(task, adapter=path)
+    if "model" in spec:
+        task = replace(task, model=_cross_encoder_folder(spec["model"], kind, where, root))
+    if kind == RERANK_KIND and task.model is None and task.adapter is None:
+        raise InvalidInputError(
+            f"[{where}] is a rerank task with neither model nor adapter.",
+            field=f"{where}.model",
+            fix="Set model to a sentence-transformers CrossEncoder folder, or adapter to a `taskvec train --task "
+            "rerank` folder.",
+        )
     return task
+
+
+def _cross_encoder_folder(value: Any, kind: str, where: str, root: Path) -> Path:
+    """A rerank task's ``model``: a local CrossEncoder folder (nothing is downloaded), relative to the TOML file."""
+    path = (root / str(value)).expanduser().resolve()
+    if kind != RERANK_KIND:
+        raise InvalidInputError(
+            f"[{where}] sets model, which only rerank tasks take.",
+            field=f"{where}.model",
+            fix='Remove model, or set kind = "rerank"; embedding tasks share the server\'s one model.',
+        )
+    if not (path / "config.json").is_file():
+        raise InvalidInputError(
+            f"[{where}] model {str(value)!r} is not a model folder (no config.json in {path}).",
+            field=f"{where}.model",
+            fix="Point it at a folder saved by sentence-transformers' CrossEncoder.save_pretrained.",
+        )
+    return path

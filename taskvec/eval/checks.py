@@ -58,6 +58,9 @@ class Runner:
     def __init__(self, encoder: Encoder, task: Task, cache: Path | None, batch_size: int = ENCODE_BATCH) -> None:
         self.encoder, self.task, self.cache, self.batch_size = encoder, task, cache, batch_size
 
+    # Set by ``taskvec eval checks --rerank`` (taskvec.eval.rerank): retrieval checks measure two stages instead.
+    two_stage: Callable[[Runner, list[str], list[str], list[str], list[set[str]]], float] | None = None
+
     def embed(self, texts: Sequence[str], role: Role = "document") -> np.ndarray:
         if self.cache is None:
             return self._encode(texts, role)
@@ -83,6 +86,8 @@ def retrieval(r: Runner, queries: list[str], docs: list[str], relevant: list[set
     # The documents are numbered so that trec_eval's rule (equal scores: the higher id first) keeps them in list
     # order, as the model cards' figures were measured; it matters where a text repeats (20NG bodies).
     ids = [f"{len(docs) - i:0{len(str(len(docs)))}d}" for i in range(len(docs))]
+    if r.two_stage is not None:
+        return r.two_stage(r, queries, docs, ids, [{ids[i] for i in s} for s in relevant])
     query_vectors, doc_vectors = r.embed(queries, "query"), r.embed(docs, "document")
     return metrics.search_ndcg(query_vectors, doc_vectors, ids, [{ids[i] for i in s} for s in relevant])
 

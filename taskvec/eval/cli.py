@@ -68,6 +68,9 @@ def _populate(parser: argparse.ArgumentParser) -> None:
             p.add_argument("--seed-sets", type=_positive, default=1, help="repeat with seeds 42, 43, ... (default: 1)")
         if kind == "clustering":
             p.add_argument("--runs", type=_positive, default=10, help="k-means runs with different seeds (default: 10)")
+        if kind == "retrieval":
+            p.add_argument("--rerank", metavar="TASK", help="rerank the first stage with this rerank task or folder")
+            p.add_argument("--candidates", type=_positive, default=50, help="with --rerank: first-stage depth (50)")
         add_encoder_options(p)
         p.set_defaults(func=_run_one, eval_kind=kind)
 
@@ -104,6 +107,8 @@ def _populate(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--card", action="store_true", help="record the figures in the adapter's model card")
     p.add_argument("--json", action="store_true", help="print all figures as one JSON object on the last line")
     p.add_argument("--json-out", type=Path, help="also write the figures to this JSON file")
+    p.add_argument("--rerank", metavar="TASK", help="two stages: the task's first stage reranked by this task/folder")
+    p.add_argument("--candidates", type=_positive, default=50, help="with --rerank: first-stage depth (50)")
     add_encoder_options(p)
     p.set_defaults(func=_run_checks)
 
@@ -154,6 +159,8 @@ def _run_one(args: argparse.Namespace) -> int:
         options.update(samples_per_label=args.n, experiments=args.experiments, seed_sets=args.seed_sets)
     if kind == "clustering":
         options.update(runs=args.runs)
+    if kind == "retrieval" and args.rerank:
+        options.update(rerank=args.rerank, candidates=args.candidates)
     try:
         variant = Variant(args.prompt, args.adapter)
         data = LOADERS[kind](args.data)  # before the model loads: bad data fails fast
@@ -171,6 +178,13 @@ def _run_one(args: argparse.Namespace) -> int:
         f"{result.dataset} ({kind}, task {result.task}, {variant.label}): {result.metric} = {result.value:.4f}"
         f"  [{extras}]  space {result.space_id}, {result.seconds:.1f} s"
     )
+    if "rerank" in result.details:
+        two = result.details["rerank"]
+        print(
+            f"  retrieval + rerank over the top {two['candidates']}: nDCG@10 {two['first_stage']:.4f} -> "
+            f"{two['reranked']:.4f} (change {two['change']:+.4f} ± {two['change_std']:.4f} bootstrap sd over "
+            f"queries; {two['queries_better']} better, {two['queries_worse']} worse)  reranker: {two['reranker']}"
+        )
     if args.json:
         print(json.dumps(record, sort_keys=True))
     return 0
@@ -206,6 +220,10 @@ def _run_checks(args: argparse.Namespace) -> int:
     from taskvec.engine import Encoder
     from taskvec.eval.checks import record_in_card, run_checks
 
+    if args.rerank:
+        from taskvec.eval.rerank import run_checks_command
+
+        return run_checks_command(args)
     if args.card and args.adapter is None:
         print("error: --card records an adapter's figures; pass --adapter.", file=sys.stderr)
         return 2

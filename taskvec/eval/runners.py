@@ -100,17 +100,39 @@ def run_retrieval(
     recall_k: int = 100,
     mrr_k: int = 10,
     show_progress: bool = False,
+    rerank: str | None = None,
+    candidates: int = 50,
 ) -> EvalResult:
-    """Exact cosine search of every judged query over the whole corpus; nDCG@10 (also recall@100, MRR@10)."""
+    """Exact cosine search of every judged query over the whole corpus; nDCG@10 (also recall@100, MRR@10).
+
+    ``rerank`` (a rerank task or folder): the first stage's top ``candidates`` are rescored by it and the figures
+    are the two-stage pipeline's; ``details["rerank"]`` holds both stages' nDCG@10 and the change's spread."""
     run = _Run(encoder, task, show_progress)
     query_ids = list(data.queries)
     queries = run.encode([data.queries[q] for q in query_ids], role="query")
     docs = run.encode(data.docs, role="document")
-    rankings = metrics.exact_search(queries, docs, data.doc_ids, depth=max(ndcg_k, recall_k, mrr_k))
+    extra: dict[str, Any] = {}
+    if rerank is not None:  # two stages: the reranked lists hold `candidates` documents (recall@100 counts those)
+        from taskvec.eval import rerank as two
+
+        reranker = two.reranker_for(encoder, rerank)
+        query_texts = [data.queries[q] for q in query_ids]
+        same = two.same_space(encoder, reranker, task)
+        stages = two.rerank_rankings(
+            reranker, query_texts, queries, data.docs, docs, data.doc_ids, candidates, same_space=same
+        )
+        rankings = stages.reranked
+        grades = [data.qrels.get(q, {}) for q in query_ids]
+        extra["rerank"] = {
+            "reranker": reranker.identity.describe(),
+            **two.two_stage_figures(stages, grades, candidates),
+        }
+    else:
+        rankings = metrics.exact_search(queries, docs, data.doc_ids, depth=max(ndcg_k, recall_k, mrr_k))
     scores = metrics.retrieval_scores(
         dict(zip(query_ids, rankings, strict=True)), data.qrels, ndcg_k=ndcg_k, recall_k=recall_k, mrr_k=mrr_k
     )
-    return run.result("retrieval", data.name, f"ndcg_at_{ndcg_k}", {**scores, "documents": len(data.docs)})
+    return run.result("retrieval", data.name, f"ndcg_at_{ndcg_k}", {**scores, "documents": len(data.docs), **extra})
 
 
 # --------------------------------------------------------------------------------------------- similarity

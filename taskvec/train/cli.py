@@ -104,6 +104,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default=d.device, help="cpu, cuda, mps or auto (default: auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_rerank_arguments(p)
+
+
+def add_rerank_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of ``--task rerank`` (docs/rerank.md); the shared ones keep their meaning, --batch-size counts pairs."""
+    from taskvec.train.rerank import RerankConfig
+
+    d = RerankConfig(data=[], out=Path())
+    g = p.add_argument_group("rerank (--task rerank: a cross-encoder adapter over a first stage)")
+    g.add_argument("--first-stage", default=d.first_stage, help="embedding task whose cosine the head adds to")
+    g.add_argument("--group", type=int, default=d.group, help="documents per query in the listwise loss")
+    g.add_argument("--candidates", type=int, default=d.candidates, help="first-stage depth negatives come from")
+    g.add_argument("--val-candidates", type=int, default=d.val_candidates, help="depth reranked in validation")
+    g.add_argument("--val-queries", type=int, default=d.val_max, help="validation queries per source at most")
+    g.add_argument("--autocast", choices=("bf16", "none"), default=d.autocast, help="training passes in bf16")
 
 
 def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> TrainConfig:
@@ -153,6 +168,11 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
 def run(args: argparse.Namespace) -> int:
     from taskvec.errors import TaskvecError
     from taskvec.train.trainer import train
+
+    if args.task == "rerank":
+        from taskvec.train.rerank_cli import run_rerank
+
+        return run_rerank(args)
 
     cfg = config_from_args(args, getattr(args, "argv", None))
     try:
