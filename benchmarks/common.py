@@ -76,6 +76,11 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "load_average_at_start": load_average(),
     }
+    from taskvec.engine.hardware import cpu_flags, cpu_has_bf16
+
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "bf16", "i8mm")
+    info["cpu_features"] = [f for f in wanted if f in cpu_flags()]
+    info["native_bf16"] = cpu_has_bf16()
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info

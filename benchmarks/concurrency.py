@@ -8,12 +8,17 @@ server's query cache is off, so every call encodes. Sequential: one session, one
 share of the same calls back to back. The two alternate (sequential, concurrent, sequential, concurrent) and the
 figures are the medians.
 
+The server runs through benchmarks/served.py, which clocks each tool call's service method and its wait for
+vectors: a sequential call's latency at the client minus its service time is the per-call overhead outside
+encoding and search (MCP framing, HTTP, JSON, pydantic, thread hand-offs, on both ends).
+
     python benchmarks/concurrency.py --calls 160 --clients 16
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -38,7 +43,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(store: Path, log: Path, wait_ms: float) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(store: Path, log: Path, wait_ms: float, timings: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKVEC_")}
     env.update(
@@ -49,8 +54,12 @@ def start_server(store: Path, log: Path, wait_ms: float) -> tuple[subprocess.Pop
         TASKVEC_LOG_LEVEL="WARNING",
         HF_HUB_OFFLINE="1",
         TOKENIZERS_PARALLELISM="false",
+        TASKVEC_TIMINGS=str(timings),
     )
-    cmd = [sys.executable, "-m", "taskvec.cli", "serve", "--transport", "streamable-http", "--port", str(port)]
+    if os.environ.get("TASKVEC_PROFILE"):  # served.py profiles the event loop (see there)
+        env["TASKVEC_PROFILE"] = os.environ["TASKVEC_PROFILE"]
+    served = Path(__file__).resolve().with_name("served.py")
+    cmd = [sys.executable, str(served), "serve", "--transport", "streamable-http", "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
     deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -81,7 +90,7 @@ def calls(n: int) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-async def session(url: str, work: list[tuple[str, dict[str, Any]]], latencies: list[float]) -> None:
+async def session(url: str, work: list[tuple[str, dict[str, Any]]], latencies: list[tuple[float, float]]) -> None:
     import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
@@ -91,9 +100,9 @@ async def session(url: str, work: list[tuple[str, dict[str, Any]]], latencies: l
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
         for name, arguments in work:
-            start = time.perf_counter()
+            wall, start = time.time(), time.perf_counter()
             result = await client.call_tool(name, arguments)
-            latencies.append(time.perf_counter() - start)
+            latencies.append((wall, time.perf_counter() - start))
             if result.is_error:
                 raise RuntimeError(f"{name} failed: {result.content}")
 
@@ -114,10 +123,10 @@ async def setup(url: str, docs: int) -> None:
                 raise RuntimeError(f"index failed: {result.content}")
 
 
-def measure(url: str, work: list[tuple[str, dict[str, Any]]], clients: int) -> dict[str, float]:
+def measure(url: str, work: list[tuple[str, dict[str, Any]]], clients: int) -> dict[str, Any]:
     import anyio
 
-    latencies: list[float] = []
+    latencies: list[tuple[float, float]] = []
 
     async def main() -> None:
         async with anyio.create_task_group() as group:
@@ -127,18 +136,41 @@ def measure(url: str, work: list[tuple[str, dict[str, Any]]], clients: int) -> d
     start = time.perf_counter()
     anyio.run(main)
     seconds = time.perf_counter() - start
-    ms = [s * 1000 for s in latencies]
+    ms = [s * 1000 for _, s in latencies]
     return {
         "calls_per_second": round(len(work) / seconds, 2),
         "p50_ms": round(percentile(ms, 50), 1),
         "p99_ms": round(percentile(ms, 99), 1),
+        "calls": latencies,  # (wall-clock start, seconds) per call, matched with the server's records
+    }
+
+
+def overhead(sequential: list[tuple[float, float]], records: list[dict[str, Any]]) -> dict[str, float]:
+    """Per sequential call: latency at the client minus the server's service time for it (the one record that
+    started inside the call's window; calls are one at a time, so there is exactly one)."""
+    rows = []
+    for wall, seconds in sequential:
+        inside = [r for r in records if wall <= r["start"] <= wall + seconds]
+        if len(inside) == 1:
+            rows.append((seconds, inside[0]["service"], inside[0]["encode_wait"]))
+    if not rows:
+        return {}
+    ms = lambda values: round(percentile([v * 1000 for v in values], 50), 2)  # noqa: E731
+    return {
+        "calls_matched": len(rows),
+        "call_p50_ms": ms([c for c, _, _ in rows]),
+        "service_p50_ms": ms([s for _, s, _ in rows]),
+        "encode_wait_p50_ms": ms([e for _, _, e in rows]),
+        "search_and_rest_p50_ms": ms([s - e for _, s, e in rows]),
+        "p50_ms": ms([c - s for c, s, _ in rows]),
     }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"calls": args.calls, "clients": args.clients, "batch_wait_ms": args.wait_ms}
     with tempfile.TemporaryDirectory(prefix="taskvec-concurrency-") as tmp:
-        process, url = start_server(Path(tmp) / "store", Path(tmp) / "serve.log", args.wait_ms)
+        timings = Path(tmp) / "timings.json"
+        process, url = start_server(Path(tmp) / "store", Path(tmp) / "serve.log", args.wait_ms, timings)
         try:
             import anyio
 
@@ -146,8 +178,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             work = calls(args.calls)
             measure(url, work[: args.clients], args.clients)  # warm-up: sessions, threads, first passes
             out["load_at_start"] = load_average()
-            runs: dict[str, list[dict[str, float]]] = {"sequential": [], "concurrent": []}
-            phases: list[tuple[str, Callable[[], dict[str, float]]]] = [
+            runs: dict[str, list[dict[str, Any]]] = {"sequential": [], "concurrent": []}
+            phases: list[tuple[str, Callable[[], dict[str, Any]]]] = [
                 ("sequential", lambda: measure(url, work, 1)),
                 ("concurrent", lambda: measure(url, work, args.clients)),
             ]
@@ -155,11 +187,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for name, fn in phases:
                     runs[name].append(fn())
             for name, results in runs.items():
-                out[name] = {key: median([r[key] for r in results]) for key in results[0]}
+                out[name] = {key: median([r[key] for r in results]) for key in results[0] if key != "calls"}
             out["load_at_end"] = load_average()
         finally:
             process.terminate()
             process.wait(timeout=30)
+        if timings.is_file():
+            sequential = [call for r in runs["sequential"] for call in r["calls"]]
+            out["overhead"] = overhead(sequential, json.loads(timings.read_text()))
     out["throughput_ratio"] = ratio(out["concurrent"]["calls_per_second"], out["sequential"]["calls_per_second"])
     return out
 
@@ -178,8 +213,22 @@ def markdown(r: dict[str, Any]) -> str:
             f"| {r['clients']} concurrent | {c['calls_per_second']:.1f} | {c['p50_ms']:.0f} ms | {c['p99_ms']:.0f} ms |",
             "",
             f"Throughput, {r['clients']} concurrent clients against sequential calls: **{r['throughput_ratio']:.2f}x**.",
+            *_overhead_lines(r.get("overhead") or {}),
         ]
     )
+
+
+def _overhead_lines(o: dict[str, Any]) -> list[str]:
+    if not o:
+        return []
+    return [
+        "",
+        f"Where a sequential call's time goes (p50 over {o['calls_matched']} calls): {o['call_p50_ms']:.1f} ms at "
+        f"the client, of which the server's service method {o['service_p50_ms']:.1f} ms (waiting for the encode "
+        f"queue {o['encode_wait_p50_ms']:.1f} ms, the store's search and the rest {o['search_and_rest_p50_ms']:.1f} "
+        f"ms); outside encoding and search: **{o['p50_ms']:.1f} ms** per call (MCP framing, HTTP, JSON, pydantic "
+        "and thread hand-offs, client and server together).",
+    ]
 
 
 def options(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,17 @@ float32 pooling. ``--compile`` adds a torch.compile variant (measured, not assum
 
     python benchmarks/gpu_encode.py --corpus ../shared/data/scifact/corpus.jsonl [--model DIR] [--compile]
 
-Prints a Markdown table and a JSON line; with $OUT set, also writes $OUT/gpu_encode.json.
+A GPU machine lent for a few minutes has neither the bundled model's package nor ../shared/data, so prepare both
+here first, into an ignored folder small enough to travel with the working tree (the model's weights saved in
+fp16, the corpus gzipped: about 50 MB), then run once there:
+
+    python benchmarks/gpu_encode.py --prepare .taskvec/gpu_bundle           # here, on the CPU machine
+    python3 benchmarks/gpu_encode.py --bundle .taskvec/gpu_bundle            # there (carry .taskvec/gpu_bundle)
+
+It needs torch with CUDA, transformers, tokenizers, peft and sentence-transformers there (the GPU image has
+them). One call measures ST at each batch size and keeps its best, the engine at
+each batch size, the engine with the shipped retrieval adapter at its best batch size, and the agreement of the
+vectors. Prints a Markdown table and a JSON line; with $OUT set, also writes $OUT/gpu_encode.json.
 """
 
 from __future__ import annotations
@@ -33,9 +43,33 @@ DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "scif
 
 
 def read_corpus(path: Path) -> list[str]:
-    with path.open() as f:
+    import gzip
+
+    with gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as f:
         docs = [json.loads(line) for line in f]
     return [f"{d.get('title', '')} {d['text']}".strip() for d in docs]
+
+
+def prepare(folder: Path, corpus: Path, model: str | None) -> None:
+    """The model folder (weights in fp16, every other file as it is) and the gzipped corpus, in ``folder``."""
+    import gzip
+    import shutil
+
+    import torch
+    from transformers import AutoModel
+
+    from taskvec.engine.model_files import resolve_model_path
+
+    name, source = resolve_model_path(model)
+    target = folder / name.rsplit("/", 1)[-1]  # the folder's name picks the model's profile: its shipped adapters
+    shutil.rmtree(target, ignore_errors=True)
+    weights = ("*.safetensors", "*.bin", "*.h5", "*.msgpack", "*.ot", "onnx", "openvino")
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(*weights))
+    AutoModel.from_pretrained(str(source), dtype=torch.float16).save_pretrained(str(target))
+    with corpus.open("rb") as src, gzip.open(folder / "corpus.jsonl.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    print(f"prepared {folder} ({size / 2**20:.1f} MiB): carry it and run --bundle {folder}")
 
 
 def timed(fn: Any, repeats: int) -> float:
@@ -60,7 +94,15 @@ def main() -> None:
     parser.add_argument("--engine-batch-sizes", type=int, nargs="+", default=[128, 256, 512, 1024])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="also measure the engine under torch.compile")
+    parser.add_argument("--prepare", type=Path, help="write the model (fp16) and corpus into this folder; no GPU")
+    parser.add_argument("--bundle", type=Path, help="a folder written by --prepare: its model and corpus")
     args = parser.parse_args()
+    if args.prepare:
+        prepare(args.prepare, args.corpus, args.model)
+        return
+    if args.bundle:
+        models = [p for p in args.bundle.iterdir() if (p / "config.json").is_file()]
+        args.model, args.corpus = str(models[0]), args.bundle / "corpus.jsonl.gz"
 
     import numpy as np
     import torch
@@ -107,6 +149,14 @@ def main() -> None:
     out["engine_docs_per_second"] = {str(k): round(v, 1) for k, v in engine_rates.items()}
     engine.batch_size, engine.max_batch_tokens = best_engine, best_engine * seq
 
+    # The default path of a task with a LoRA adapter (fused: merged per call in fp16), at the best batch size.
+    adapted = engine.tasks["retrieval"]
+    if adapted.adapter is not None:
+        engine.encode(texts[:2048], adapted)  # loads the adapter, warms up
+        out["adapter_docs_per_second"] = round(
+            len(texts) / timed(lambda: engine.encode(texts, adapted), args.repeats), 1
+        )
+
     # Where the time goes: tokenizing alone (on the worker threads) and the vectors' agreement with ST's.
     start = time.perf_counter()
     engine.prepare([EncodeRow(t, plain) for t in texts])
@@ -135,6 +185,8 @@ def main() -> None:
     out["best_engine"] = {"batch_size": best_engine, "docs_per_second": round(engine_rates[best_engine], 1)}
     out["ratio_engine_vs_best_st"] = round(engine_rates[best_engine] / st_rates[best_st], 3)
     out["target_10k_met"] = engine_rates[best_engine] >= 10_000
+    if "adapter_docs_per_second" in out:
+        out["adapter_vs_bare"] = round(out["adapter_docs_per_second"] / engine_rates[best_engine], 3)
 
     print(f"SciFact, {len(texts)} documents, {out['gpu']}, fp16, torch {out['torch']}")
     print()
@@ -144,6 +196,8 @@ def main() -> None:
         print(f"| sentence-transformers | {bs} | {rate:,.0f} |")
     for bs, rate in engine_rates.items():
         print(f"| taskvec engine | {bs} | {rate:,.0f} |")
+    if "adapter_docs_per_second" in out:
+        print(f"| taskvec engine, retrieval adapter | {best_engine} | {out['adapter_docs_per_second']:,.0f} |")
     if args.compile:
         print(f"| taskvec engine, torch.compile | {best_engine} | {out['compiled_docs_per_second']:,.0f} |")
     print()

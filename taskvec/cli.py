@@ -31,7 +31,7 @@ def _settings(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
         group.add_argument("--model", help="model folder or hub id; default: bundled all-MiniLM-L6-v2 (TASKVEC_MODEL)")
         group.add_argument("--tasks-file", type=Path, help="TOML file of extra tasks (TASKVEC_TASKS_FILE)")
         group.add_argument("--device", help="auto, cpu, cuda, mps (TASKVEC_DEVICE)")
-        group.add_argument("--dtype", help="auto, fp32, fp16, bf16 (TASKVEC_DTYPE)")
+        group.add_argument("--dtype", help="auto, fp32 (exact), fp16, bf16, int8 (TASKVEC_DTYPE)")
         group.add_argument("--batch-size", type=int, help="rows per forward pass (TASKVEC_BATCH_SIZE)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 

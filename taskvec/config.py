@@ -108,7 +108,10 @@ class EngineSettings(BaseSettings):
     device: str = Field(default="auto", description="auto, cpu, cuda, cuda:1, mps")
     dtype: str = Field(
         default="auto",
-        description="auto (fp16 on CUDA, else fp32), fp32, fp16, bf16; int8 (CPU, opt-in, costs quality)",
+        description=(
+            "auto (fp16 on CUDA, bf16 on a CPU with native bf16, else fp32), fp32 (exact: sentence-transformers' "
+            "vectors), fp16, bf16; int8 (CPU, opt-in, costs quality)"
+        ),
     )
     compile: bool = Field(default=False, description="Run the backbone through torch.compile (opt-in; slow start)")
     batch_size: int = Field(default=32, ge=1, le=4096, description="Rows per forward pass")

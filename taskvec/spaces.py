@@ -68,10 +68,22 @@ class EmbeddingSpace:
         for f in fields(self):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             if mine != theirs:
-                out.append(f"{f.name}: {theirs!r} -> {mine!r}")
+                out.append(f"{f.name}: {theirs!r} -> {mine!r}" + _precision_note(f.name, theirs, mine))
         return out
 
     def is_stale_version_of(self, other: EmbeddingSpace) -> bool:
         """True when ``other`` is this same task/model/adapter setup, but made with different weights."""
         diff = {f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)}
         return bool(diff) and diff <= set(_STALE_FIELDS)
+
+
+def _precision_note(name: str, theirs: Any, mine: Any) -> str:
+    """Why two fingerprints of one model differ when only the precision suffix does (``+int8``, the engine's)."""
+    if name != "model_fingerprint" or not isinstance(theirs, str) or not isinstance(mine, str):
+        return ""
+    if theirs.split("+", 1)[0] != mine.split("+", 1)[0]:
+        return ""
+    return (
+        " (the same model weights at another precision: int8-quantized vectors form a space of their own, while "
+        "fp32, bf16 and fp16 share one; serve the dtype the vectors were made with, or index them again)"
+    )

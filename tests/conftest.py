@@ -30,19 +30,22 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
+# The shared encoders run in fp32 on every machine: tests of exactness (sentence-transformers' vectors, batching
+# and order that change nothing) hold there bit for bit. dtype="auto" picks bf16 on CPUs that have it, which keeps
+# vectors only within bf16 rounding of these; tests/test_precision.py covers that path.
 @pytest.fixture(scope="session")
 def tiny_encoder(tiny_model_dir: Path):
     from taskvec.engine import Encoder
 
-    return Encoder(tiny_model_dir, device="cpu")
+    return Encoder(tiny_model_dir, device="cpu", dtype="fp32")
 
 
 @pytest.fixture(scope="session")
 def real_encoder():
-    """The bundled all-MiniLM-L6-v2 with its shipped adapters (loaded once per test session)."""
+    """The bundled all-MiniLM-L6-v2 with its shipped adapters (loaded once per test session), in fp32."""
     from taskvec.engine import Encoder
 
-    return Encoder(device="cpu")
+    return Encoder(device="cpu", dtype="fp32")
 
 
 @pytest.fixture()

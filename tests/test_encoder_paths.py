@@ -61,12 +61,14 @@ def test_int8_is_an_opt_in_space_of_its_own(tiny_model_dir, tmp_path) -> None:  
 
     make_random_adapter(tiny_model_dir, tmp_path / "a", seed=1)
     tasks = write_tasks_file(tmp_path / "tasks.toml", '[tasks.adapted]\nkind = "similarity"\nadapter = "a"\n')
-    fp32 = Encoder(tiny_model_dir, device="cpu", tasks_file=tasks)
+    fp32 = Encoder(tiny_model_dir, device="cpu", dtype="fp32", tasks_file=tasks)
     int8 = Encoder(tiny_model_dir, device="cpu", dtype="int8", tasks_file=tasks)
     a, b = fp32.encode(TEXTS, "similarity").vectors, int8.encode(TEXTS, "similarity").vectors
     assert (a * b).sum(axis=1).min() > 0.9 and np.abs(a - b).max() > 1e-6  # close, not equal
     assert int8.space("similarity").id != fp32.space("similarity").id
     assert int8.space("similarity").is_stale_version_of(fp32.space("similarity"))  # re-indexing replaces fp32 rows
+    assert "int8-quantized" in " ".join(int8.space("similarity").differences(fp32.space("similarity")))
+    assert not any("precision" in d for d in fp32.space("retrieval").differences(fp32.space("similarity")))
     assert int8.describe()["dtype"] == "int8"
     with pytest.raises(ModelLoadError, match="int8"):
         int8.encode(["x"], "adapted")

@@ -64,7 +64,7 @@ def test_matches_sentence_transformers_cls_pooling(tmp_path: Path) -> None:
     from sentence_transformers import SentenceTransformer
 
     folder = make_tiny_bert(tmp_path / "cls", pooling="cls", normalize=False, seed=3)
-    encoder = Encoder(folder, device="cpu")
+    encoder = Encoder(folder, device="cpu", dtype="fp32")
     assert encoder.pooling == "cls" and not encoder.normalize
     ours = encoder.encode(TEXTS, encoder.tasks["similarity"].with_prompts("p: ")).vectors
     theirs = SentenceTransformer(str(folder), device="cpu").encode(TEXTS, prompt="p: ", convert_to_numpy=True)
@@ -84,7 +84,7 @@ def test_truncation_is_counted(tiny_encoder: Encoder) -> None:
 
 
 def test_mixed_task_batch_equals_per_task_batches(tiny_model_dir: Path, adapter_tasks: Path) -> None:
-    encoder = Encoder(tiny_model_dir, tasks_file=adapter_tasks, device="cpu")
+    encoder = Encoder(tiny_model_dir, tasks_file=adapter_tasks, device="cpu", dtype="fp32")
     rows = [
         EncodeRow(t, task, role)
         for t in TEXTS
@@ -108,7 +108,7 @@ def test_mixed_task_batch_equals_per_task_batches(tiny_model_dir: Path, adapter_
 
 
 def test_adapters_change_vectors_and_spaces(tiny_model_dir: Path, adapter_tasks: Path) -> None:
-    encoder = Encoder(tiny_model_dir, tasks_file=adapter_tasks, device="cpu")
+    encoder = Encoder(tiny_model_dir, tasks_file=adapter_tasks, device="cpu", dtype="fp32")
     with_adapter = encoder.encode(TEXTS, "similarity").vectors
     without = encoder.encode(TEXTS, encoder.tasks["similarity"].without_adapter()).vectors
     assert np.abs(with_adapter - without).max() > 1e-3

@@ -35,7 +35,7 @@ def _sentence_transformer(folder: Path, **kwargs: object):  # type: ignore[no-un
 
 def test_vectors_equal_sentence_transformers_with_the_profile_prompts(family: tuple[Family, Path]) -> None:
     spec, folder = family
-    encoder = Encoder(folder, device="cpu")
+    encoder = Encoder(folder, device="cpu", dtype="fp32")
     assert encoder.profile.name == spec.profile and encoder.pooling == spec.pooling
     assert encoder.tokenizer.padding_side == spec.padding_side and encoder.max_seq_length == MAX_SEQ_LENGTH
     reference = _sentence_transformer(folder)
@@ -58,7 +58,7 @@ def test_vectors_equal_sentence_transformers_with_the_profile_prompts(family: tu
 @pytest.mark.parametrize("name", ["nomic-embed-text-v1.5-tiny", "Qwen3-Embedding-tiny"])
 def test_matryoshka_truncation_equals_sentence_transformers(name: str, tmp_path: Path) -> None:
     folder = make_family_model(tmp_path, name)
-    encoder = Encoder(folder, device="cpu", truncate_dim=16)
+    encoder = Encoder(folder, device="cpu", dtype="fp32", truncate_dim=16)
     prompt = encoder.tasks["retrieval"].query_prompt
     ours = encoder.encode_query(TEXTS)
     # Truncated vectors are normalised again (cosine stays a dot product): ST's normalize_embeddings=True.
@@ -78,7 +78,7 @@ def test_lora_adapters_attach_change_vectors_and_mix_in_one_batch(family: tuple[
     tasks = write_tasks_file(
         tmp_path / "tasks.toml", '[tasks.retrieval]\nadapter = "a1"\n[tasks.similarity]\nadapter = "a2"\n'
     )
-    encoder = Encoder(folder, device="cpu", tasks_file=tasks)
+    encoder = Encoder(folder, device="cpu", dtype="fp32", tasks_file=tasks)
     adapted = encoder.encode_query(TEXTS, task="retrieval")
     plain = encoder.encode_query(TEXTS, task=encoder.tasks["retrieval"].without_adapter())
     assert np.abs(adapted - plain).max() > 1e-3

@@ -33,7 +33,7 @@ MIXES = [("retrieval", "query"), ("retrieval", "document"), ("similarity", "docu
 @pytest.fixture(scope="module")
 def encoder(tiny_model_dir: Path, adapter_tasks: Path) -> Encoder:  # noqa: F811
     """Tiny model, two tasks with LoRA adapters and one without: a mixed batch runs per-row adapter names."""
-    enc = Encoder(tiny_model_dir, tasks_file=adapter_tasks, device="cpu", batch_size=16)
+    enc = Encoder(tiny_model_dir, tasks_file=adapter_tasks, device="cpu", dtype="fp32", batch_size=16)
     enc.encode_rows([EncodeRow("warm", task, role) for task, role in MIXES])  # loads both adapters up front
     return enc
 

@@ -114,7 +114,7 @@ model = "{cross_encoder_dir}"
 
 @pytest.fixture(scope="module")
 def rerank_encoder(tiny_model_dir: Path, rerank_tasks: Path) -> Encoder:
-    return Encoder(tiny_model_dir, tasks_file=rerank_tasks, device="cpu")
+    return Encoder(tiny_model_dir, tasks_file=rerank_tasks, device="cpu", dtype="fp32")  # compared with fp32 references
 
 
 @pytest.fixture()

@@ -281,9 +281,9 @@ def test_saved_adapter_loads_in_encoder_and_changes_vectors(toy_run, tiny_model_
         assert needle in card
     toml = tmp_path / "tasks.toml"
     toml.write_text(f'[tasks.toy]\nkind = "classification"\nadapter = "{out}"\n')
-    enc = Encoder(tiny_model_dir, device="cpu")
+    enc = Encoder(tiny_model_dir, device="cpu", dtype="fp32")
     registry = TaskRegistry.from_profile(profile_for(enc.model_name, enc.model_path)).with_file(toml)
-    enc_with = Encoder(tiny_model_dir, device="cpu", tasks=registry)
+    enc_with = Encoder(tiny_model_dir, device="cpu", dtype="fp32", tasks=registry)
     texts = ["the apple is here", "the bus is here"]
     plain = enc_with.encode(texts, task="classification").vectors
     adapted = enc_with.encode(texts, task="toy").vectors

@@ -4,6 +4,9 @@ A task's adapter is loaded on the task's first use and kept: the backbone is wra
 every later adapter joins it under its own name, so one model in memory serves every task. A forward pass may mix
 tasks: each row names its adapter, ``BASE_ADAPTER`` for rows that should see none.
 
+In a bf16 or fp16 forward the LoRA layers run taskvec's own forward (``taskvec.engine.lora``): one GEMM per
+adapter's rows, with the adapter merged for the call, instead of PEFT's gathered fp32 side path. fp32 keeps PEFT's.
+
 PEFT caveat: mixed-adapter batches need the model in eval mode and adapters that are not merged into the base
 weights. PEFT's own ``model(..., adapter_names=...)`` passes the names through hooks it registers on the shared
 modules for the length of one call, so two threads' passes would see each other's names. Here every LoRA layer
@@ -21,12 +24,14 @@ from pathlib import Path
 
 import torch
 
+from taskvec.engine import lora
 from taskvec.engine.fingerprint import fingerprint_folder
 from taskvec.engine.gate import SharedGate
+from taskvec.engine.lora import BASE_ADAPTER
 from taskvec.engine.tasks import Task
 from taskvec.errors import ModelLoadError
 
-BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
+__all__ = ["BASE_ADAPTER", "Adapters"]
 
 # PEFT asks transformers' deprecated is_gradient_checkpointing on every adapter load: only that warning is muted.
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
@@ -38,12 +43,14 @@ class Adapters:
     """The backbone and the adapters attached to it, by folder; loads take ``gate`` alone (see taskvec.engine.gate).
 
     ``model`` is the module to run: the plain backbone until the first adapter arrives, then its ``PeftModel``.
+    ``fused``: run LoRA layers through ``taskvec.engine.lora`` (bf16/fp16 forwards; fp32 keeps PEFT's path).
     """
 
-    def __init__(self, model: torch.nn.Module, *, quantized: bool = False) -> None:
+    def __init__(self, model: torch.nn.Module, *, quantized: bool = False, fused: bool = False) -> None:
         self.model = model
         self.gate = SharedGate()  # forward passes share the model; an adapter load has it alone
         self._quantized = quantized
+        self.fused = fused
         self._names: dict[Path, str] = {}  # adapter folder -> PEFT adapter name
         self._fingerprints: dict[Path, str] = {}
         self._lock = threading.RLock()  # one adapter load at a time
@@ -93,8 +100,17 @@ class Adapters:
                 ) from exc
             self.model.eval()
             _hook_adapter_layers(self.model)
+            if self.fused:
+                lora.install(self.model)
             self._names[folder] = name
             return name
+
+    def order(self, names: Sequence[str] | None) -> list[int] | None:
+        """The row order a forward pass should run ``names`` in: each adapter's rows side by side, which the fused
+        LoRA layers need for one GEMM per adapter; None to keep the given order."""
+        if not self.fused or not self._names or names is None:
+            return None
+        return lora.adapter_order(names)
 
     @contextmanager
     def rows(self, names: Sequence[str] | None, count: int) -> Iterator[torch.nn.Module]:

@@ -103,7 +103,8 @@ class Encoder:
         pooling: str | None = None,
         compile: bool = False,
     ) -> None:
-        """``dtype="int8"`` (CPU, opt-in) quantizes the backbone's linear layers dynamically: faster, at a
+        """``dtype="auto"`` is fp16 on CUDA, bf16 on a CPU with native bf16 (AVX512-BF16 or AMX; arm64 BF16), else
+        fp32 (``loading.pick_dtype``). ``dtype="int8"`` (CPU, opt-in) quantizes the backbone's linear layers dynamically: faster, at a
         measured quality cost (docs/performance.md), and a space of its own. ``compile=True`` (opt-in) runs the
         backbone through ``torch.compile``: the same vectors, faster after a one-off compilation of a minute or
         more; batches with LoRA adapters stay eager."""
@@ -123,11 +124,15 @@ class Encoder:
         self.truncate_dim = truncate_dim
         self.dimension = truncate_dim or backbone.hidden_size
         # int8 weights are other weights: vectors made with them live in a space of their own (the guard calls
-        # fp32 vectors of the same model a stale version, and indexing again replaces them).
+        # fp32 vectors of the same model a stale version, and indexing again replaces them). bf16 and fp16 run
+        # the same weights rounded: their vectors move no home set beyond noise, alone or mixed with fp32 ones in
+        # one collection, so they share the fp32 space (docs/precision.md has the figures).
         self.model_fingerprint = fingerprint_folder(self.model_path) + ("+int8" if self.quantized else "")
         self.tasks = tasks or TaskRegistry.from_profile(self.profile, tasks_file)
         self.compile = compile
-        self.adapters = Adapters(backbone.model, quantized=self.quantized)
+        self.adapters = Adapters(
+            backbone.model, quantized=self.quantized, fused=not self.quantized and self.dtype != torch.float32
+        )
         self.tokens = TextTokenizer(self.tokenizer, self.max_seq_length, tokenize_pool(self.device))
         # CUDA: padded widths rounded up to a multiple of 8 for the tensor cores.
         multiple = 8 if self.device.type == "cuda" else 1
@@ -335,12 +340,21 @@ class Encoder:
         decided inside the gate, which adapter loads hold alone: a batch prepared before the first adapter
         arrived still runs its rows without one. Several threads may run forward passes at once.
         """
-        input_ids, mask = self.padding(ids)
-        threads = fwd.pass_threads(input_ids)
-        with self.adapters.gate.shared(), self.adapters.rows(adapter_names, len(ids)) as model:
-            if self.compile and not len(self.adapters):  # batches with LoRA adapters stay eager
-                model = self._compiled(model)
-            return fwd.embed(model, input_ids, mask, self.spec, threads=threads)
+        with self.adapters.gate.shared():
+            order = self.adapters.order(adapter_names)  # fused LoRA: each adapter's rows side by side
+            if order is not None:
+                assert adapter_names is not None
+                ids, adapter_names = [ids[i] for i in order], [adapter_names[i] for i in order]
+            input_ids, mask = self.padding(ids)
+            with self.adapters.rows(adapter_names, len(ids)) as model:
+                if self.compile and not len(self.adapters):  # batches with LoRA adapters stay eager
+                    model = self._compiled(model)
+                vectors = fwd.embed(model, input_ids, mask, self.spec, threads=fwd.pass_threads(input_ids))
+        if order is None:
+            return vectors
+        out = torch.empty_like(vectors)
+        out[torch.as_tensor(order, device=vectors.device)] = vectors
+        return out
 
     # ------------------------------------------------------------------------------------------------- misc
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

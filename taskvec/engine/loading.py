@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from taskvec.engine.hardware import cpu_has_bf16
 from taskvec.engine.model_files import ModelFiles, resolve_model_path
 from taskvec.engine.profiles import ModelProfile, profile_for
 from taskvec.errors import InvalidInputError, ModelLoadError
@@ -31,9 +32,15 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 def pick_dtype(device: torch.device, dtype: str = "auto") -> torch.dtype:
-    """The one place that decides the weights' dtype: ``auto`` is fp16 on CUDA and fp32 elsewhere."""
+    """The one place that decides the weights' dtype. ``auto``: fp16 on CUDA; bf16 on a CPU with native bf16
+    arithmetic (AVX512-BF16 or AMX on x86, FEAT_BF16 on arm64), about 3x fp32 there at a quality cost within the
+    noise of every home set (docs/precision.md); fp32 elsewhere."""
     if dtype == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
+        if device.type == "cuda":
+            return torch.float16
+        if device.type == "cpu" and cpu_has_bf16():
+            return torch.bfloat16
+        return torch.float32
     try:
         return {
             "float32": torch.float32,
