@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run test lint serve quality bench clean
+.PHONY: setup run test lint serve quality bench clean inspector
+INSPECTOR := tests/inspector/node_modules/.bin/mcp-inspector
 
 $(BIN)/taskvec: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +21,19 @@ $(BIN)/taskvec: pyproject.toml
 
 setup: $(BIN)/taskvec
 
+# The MCP Inspector's CLI at the version tests/inspector/package-lock.json pins, for tests/test_inspector.py. It
+# needs Node.js (node and npm); without it this says so and those tests skip.
+inspector: $(INSPECTOR)
+
+$(INSPECTOR): tests/inspector/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --prefix tests/inspector; \
+	else echo "Node.js is not installed: tests/test_inspector.py will skip (install Node.js 20 or later to run it)."; fi
+
 run: setup
 	$(BIN)/python examples/agent_session.py
 
 # Everything, the slow tests included (what CI runs). `$(BIN)/python -m pytest` alone skips the slow ones.
-test: setup
+test: setup inspector
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 lint: setup
@@ -42,4 +51,4 @@ bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info tests/inspector/node_modules

@@ -1,6 +1,9 @@
-"""The taskvec MCP server: tools, resources, the model loaded once (lifespan), and the transports.
+"""The taskvec MCP server: tools, resources, prompts, client logging, the service loaded in the background, and
+the transports.
 
-stdio writes nothing but MCP messages to stdout (logs go to stderr). The HTTP transports (SSE and streamable HTTP)
+``initialize`` and ``tools/list`` are answered at once: the store and the model load on a background thread
+(``server.loading``) and each call waits for what it needs. stdio writes nothing but MCP messages to stdout (logs go
+to stderr, and to clients that ask for them as MCP notifications). The HTTP transports (SSE and streamable HTTP)
 bind 127.0.0.1 by default, keep the SDK's DNS-rebinding protection on, and require ``Authorization: Bearer
 <TASKVEC_TOKEN>`` on every request when a token is set; a token is mandatory to bind beyond loopback.
 """
@@ -11,21 +14,28 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import anyio
+import mcp_types as types
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
 from taskvec import __version__
 from taskvec.config import Settings
 from taskvec.errors import InvalidInputError, TaskvecError, UnknownCollectionError
-from taskvec.service import TaskvecService, build_service
-from taskvec.tools import ALL_TOOLS
+from taskvec.tools import ALL_TOOLS, ToolSpec
 
+from .client_logs import ClientLogs
+from .loading import ServiceLoader
+from .prompts import register_prompts
 from .registry import mcp_tool
 from .security import BearerTokenMiddleware, check_exposure, transport_security
+
+if TYPE_CHECKING:
+    from taskvec.service import TaskvecService
 
 log = logging.getLogger("taskvec.server")
 
@@ -33,12 +43,21 @@ INSTRUCTIONS = """taskvec gives task-aware embeddings over a local vector store.
 Each tool takes a `task`: retrieval (queries vs documents), similarity, classification, clustering, code.
 Index a collection with the task you will query it with; searching with another task is refused, and the error
 says which tasks the collection holds. Read taskvec://tasks and taskvec://collections to see what exists."""
+_PAGED = ("tools/list", "resources/list", "resources/templates/list", "prompts/list")
 
 
 class TaskvecMCPServer(MCPServer):
-    """The SDK's server, with the protocol errors the spec asks for where the SDK answers with a tool result."""
+    """The SDK's server, with the protocol errors the spec asks for where the SDK answers with a tool result, and
+    the tools a read-only server leaves out refused by name."""
+
+    def __init__(self, *args: Any, loader: ServiceLoader, withheld: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loader = loader  # the service, loading in the background (tests wait on it)
+        self._withheld = withheld  # tool name -> why this server does not offer it
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        if name in self._withheld:  # known to exist, so an isError the agent can read, not "unknown tool"
+            raise ToolError(self._withheld[name])
         if self._tool_manager.get_tool(name) is None:  # the spec: an unknown tool is -32602, not an isError result
             known = ", ".join(sorted(tool.name for tool in await self.list_tools()))
             raise MCPError(
@@ -47,46 +66,100 @@ class TaskvecMCPServer(MCPServer):
         return await super().call_tool(name, arguments, context)
 
 
-class _ServiceHolder:
-    """The one service of this server, built at start-up (not per call) or injected by tests and embedders."""
-
-    def __init__(self, factory: Callable[[], TaskvecService]) -> None:
-        self._factory = factory
-        self._service: TaskvecService | None = None
-
-    def load(self) -> TaskvecService:
-        if self._service is None:
-            self._service = self._factory()
-        return self._service
+async def _no_cursors(ctx: Any, call_next: Any) -> Any:
+    """Every list fits one page and no nextCursor is ever issued: a cursor is one this server never gave out."""
+    if ctx.method in _PAGED and isinstance(ctx.params, dict) and ctx.params.get("cursor") is not None:
+        raise MCPError(
+            INVALID_PARAMS,
+            f"Invalid cursor for {ctx.method}: taskvec lists everything in one page and issues no nextCursor. "
+            f"Fix: call {ctx.method} without a cursor.",
+        )
+    return await call_next(ctx)
 
 
 def build_server(
-    service: TaskvecService | Callable[[], TaskvecService] | None = None, settings: Settings | None = None
-) -> MCPServer:
-    """An MCP server over ``service`` (or one built from ``settings`` when the server starts)."""
-    if isinstance(service, TaskvecService):
-        ready = service
-        holder = _ServiceHolder(lambda: ready)
+    service: TaskvecService | Callable[[], TaskvecService] | ServiceLoader | None = None,
+    settings: Settings | None = None,
+) -> TaskvecMCPServer:
+    """An MCP server over ``service``: one that exists, a factory or a loader, or (None) one built from
+    ``settings`` in the background once the server starts. ``settings`` also say which tools it offers and how
+    they read."""
+    settings = settings or Settings()
+    if service is None:
+        loader = ServiceLoader.from_settings(settings)
+    elif isinstance(service, ServiceLoader):
+        loader = service
+    elif callable(service):
+        factory = service
+        loader = ServiceLoader(lambda store: factory())
     else:
-        holder = _ServiceHolder(service or (lambda: build_service(settings or Settings())))
+        loader = ServiceLoader.ready(service)
+    tools, withheld = _offered_tools(settings)
+    logs = ClientLogs()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[None]:
-        import anyio
-
-        await anyio.to_thread.run_sync(holder.load)  # the model loads once, before the first request
-        yield
+        loader.start()  # the store and the model load meanwhile; each call waits for what it needs
+        async with logs.running():
+            yield
 
     server = TaskvecMCPServer(
         name="taskvec",
         title="taskvec: task-aware embeddings",
         instructions=INSTRUCTIONS,
         version=__version__,
-        tools=[mcp_tool(spec, holder.load) for spec in ALL_TOOLS],
+        tools=[
+            mcp_tool(
+                spec,
+                loader,
+                default_collection=settings.default_collection,
+                description=settings.tool_descriptions.get(spec.name),
+            )
+            for spec in tools
+        ],
         lifespan=lifespan,
         log_level="WARNING",
+        middleware=[_no_cursors],
+        loader=loader,
+        withheld=withheld,
     )
+    server._lowlevel_server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, logs.set_level)
+    register_prompts(server, writes=not settings.read_only, default_collection=settings.default_collection)
+    _register_resources(server, loader)
+    return server
 
+
+def _offered_tools(settings: Settings) -> tuple[list[ToolSpec], dict[str, str]]:
+    """The tools this server lists, and why it withholds the others; unknown names in TASKVEC_TOOL_DESCRIPTIONS
+    are refused before anything starts."""
+    names = [spec.name for spec in ALL_TOOLS]
+    for name, text in settings.tool_descriptions.items():
+        if name not in names or not text.strip():
+            problem = f"names no tool: {name!r}" if name not in names else f"gives {name!r} an empty description"
+            raise InvalidInputError(
+                f"TASKVEC_TOOL_DESCRIPTIONS {problem}.",
+                field="TASKVEC_TOOL_DESCRIPTIONS",
+                fix=f"Give non-empty descriptions to tools among: {', '.join(names)}.",
+            )
+    if not settings.read_only:
+        return list(ALL_TOOLS), {}
+    withheld = {
+        spec.name: str(
+            TaskvecError(
+                f"Tool {spec.name!r} is not offered: this taskvec server is read-only (TASKVEC_READ_ONLY), so "
+                "nothing is written.",
+                field="name",
+                fix="Use the read tools (search, get_documents, ...), or a server started without TASKVEC_READ_ONLY "
+                "to make changes.",
+            )
+        )
+        for spec in ALL_TOOLS
+        if spec.writes
+    }
+    return [spec for spec in ALL_TOOLS if spec.name not in withheld], withheld
+
+
+def _register_resources(server: MCPServer, loader: ServiceLoader) -> None:
     @server.resource(
         "taskvec://tasks",
         name="tasks",
@@ -94,8 +167,8 @@ def build_server(
         mime_type="application/json",
         description="Every task with its kind, prompts, adapter and embedding space id",
     )
-    def tasks_resource() -> str:
-        return holder.load().tasks().model_dump_json(indent=2)
+    async def tasks_resource() -> str:
+        return await _read(lambda: loader.service().tasks().model_dump_json(indent=2))
 
     @server.resource(
         "taskvec://collections",
@@ -104,8 +177,8 @@ def build_server(
         mime_type="application/json",
         description="Every collection with its rows and the embedding spaces (tasks) it holds",
     )
-    def collections_resource() -> str:
-        return holder.load().list_collections().model_dump_json(indent=2)
+    async def collections_resource() -> str:
+        return await _read(lambda: loader.store_service().list_collections().model_dump_json(indent=2))
 
     @server.resource(
         "taskvec://collections/{name}",
@@ -114,36 +187,37 @@ def build_server(
         mime_type="application/json",
         description="One collection's rows and embedding spaces",
     )
-    def collection_resource(name: str) -> str:
-        try:
-            return holder.load().describe_collection(name).model_dump_json(indent=2)
-        except UnknownCollectionError as exc:  # the client gets this text (invalid params), not a bare "error"
-            raise ResourceNotFoundError(str(exc)) from exc
-        except TaskvecError as exc:
-            raise ResourceError(str(exc)) from exc
+    async def collection_resource(name: str) -> str:
+        return await _read(lambda: loader.store_service().describe_collection(name).model_dump_json(indent=2))
 
-    return server
+
+async def _read(make: Callable[[], str]) -> str:
+    """A resource's text, made off the event loop (it may wait for the store or the model)."""
+    try:
+        return await anyio.to_thread.run_sync(make)
+    except UnknownCollectionError as exc:  # the client gets this text (invalid params), not a bare "error"
+        raise ResourceNotFoundError(str(exc)) from exc
+    except TaskvecError as exc:
+        raise ResourceError(str(exc)) from exc
 
 
 # ---------------------------------------------------------------------------------------------- transports
 def serve(settings: Settings, transport: str = "stdio") -> None:
-    """Run the server until interrupted. Logs go to stderr on every transport."""
+    """Run the server until interrupted. Logs go to stderr on every transport (at TASKVEC_LOG_LEVEL, whatever level
+    an MCP client asks for its own copy)."""
+    level = settings.log_level.upper()
     logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
-    _quiet_libraries()
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
     server = build_server(settings=settings)
     if transport == "stdio":
-        import anyio
-
         from .stdio import run_stdio
 
         try:
             anyio.run(run_stdio, server)
-        except BaseExceptionGroup as group:  # anyio's task groups wrap a start-up failure (say, a bad model)
+        except BaseExceptionGroup as group:  # anyio's task groups wrap a start-up failure
             error = _taskvec_error_in(group)
             if error is None:
                 raise
@@ -171,7 +245,7 @@ def http_app(server: MCPServer, settings: Settings, transport: str) -> Any:
     elif transport == "sse":
         app = server.sse_app(transport_security=security, host=settings.host)
         # The SSE transport enters the server lifespan per connection only; enter it at start-up as well, so the
-        # model loads before the first client (and a broken model fails at start), as on streamable HTTP.
+        # model starts loading before the first client connects, as on streamable HTTP.
         startup = server.settings.lifespan
         if startup is not None:
             app.router.lifespan_context = lambda _app: startup(server)
@@ -180,13 +254,6 @@ def http_app(server: MCPServer, settings: Settings, transport: str) -> Any:
             f"Unknown transport {transport!r}.", field="transport", fix="Use stdio, sse or streamable-http."
         )
     return BearerTokenMiddleware(app, settings.token) if settings.token else app
-
-
-def _quiet_libraries() -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
 
 
 def _taskvec_error_in(group: BaseExceptionGroup) -> TaskvecError | None:

@@ -1,47 +1,73 @@
 """Turn a ``ToolSpec`` into an MCP tool: the spec's own input model is the schema, its output model the
-``outputSchema``. No signature rewriting: the SDK's ``Tool`` is built directly from the two models.
+``outputSchema``. No signature rewriting: the SDK's ``Tool`` is built directly from the two models (with the
+server's default collection and description, where it sets them).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
 from typing import Any
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
+from taskvec.control import CallControl
 from taskvec.errors import TaskvecError
-from taskvec.service import CallControl, TaskvecService
 from taskvec.tools.spec import ToolSpec
+
+from .client_logs import ClientLogs
+from .loading import ServiceLoader
 
 log = logging.getLogger("taskvec.server")
 
 
-def mcp_tool(spec: ToolSpec, service: Callable[[], TaskvecService]) -> Tool:
-    """An MCP tool that validates with ``spec.input_model`` and runs ``spec.handler`` off the event loop."""
+def mcp_tool(
+    spec: ToolSpec,
+    loader: ServiceLoader,
+    *,
+    default_collection: str | None = None,
+    description: str | None = None,
+) -> Tool:
+    """An MCP tool that validates with the spec's input model and runs ``spec.handler`` off the event loop, on the
+    store alone or on the whole service once the model has loaded (``spec.needs_model``)."""
+    input_model = spec.input_model
+    if default_collection is not None and spec.default_collection and "collection" in input_model.model_fields:
+        input_model = with_default_collection(input_model, default_collection)
     # The SDK hands validated fields to the function as keyword arguments; ArgModelBase supplies that dump.
-    arg_model = type(f"{spec.input_model.__name__}Arguments", (spec.input_model, ArgModelBase), {})
+    arg_model = type(f"{spec.input_model.__name__}Arguments", (input_model, ArgModelBase), {})
 
     async def call(ctx: Context, **fields: Any) -> Any:
-        params = spec.input_model.model_construct(**fields)  # already validated by arg_model
+        params = input_model.model_construct(**fields)  # already validated by arg_model
 
-        def progress(done: int, total: int, message: str) -> None:
+        loop = anyio.lowlevel.current_token()  # progress may come from a helper thread (CallControl.step)
+
+        def progress(done: float, total: float | None, message: str) -> None:
             # A no-op in the SDK unless the caller asked for progress: a progressToken in _meta on JSON-RPC
             # transports, a progress callback on the in-process (direct) dispatcher, which sends no token.
-            anyio.from_thread.run(ctx.report_progress, done, total, message)
+            anyio.from_thread.run(ctx.report_progress, done, total, message, token=loop)
 
         # A client's notifications/cancelled cancels this task; the worker thread sees it at its next check
-        # (between encode steps, never inside a commit) and stops there, having written nothing.
+        # (between encode steps, never inside a commit; or while it waits for the model) and stops there.
         control = CallControl(progress=progress, check_cancelled=anyio.from_thread.check_cancelled)
+
+        def run() -> Any:
+            start = time.perf_counter()
+            service = loader.service(control) if spec.needs_model else loader.store_service(control)
+            result = spec.handler(service, params, control)
+            log.debug("%s answered in %.3fs", spec.name, time.perf_counter() - start)
+            return result
+
         try:
             # Engine and store calls block: run them on a worker thread so other clients are served meanwhile.
-            return await anyio.to_thread.run_sync(lambda: spec.handler(service(), params, control))
+            with ClientLogs.call(ctx.request_context.session, ctx.request_context.request_id):
+                return await anyio.to_thread.run_sync(run)
         except TaskvecError as exc:
             raise ToolError(str(exc)) from exc  # a ToolError's text reaches the agent as an isError result
         except Exception as exc:  # a bug, not bad input: the traceback goes to the server log, never to the client
@@ -56,7 +82,7 @@ def mcp_tool(spec: ToolSpec, service: Callable[[], TaskvecService]) -> Tool:
         fn=call,
         name=spec.name,
         title=spec.title,
-        description=spec.description,
+        description=description or spec.description,
         parameters=arg_model.model_json_schema(by_alias=True),
         fn_metadata=FuncMetadata(arg_model=arg_model, output_model=spec.output_model),
         is_async=True,
@@ -78,6 +104,13 @@ class _SpecTool(Tool):
                     f"Error executing tool {self.name}: {explain_validation(cause, self.fn_metadata.arg_model)}"
                 ) from cause
             raise
+
+
+def with_default_collection(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """The input model with ``collection`` optional, defaulting to the server's default collection."""
+    described = model.model_fields["collection"].description or ""
+    field = Field(default=name, description=f"{described} Default: {name!r} (this server's default collection).")
+    return create_model(model.__name__, __base__=model, collection=(str, field))
 
 
 def explain_validation(error: ValidationError, model: type[BaseModel]) -> str:

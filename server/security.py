@@ -44,8 +44,20 @@ def check_exposure(settings: Settings) -> None:
         )
 
 
+HEADER_FIX = (
+    "Send the header 'Authorization: Bearer <TASKVEC_TOKEN>' on every request: taskvec's token is a static "
+    "bearer token, not OAuth (README, 'Use it from an agent', shows the setting for each client)."
+)
+_OAUTH_DISCOVERY = "/.well-known/oauth-"  # oauth-protected-resource, oauth-authorization-server
+
+
 class BearerTokenMiddleware:
-    """Reject HTTP requests without ``Authorization: Bearer <token>`` (constant-time comparison)."""
+    """Reject HTTP requests without ``Authorization: Bearer <token>`` (constant-time comparison).
+
+    A client that gets a 401 looks for OAuth metadata next. taskvec offers no OAuth, so those well-known paths
+    answer 404 (no token needed: they hold nothing) with the header to send instead, rather than another 401 that
+    would send the client on through more guesses.
+    """
 
     def __init__(self, app: Any, token: str) -> None:
         self.app = app
@@ -53,21 +65,21 @@ class BearerTokenMiddleware:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
+            if scope["path"].startswith(_OAUTH_DISCOVERY):
+                await _answer(
+                    send, 404, {"error": "not_found", "detail": "taskvec offers no OAuth.", "fix": HEADER_FIX}
+                )
+                return
             given = dict(scope.get("headers") or []).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
-                body = json.dumps(
-                    {"error": "unauthorized", "fix": "Send the header 'Authorization: Bearer <TASKVEC_TOKEN>'."}
-                ).encode()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"www-authenticate", b'Bearer realm="taskvec"'),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await _answer(send, 401, {"error": "unauthorized", "fix": HEADER_FIX})
                 return
         await self.app(scope, receive, send)
+
+
+async def _answer(send: Any, status: int, body: dict[str, str]) -> None:
+    headers = [(b"content-type", b"application/json")]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="taskvec"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})

@@ -32,7 +32,7 @@ _EXPORTS = {
     "Task": "taskvec.engine",
     "TaskRegistry": "taskvec.engine",
     "TaskvecService": "taskvec.service",
-    "CallControl": "taskvec.service",
+    "CallControl": "taskvec.control",
     "build_service": "taskvec.service",
     "Settings": "taskvec.config",
     "Store": "taskvec.store",
@@ -56,6 +56,9 @@ _EXPORTS = {
     "CollectionDescription": "taskvec.results",
     "CollectionList": "taskvec.results",
     "DeleteResult": "taskvec.results",
+    "DropResult": "taskvec.results",
+    "DocumentsResult": "taskvec.results",
+    "StoredDocument": "taskvec.results",
     "TaskList": "taskvec.results",
 }
 __all__ = [
@@ -68,6 +71,8 @@ __all__ = [
     "DeleteResult",
     "Document",
     "DocumentLimits",
+    "DocumentsResult",
+    "DropResult",
     "EmbeddingSpace",
     "EncodeResult",
     "Encoder",
@@ -81,6 +86,7 @@ __all__ = [
     "SpaceMismatchError",
     "Store",
     "StoreBusyError",
+    "StoredDocument",
     "Task",
     "TaskList",
     "TaskRegistry",
@@ -107,6 +113,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from taskvec.config import Settings
+    from taskvec.control import CallControl
     from taskvec.engine import Encoder, EncodeResult, Task, TaskRegistry
     from taskvec.errors import (
         DataError,
@@ -126,11 +133,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
         CollectionDescription,
         CollectionList,
         DeleteResult,
+        DocumentsResult,
+        DropResult,
         IndexResult,
         SearchHit,
         SearchResult,
+        StoredDocument,
         TaskList,
     )
-    from taskvec.service import CallControl, TaskvecService, build_service
+    from taskvec.service import TaskvecService, build_service
     from taskvec.spaces import EmbeddingSpace
     from taskvec.store import Document, Store

@@ -12,6 +12,8 @@ The same TOML file may also define tasks under ``[tasks.NAME]`` (see ``taskvec.e
 
 from __future__ import annotations
 
+import difflib
+import functools
 import json
 import os
 import tomllib
@@ -64,7 +66,20 @@ def config_file_path() -> Path | None:
             )
         return path
     local = Path("taskvec.toml")
-    return local if local.is_file() else None
+    return local.resolve() if local.is_file() else None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The TOML file's tables, or an error that says where it is broken and how to get past it."""
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(
+            f"{path} is not valid TOML: {exc}.",
+            field="TASKVEC_CONFIG",
+            fix=f"Repair {path.name} (taskvec reads ./taskvec.toml of the folder it runs in), or run from another "
+            "folder, or set TASKVEC_CONFIG to another file.",
+        ) from exc
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -75,12 +90,8 @@ class _TomlSource(PydanticBaseSettingsSource):
         path = config_file_path()
         self.data: dict[str, Any] = {}
         if path:
-            try:
-                self.data = {k: v for k, v in tomllib.loads(path.read_text()).items() if k != "tasks"}
-            except tomllib.TOMLDecodeError as exc:
-                raise InvalidInputError(
-                    f"{path} is not valid TOML: {exc}", field="TASKVEC_CONFIG", fix="Repair the file."
-                ) from exc
+            self.data = {k: v for k, v in read_config_file(path).items() if k != "tasks"}
+            _check_known_keys(self.data, path)
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self.data.get(field_name), field_name, False
@@ -116,6 +127,30 @@ class EngineSettings(BaseSettings):
             raise ValueError(f"tasks file {str(value)!r} does not exist")
         return Path(value).expanduser() if value else None
 
+    def effective_tasks_file(self) -> Path | None:
+        """The tasks file: the explicit one, else the config file when it defines [tasks]."""
+        if self.tasks_file:
+            return self.tasks_file
+        path = config_file_path()
+        if path and "tasks" in read_config_file(path):
+            return path
+        return None
+
+    def build_encoder(self) -> Encoder:
+        """The encoder these settings describe (torch is imported here, not when settings are read)."""
+        from taskvec.engine import Encoder
+
+        return Encoder(
+            self.model,
+            tasks_file=self.effective_tasks_file(),
+            device=self.device,
+            dtype=self.dtype,
+            batch_size=self.batch_size,
+            max_batch_tokens=self.max_batch_tokens,
+            truncate_dim=self.truncate_dim,
+            compile=self.compile,
+        )
+
 
 class StoreSettings(BaseSettings):
     """Where the vectors live and how searches over them are answered."""
@@ -136,11 +171,18 @@ class StoreSettings(BaseSettings):
         "0 = LanceDB answers every search",
     )
 
-    def build_store(self) -> Store:
+    def build_store(self, *, read_only: bool = False) -> Store:
+        """The store these settings describe (``read_only``: every write refused, for TASKVEC_READ_ONLY)."""
         from taskvec.store import IndexPolicy, Store
 
         indexes = IndexPolicy(vector_min_rows=self.ann_threshold)
-        return Store(self.store, ann_threshold=self.ann_threshold, memory_budget=self.memory_budget, indexes=indexes)
+        return Store(
+            self.store,
+            ann_threshold=self.ann_threshold,
+            memory_budget=self.memory_budget,
+            indexes=indexes,
+            read_only=read_only,
+        )
 
 
 class CallSettings(BaseSettings):
@@ -163,6 +205,23 @@ class CallSettings(BaseSettings):
     chunk_overlap: int = Field(
         default=DEFAULT_CHUNKING.overlap, ge=0, description="Tokens shared by consecutive chunks"
     )
+    default_collection: str | None = Field(
+        default=None,
+        description="Collection used when a tool call or command names none (the tools' collection argument "
+        "becomes optional; drop_collection always names one)",
+    )
+
+    @field_validator("default_collection")
+    @classmethod
+    def _collection_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            from taskvec.store.catalog import COLLECTION_NAME
+
+            if not COLLECTION_NAME.fullmatch(value):
+                raise ValueError(
+                    "a collection name is 1-64 letters, digits, '_' or '-', starting with a letter or digit"
+                )
+        return value
 
     def document_limits(self) -> DocumentLimits:
         return DocumentLimits(self.max_documents, self.max_text_bytes, self.max_call_bytes)
@@ -172,7 +231,7 @@ class CallSettings(BaseSettings):
 
 
 class ServerSettings(BaseSettings):
-    """The MCP server's transports and their protection."""
+    """The MCP server: its transports, their protection, and the tools it offers."""
 
     host: str = Field(default="127.0.0.1", description="HTTP transports: address to bind")
     port: int = Field(default=8765, ge=1, le=65535, description="HTTP transports: port")
@@ -182,7 +241,19 @@ class ServerSettings(BaseSettings):
         description="HTTP transports: extra Host names (host or host:port) accepted by the DNS-rebinding check, "
         "e.g. the public name of a server bound to 0.0.0.0; comma-separated",
     )
-    log_level: str = Field(default="INFO", description="Log level (logs go to stderr)")
+    log_level: str = Field(
+        default="INFO", description="Log level (logs go to stderr; an MCP client may ask for its own level)"
+    )
+    read_only: bool = Field(
+        default=False,
+        description="MCP server: offer no tool that writes (index, delete, drop_collection) and open the store "
+        "read-only",
+    )
+    tool_descriptions: dict[str, str] = Field(
+        default_factory=dict,
+        description='MCP server: replacement tool descriptions, as JSON {"search": "..."} or a '
+        "[tool_descriptions] table in taskvec.toml",
+    )
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -199,11 +270,15 @@ class ServerSettings(BaseSettings):
 CONCERNS = {"engine": EngineSettings, "store": StoreSettings, "calls": CallSettings, "server": ServerSettings}
 
 
-class Settings(EngineSettings, StoreSettings, CallSettings, ServerSettings):
-    """Every knob of taskvec, one concern per base class. Environment variables are the field names upper-cased
-    with a ``TASKVEC_`` prefix; README's configuration table is ``settings_table()``."""
+# Set on each class that reads settings, not only inherited: pydantic lets a later base's config win, and every
+# concern is a BaseSettings of its own.
+_CONFIG = SettingsConfigDict(env_prefix="TASKVEC_", extra="ignore", validate_default=True)
 
-    model_config = SettingsConfigDict(env_prefix="TASKVEC_", extra="ignore", validate_default=True)
+
+class _Sources(BaseSettings):
+    """Where settings come from: flags (init arguments), ``TASKVEC_*`` variables, then the TOML file."""
+
+    model_config = _CONFIG
 
     @classmethod
     def settings_customise_sources(
@@ -216,32 +291,45 @@ class Settings(EngineSettings, StoreSettings, CallSettings, ServerSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, _TomlSource(settings_cls)
 
-    def effective_tasks_file(self) -> Path | None:
-        """The tasks file: the explicit one, else the config file when it defines [tasks]."""
-        if self.tasks_file:
-            return self.tasks_file
+
+class Settings(_Sources, EngineSettings, StoreSettings, CallSettings, ServerSettings):
+    """Every knob of taskvec, one concern per base class. Environment variables are the field names upper-cased
+    with a ``TASKVEC_`` prefix; README's configuration table is ``settings_table()``."""
+
+    model_config = _CONFIG
+
+
+@functools.cache
+def settings_for(*concerns: str) -> type[BaseSettings]:
+    """Settings of some concerns only, read from the same sources: a command reads what it needs, so a bad value
+    of another concern (a server port, say) does not stop it."""
+    bases = tuple(CONCERNS[name] for name in concerns)
+    namespace = {"__doc__": Settings.__doc__, "model_config": _CONFIG}
+    return type(f"Settings[{','.join(concerns)}]", (_Sources, *bases), namespace)
+
+
+def _check_known_keys(data: dict[str, Any], path: Path) -> None:
+    """A misspelt key must not be ignored: ``stor = ...`` would leave the store where it was."""
+    known = sorted(Settings.model_fields)
+    for key in data:
+        if key not in Settings.model_fields:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"Did you mean {close[0]!r}? " if close else ""
+            raise InvalidInputError(
+                f"{path} sets {key!r}, which is not a taskvec setting.",
+                field=key,
+                fix=f"{hint}Settings: {', '.join(known)}; tasks go under [tasks.NAME].",
+            )
+
+
+def setting_source(name: str) -> str:
+    """Where a setting's value came from, for messages: its variable, or its key in the TOML file."""
+    variable = f"TASKVEC_{name.upper()}"
+    if variable not in os.environ:
         path = config_file_path()
-        if path and "tasks" in tomllib.loads(path.read_text()):
-            return path
-        return None
-
-    def document_limits(self) -> DocumentLimits:
-        return DocumentLimits(self.max_documents, self.max_text_bytes, self.max_call_bytes)
-
-    def build_encoder(self) -> Encoder:
-        """The encoder these settings describe (torch is imported here, not when settings are read)."""
-        from taskvec.engine import Encoder
-
-        return Encoder(
-            self.model,
-            tasks_file=self.effective_tasks_file(),
-            device=self.device,
-            dtype=self.dtype,
-            batch_size=self.batch_size,
-            max_batch_tokens=self.max_batch_tokens,
-            truncate_dim=self.truncate_dim,
-            compile=self.compile,
-        )
+        if path is not None and name in read_config_file(path):
+            return f"{name!r} in {path}"
+    return variable
 
 
 def settings_table() -> str:
@@ -254,7 +342,7 @@ def settings_table() -> str:
             default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
             if isinstance(default, str) and default.startswith(str(Path.home())):
                 default = "~" + default[len(str(Path.home())) :]
-            shown = "none" if default in (None, []) else f"`{default}`"
+            shown = "none" if default in (None, [], {}) else f"`{default}`"
             lines.append(f"| `TASKVEC_{name.upper()}` | {shown} | {field.description} |")
     return "\n".join(lines)
 

@@ -51,3 +51,6 @@ class ChunkingOptions:
 
 
 DEFAULT_CHUNKING = ChunkingOptions()
+
+DEFAULT_CANDIDATES = 50  # first-stage hits a reranked search rescores
+MAX_CANDIDATES = 200  # a pair costs a document's forward pass: bound what one search may ask for

@@ -166,6 +166,30 @@ class DeleteResult(BaseModel):
     deleted: int
 
 
+class DropResult(BaseModel):
+    collection: str
+    dropped_rows: int = Field(description="Rows the collection held (one per document, or chunk, per task)")
+
+
+class StoredDocument(BaseModel):
+    id: str
+    text: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    parent_id: str | None = Field(default=None, description="The document this chunk belongs to, for chunks")
+    tasks: list[str] = Field(description="Tasks this document has vectors in (search it with one of these)")
+
+
+class DocumentsResult(BaseModel):
+    collection: str
+    documents: list[StoredDocument]
+    missing: list[str] = Field(
+        default_factory=list, description="Requested ids that match no document (nor chunk) in the collection"
+    )
+    next_offset: int | None = Field(
+        default=None, description="Pass as offset to read the next page; null when there is none"
+    )
+
+
 class TaskInfo(BaseModel):
     name: str
     kind: str
@@ -173,11 +197,14 @@ class TaskInfo(BaseModel):
     symmetric: bool
     query_prompt: str
     document_prompt: str
-    adapter: str | None
-    # What the task runs with by default (adapter, prompt, bare: the ship rule on the held-out panel, docs/panel.md;
-    # unchecked: the profile's prompts with no panel verdict; custom: a tasks file) and why.
-    status: str
-    why: str
+    adapter: str | None = Field(
+        description="The LoRA adapter: '<model>/<task> (shipped)', or its folder relative to the tasks file"
+    )
+    status: str = Field(
+        description="What the task runs with by default: adapter, prompt or bare (the ship rule on the held-out "
+        "panel, docs/panel.md); unchecked (no panel verdict); custom (a tasks file)"
+    )
+    why: str = Field(description="Why it runs that way: the panel figures that decided it")
     space_id: str
 
 

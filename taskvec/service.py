@@ -10,37 +10,34 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from taskvec.analysis.classify import FEW_SHOT_METHODS, centroid_scores, check_labels, knn_scores, zero_shot_scores
 from taskvec.analysis.cluster import cluster_vectors
+from taskvec.control import HEARTBEAT_S, NO_CONTROL, CallControl
 from taskvec.engine import Encoder, EncodeResult
 from taskvec.engine.queue import EncodeQueue
 from taskvec.engine.tasks import RERANK_KIND, Role, Task
 from taskvec.errors import InvalidInputError
 from taskvec.ingest.chunking import chunk_documents
-from taskvec.options import DEFAULT_CHUNKING, ChunkingOptions
+from taskvec.options import DEFAULT_CANDIDATES, DEFAULT_CHUNKING, MAX_CANDIDATES, ChunkingOptions
 from taskvec.results import (
     ClassifyResult,
     Cluster,
     ClusterMember,
     ClusterResult,
-    CollectionDescription,
-    CollectionList,
-    DeleteResult,
     IndexResult,
     LabelScore,
     RankedText,
     RerankerInfo,
     RerankResult,
     SearchResult,
-    SpaceCountInfo,
     SpaceInfo,
-    TaskInfo,
     TaskList,
     TextClassification,
 )
@@ -53,34 +50,10 @@ from taskvec.store import (
     validate_documents,
     validate_texts,
 )
+from taskvec.store_service import StoreService
+from taskvec.task_list import task_list
 
 ENCODE_STEP = 32  # rows encoded per step of an index call: how often it reports progress and checks for cancellation
-DEFAULT_CANDIDATES = 50  # first-stage hits a reranked search rescores
-MAX_CANDIDATES = 200  # a pair costs a document's forward pass: bound what one search may ask for
-
-
-@dataclass(frozen=True)
-class CallControl:
-    """How a long call talks to its caller while it runs (both optional).
-
-    ``progress(done, total, message)`` reports work done; ``check_cancelled()`` raises (``Interrupted``, or the
-    transport's own cancellation) once the caller has given up, and is called between steps, never after a commit
-    has begun.
-    """
-
-    progress: Callable[[int, int, str], None] | None = None
-    check_cancelled: Callable[[], None] | None = None
-
-    def report(self, done: int, total: int, message: str) -> None:
-        if self.progress is not None:
-            self.progress(done, total, message)
-
-    def check(self) -> None:
-        if self.check_cancelled is not None:
-            self.check_cancelled()
-
-
-NO_CONTROL = CallControl()
 
 
 @dataclass
@@ -94,7 +67,9 @@ class _Staged:
     truncated: int = 0
 
 
-class TaskvecService:
+class TaskvecService(StoreService):
+    """Engine + store: everything taskvec does. The verbs that need no model come from ``StoreService``."""
+
     def __init__(
         self,
         encoder: Encoder,
@@ -104,9 +79,11 @@ class TaskvecService:
         chunking: ChunkingOptions = DEFAULT_CHUNKING,
         query_cache_size: int = 1024,
         queue: EncodeQueue | None = None,
+        tasks_file: Path | None = None,
     ):
+        super().__init__(store)
         self.encoder = encoder
-        self.store = store
+        self.tasks_file = tasks_file  # where user adapters are named from (taskvec.task_list)
         self.queue = queue  # when set, every encode goes through it, so concurrent calls share forward passes
         self.limits = limits
         self.chunking = chunking  # how a call that says nothing about chunking is cut
@@ -137,11 +114,7 @@ class TaskvecService:
         return task
 
     def tasks(self) -> TaskList:
-        infos = []
-        for name in self.encoder.tasks:
-            t = self.encoder.tasks[name]
-            infos.append(TaskInfo(**{k: v for k, v in t.to_dict().items()}, space_id=self.encoder.space(t).id))
-        return TaskList(model=self.encoder.model_name, prompt_source=self.encoder.profile.source, tasks=infos)
+        return task_list(self.encoder, self.tasks_file)
 
     # ---------------------------------------------------------------------------------------------- index
     def index(
@@ -188,6 +161,7 @@ class TaskvecService:
         """Chunk and encode ``docs`` a few rows at a time, reporting progress and checking for cancellation."""
         chunk_tokens = self._chunk_tokens(task, chunking) if chunking.enabled else 0
         staged, vectors = _Staged(), []
+        reported, step_s = 0.0, HEARTBEAT_S  # progress so far; how long the last step took (a first guess)
         control.report(0, len(docs), f"encoding {len(docs)} documents")
         for begin in range(0, len(docs), ENCODE_STEP):
             control.check()
@@ -199,11 +173,16 @@ class TaskvecService:
             for step in range(0, len(block), ENCODE_STEP):
                 control.check()
                 part = block[step : step + ENCODE_STEP]
-                encoded = self.encode([d.text for d in part], task, "document")
+                done = begin + block_docs * (step + len(part)) / len(block)  # a fraction while a block's chunks run
+                rows = f"rows {len(staged.rows) + 1}-{len(staged.rows) + len(part)}"
+                began = time.perf_counter()
+                # A slow step (a large model, a busy machine) still reports at least once a second.
+                with control.step(reported, done, len(docs), f"encoding {rows} of {len(docs)} documents", step_s):
+                    encoded = self.encode([d.text for d in part], task, "document")
+                step_s, reported = time.perf_counter() - began, done
                 staged.rows.extend(part)
                 vectors.append(encoded.vectors)
                 staged.truncated += encoded.truncated
-                done = begin + block_docs * (step + len(part)) / len(block)  # a fraction while a block's chunks run
                 message = f"encoded {len(staged.rows)} rows of {done:.0f}/{len(docs)} documents"
                 control.report(done, len(docs), f"{message}; writing" if done == len(docs) else message)
         staged.vectors = np.concatenate(vectors)
@@ -442,26 +421,6 @@ class TaskvecService:
             task=t.name, k=result.k, k_chosen_by=result.chosen_by, space=SpaceInfo.of(space), clusters=clusters
         )
 
-    # ---------------------------------------------------------------------------------------- collections
-    def describe_collection(self, collection: str) -> CollectionDescription:
-        info = self.store.describe(collection)
-        return CollectionDescription(
-            name=info.name,
-            rows=info.rows,
-            dimension=info.dimension,
-            spaces=[SpaceCountInfo(space=SpaceInfo.of(s.space), rows=s.rows) for s in info.spaces],
-        )
-
-    def list_collections(self) -> CollectionList:
-        return CollectionList(
-            store=self.store.uri, collections=[self.describe_collection(n) for n in self.store.collection_names()]
-        )
-
-    def delete(
-        self, collection: str, *, ids: list[str] | None = None, filter: str | dict | None = None
-    ) -> DeleteResult:
-        return DeleteResult(collection=collection, deleted=self.store.delete(collection, ids=ids, filter=filter))
-
     # -------------------------------------------------------------------------------------------- helpers
     def _check_texts(self, texts: Sequence[str]) -> list[str]:
         return validate_texts(texts, self.limits)
@@ -481,8 +440,17 @@ def _check_query(query: Any) -> None:
         raise InvalidInputError("The query is empty.", field="query", fix="Send the question or text to search for.")
 
 
-def build_service(settings: Any = None) -> TaskvecService:
-    """Engine + store from Settings (flags, TASKVEC_* environment, TOML file)."""
+def quiet_libraries() -> None:
+    """Keep library chatter (weight-loading bars, hub notices) off the terminal: stdout carries only results, and
+    MCP messages over stdio. Called by the command line and the server before they load a model."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def build_service(settings: Any = None, store: Store | None = None) -> TaskvecService:
+    """Engine + store from Settings (flags, TASKVEC_* environment, TOML file); ``store`` when one is open already."""
     from taskvec.config import Settings
 
     settings = settings or Settings()
@@ -492,9 +460,10 @@ def build_service(settings: Any = None) -> TaskvecService:
     queue = EncodeQueue(encoder, settings.max_batch_tokens, settings.batch_wait_ms)
     return TaskvecService(
         encoder,
-        settings.build_store(),
+        store or settings.build_store(),
         limits=settings.document_limits(),
         chunking=settings.chunking(),
         query_cache_size=settings.query_cache_size,
         queue=queue,
+        tasks_file=settings.effective_tasks_file(),
     )

@@ -49,6 +49,19 @@ def write_tasks_file(path: Path, body: str) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------------- MCP tests
+TOOL_NAMES = (  # every tool, in the order tools/list gives them
+    "index",
+    "search",
+    "classify",
+    "cluster",
+    "similar",
+    "rerank",
+    "list_collections",
+    "describe_collection",
+    "get_documents",
+    "delete",
+    "drop_collection",
+)
 CALL_TIMEOUT = 60.0  # seconds for one MCP call or one HTTP request: generous, the machine is shared
 STARTUP_TIMEOUT = 180.0  # seconds for `taskvec serve` to import torch, load the model and open its port
 TASKVEC_SCRIPT = Path(sys.executable).with_name("taskvec")  # the console script of this environment

@@ -85,7 +85,7 @@ def test_errors_exit_2_with_a_fix(run, tmp_path: Path) -> None:
     corpus.write_text(json.dumps({"id": "1", "text": "hello"}))
     run("index", str(corpus), "-c", "demo", "-q")
     refused = run("search", "hello", "-c", "demo", "-t", "similarity", ok=False)
-    assert refused.returncode == 2 and "task='retrieval'" in refused.stderr and "Fix:" in refused.stderr
+    assert refused.returncode == 2 and "--task retrieval" in refused.stderr and "Fix:" in refused.stderr
     assert refused.stdout == ""
     unknown = run("search", "hello", "-c", "demo", "-t", "nope", ok=False)
     assert "Known tasks" in unknown.stderr
@@ -96,10 +96,11 @@ def test_errors_exit_2_with_a_fix(run, tmp_path: Path) -> None:
 
 
 def test_bad_settings_and_paths_are_one_line_before_any_model(run, monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("TASKVEC_PORT", "eighty")
+    monkeypatch.setenv("TASKVEC_ANN_THRESHOLD", "many")
     bad = run("collections", ok=False)
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "TASKVEC_PORT" in bad.stderr and "Fix:" in bad.stderr
-    monkeypatch.delenv("TASKVEC_PORT")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "TASKVEC_ANN_THRESHOLD" in bad.stderr
+    assert "Fix:" in bad.stderr
+    monkeypatch.delenv("TASKVEC_ANN_THRESHOLD")
     missing = run("index", str(tmp_path / "nope.jsonl"), "-c", "demo", ok=False)
     assert "No such file or folder" in missing.stderr and "nope.jsonl" in missing.stderr
 

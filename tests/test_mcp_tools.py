@@ -7,6 +7,7 @@ no semantics, so correctness is asserted where it does not need any: a text find
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -208,6 +209,38 @@ async def test_index_reports_progress_per_block(
             quiet = await client.call_tool("index", docs_args("big", docs=docs))  # no callback: no notifications
             assert not quiet.is_error
     assert seen == [(0, 10), (4, 10), (8, 10), (10, 10)]
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_slow_step_still_reports_progress_every_second(
+    tiny_service: TaskvecService, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """Steps of 3.5 s (a large model on a busy machine): notifications keep coming at least every ~second, each
+    higher than the last, saying which rows are being encoded; the SDK's request timeout can be reset on them."""
+    monkeypatch.setattr(service_module, "ENCODE_STEP", 2)
+    real_encode = tiny_service.encode
+
+    def slow_encode(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(3.5)
+        return real_encode(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_service, "encode", slow_encode)
+    seen: list[tuple[float, float, str]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((time.monotonic(), progress, message or ""))
+
+    docs = [{"id": f"d{i}", "text": f"note number {i}"} for i in range(4)]
+    async with Client(build_server(tiny_service), mode=mode) as client:
+        with anyio.fail_after(CALL_TIMEOUT):
+            result = await client.call_tool("index", docs_args("slow", docs=docs), progress_callback=on_progress)
+    assert not result.is_error
+    values = [p for _, p, _ in seen]
+    assert values == sorted(set(values)) and values[0] == 0 and values[-1] == 4, values  # strictly increasing
+    gaps = [later - earlier for (earlier, _, _), (later, _, _) in itertools.pairwise(seen)]
+    assert max(gaps) < 2.5, gaps  # a step alone lasts 3.5 s
+    heartbeats = [m for _, p, m in seen if p not in (0, 2, 4)]
+    assert len(heartbeats) >= 4 and "encoding rows 1-2 of 4 documents" in heartbeats, heartbeats
 
 
 async def test_tool_calls_run_off_the_event_loop(tiny_service: TaskvecService, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,9 +18,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 # Changing the public surface is a decision: update this list in the same commit, and say why.
 PUBLIC = {
     "CallControl", "ClassifyResult", "ClusterResult", "CollectionDescription", "CollectionList", "DataError",
-    "DeleteResult", "Document", "DocumentLimits", "EmbeddingSpace", "EncodeResult", "Encoder", "IndexResult",
+    "DeleteResult", "Document", "DocumentLimits", "DocumentsResult", "DropResult", "EmbeddingSpace", "EncodeResult", "Encoder", "IndexResult",
     "Interrupted", "InvalidInputError", "ModelLoadError", "SearchHit", "SearchResult", "Settings",
-    "SpaceMismatchError", "Store", "StoreBusyError", "Task", "TaskList", "TaskRegistry", "TaskvecError",
+    "SpaceMismatchError", "Store", "StoreBusyError", "StoredDocument", "Task", "TaskList", "TaskRegistry", "TaskvecError",
     "TaskvecService", "UnknownCollectionError", "UnknownTaskError", "__version__", "build_service",
 }  # fmt: skip
 

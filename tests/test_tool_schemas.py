@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import TOOL_NAMES
 from mcp import Client
 
 from taskvec.server import build_server
@@ -19,7 +20,9 @@ from taskvec.service import TaskvecService
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
 FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
-READ_ONLY = {"search", "classify", "cluster", "similar", "rerank", "list_collections", "describe_collection"}
+READ_ONLY = {
+    "search", "classify", "cluster", "similar", "rerank", "list_collections", "describe_collection", "get_documents",
+}  # fmt: skip
 
 
 @pytest.fixture()
@@ -49,17 +52,7 @@ def test_list_tools_matches_the_snapshot(listed_tools: list[dict[str, Any]]) -> 
 
 def test_every_tool_is_fully_described(listed_tools: list[dict[str, Any]]) -> None:
     names = [t["name"] for t in listed_tools]
-    assert names == [
-        "index",
-        "search",
-        "classify",
-        "cluster",
-        "similar",
-        "rerank",
-        "list_collections",
-        "describe_collection",
-        "delete",
-    ]
+    assert names == list(TOOL_NAMES)
     for tool in listed_tools:
         assert tool["title"] and len(tool["description"]) > 60, tool["name"]
         assert tool["inputSchema"]["type"] == "object" and tool["outputSchema"]["type"] == "object", tool["name"]
@@ -72,7 +65,8 @@ def test_annotations_say_what_each_tool_may_change(listed_tools: list[dict[str, 
     for name in READ_ONLY:
         assert annotations[name]["readOnlyHint"] is True, name
         assert annotations[name]["destructiveHint"] is False, name
-    assert annotations["delete"]["readOnlyHint"] is False and annotations["delete"]["destructiveHint"] is True
+    for name in ("delete", "drop_collection"):
+        assert annotations[name]["readOnlyHint"] is False and annotations[name]["destructiveHint"] is True, name
     assert annotations["index"]["readOnlyHint"] is False and annotations["index"]["destructiveHint"] is False
     assert annotations["index"]["idempotentHint"] is True  # upsert by id
     assert all(a["openWorldHint"] is False for a in annotations.values())  # a local store, nothing beyond it

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 from helpers import (
     CALL_TIMEOUT,
     STARTUP_TIMEOUT,
+    TOOL_NAMES,
     ServeProcess,
     StdioRecording,
     app_in_thread,
@@ -49,9 +51,6 @@ INITIALIZE = {
     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
 }
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-TOOL_NAMES = {
-    "index", "search", "classify", "cluster", "similar", "rerank", "list_collections", "describe_collection", "delete",
-}  # fmt: skip
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -95,18 +94,22 @@ async def test_stdio_session_and_nothing_but_jsonrpc_on_stdout(tiny_model_dir: P
     try:
         with log.open("wb") as stderr, anyio.fail_after(STARTUP_TIMEOUT + 2 * CALL_TIMEOUT):
             transport = recorded_stdio(params, recording, stderr)
+            started = time.perf_counter()
             async with Client(transport, mode="legacy", read_timeout_seconds=STARTUP_TIMEOUT) as client:
+                connected = time.perf_counter() - started
                 assert client.server_info is not None and client.server_info.name == "taskvec"
-                assert {t.name for t in (await client.list_tools()).tools} == TOOL_NAMES
-                await index_and_search(client, "notes")
+                assert {t.name for t in (await client.list_tools()).tools} == set(TOOL_NAMES)
+                await index_and_search(client, "notes")  # waits for the model, which loads meanwhile
                 tasks = await client.read_resource("taskvec://tasks")
                 assert "retrieval" in tasks.contents[0].text
     except Exception as exc:
         raise AssertionError(f"stdio session failed; the server's stderr:\n{log.read_text()[-3000:]}") from exc
+    print(f"stdio: initialize answered {connected:.2f}s after the server process started")
     assert recording.returncode == 0, f"the server did not stop cleanly on EOF:\n{log.read_text()[-3000:]}"
     assert len(recording.lines) >= 5  # initialize, tools/list, index, search, resources/read answers
     strays = [line for line in recording.lines if not is_jsonrpc(line)]
     assert not strays, f"stdout carried non-MCP output: {strays[:5]}"
+    assert "Warning" not in log.read_text(), log.read_text()[-3000:]  # e.g. the FutureWarning adapters raised
 
 
 # ------------------------------------------------------------------------------------- streamable HTTP
@@ -128,7 +131,7 @@ async def test_streamable_http_session_with_the_token(token_server: ServeProcess
     url = token_server.ready() + "/mcp"
     with anyio.fail_after(2 * CALL_TIMEOUT):
         async with http_client(bearer(TOKEN)) as http, Client(streamable_http_client(url, http_client=http)) as client:
-            assert {t.name for t in (await client.list_tools()).tools} == TOOL_NAMES
+            assert {t.name for t in (await client.list_tools()).tools} == set(TOOL_NAMES)
             await index_and_search(client, "with-token")
 
 
@@ -165,6 +168,23 @@ async def test_dns_rebinding_protection_rejects_foreign_host_and_origin(token_se
     assert fine.status_code == 200
 
 
+async def test_a_client_without_the_token_is_told_the_header_not_sent_to_oauth(tiny_service: TaskvecService) -> None:
+    """A 401 makes clients look for OAuth metadata; taskvec has none, and says which header to send instead."""
+    app = in_thread_app(tiny_service, "streamable-http", TOKEN)
+    with app_in_thread(app) as base, anyio.fail_after(CALL_TIMEOUT):
+        async with http_client() as http:
+            refused = await http.post(base + "/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+            metadata = [
+                await http.get(base + "/.well-known/oauth-protected-resource/mcp"),
+                await http.get(base + "/.well-known/oauth-authorization-server"),
+            ]
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+    assert "Authorization: Bearer <TASKVEC_TOKEN>" in refused.json()["fix"]
+    for answer in metadata:
+        assert answer.status_code == 404 and "www-authenticate" not in answer.headers
+        assert answer.json()["detail"] == "taskvec offers no OAuth." and "not OAuth" in answer.json()["fix"]
+
+
 async def test_streamable_http_session_without_a_token(tiny_service: TaskvecService) -> None:
     with app_in_thread(in_thread_app(tiny_service, "streamable-http")) as base, anyio.fail_after(2 * CALL_TIMEOUT):
         async with Client(base + "/mcp", read_timeout_seconds=CALL_TIMEOUT) as client:
@@ -176,7 +196,7 @@ async def test_sse_session_without_a_token(tiny_service: TaskvecService) -> None
     with app_in_thread(in_thread_app(tiny_service, "sse")) as base, anyio.fail_after(2 * CALL_TIMEOUT):
         transport = sse_client(base + "/sse", timeout=CALL_TIMEOUT, sse_read_timeout=CALL_TIMEOUT)
         async with Client(transport, read_timeout_seconds=CALL_TIMEOUT) as client:
-            assert {t.name for t in (await client.list_tools()).tools} == TOOL_NAMES
+            assert {t.name for t in (await client.list_tools()).tools} == set(TOOL_NAMES)
             await index_and_search(client, "open")
 
 
@@ -199,16 +219,17 @@ async def test_sse_with_a_token(tiny_service: TaskvecService) -> None:
 
 
 @pytest.mark.parametrize("transport", ["sse", "streamable-http"])
-def test_http_transports_load_the_model_at_startup(tiny_service: TaskvecService, transport: str) -> None:
+def test_http_transports_start_loading_the_model_at_startup(tiny_service: TaskvecService, transport: str) -> None:
     loads: list[int] = []
 
     def factory() -> TaskvecService:
         loads.append(1)
         return tiny_service
 
-    app = http_app(build_server(factory), Settings(host="127.0.0.1"), transport)
-    with app_in_thread(app):
-        assert loads == [1]  # before any client connected
+    server = build_server(factory)
+    with app_in_thread(http_app(server, Settings(host="127.0.0.1"), transport)):
+        assert server.loader.wait(CALL_TIMEOUT)  # loaded in the background, with no client connected
+        assert loads == [1]
 
 
 # ------------------------------------------------------------------------------------- start-up failures
@@ -239,10 +260,13 @@ def test_binding_beyond_loopback_needs_a_token(
 def test_stdio_start_up_failure_is_one_line_with_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    status = serve_in_process(["--model", str(tmp_path / "no-model"), "--store", str(tmp_path / "store")], monkeypatch)
+    """A setting the server cannot start with stops it before it serves (a broken model does not: it fails the
+    calls that need it, see test_server_start.py)."""
+    monkeypatch.setenv("TASKVEC_TOOL_DESCRIPTIONS", '{"serch": "Find things."}')
+    status = serve_in_process(["--store", str(tmp_path / "store")], monkeypatch)
     err = capsys.readouterr().err
-    assert status == 2 and "Traceback" not in err
-    assert "taskvec: error: Model " in err and "(field: model) Fix: " in err
+    assert status == 2 and "Traceback" not in err and err.count("\n") == 1
+    assert "names no tool: 'serch'" in err and "(field: TASKVEC_TOOL_DESCRIPTIONS) Fix: " in err and "search" in err
 
 
 def test_a_token_allows_binding_beyond_loopback(tiny_service: TaskvecService) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from taskvec.control import CallControl
 from taskvec.results import ClassifyResult, ClusterResult
-from taskvec.service import CallControl, TaskvecService
 from taskvec.tools.common import FilterField, task_field
 from taskvec.tools.spec import ToolInput, ToolSpec, read_only
+
+if TYPE_CHECKING:
+    from taskvec.service import TaskvecService
 
 
 class ClassifyInput(ToolInput):

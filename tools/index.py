@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcp_types import ToolAnnotations
 from pydantic import Field
 
+from taskvec.control import CallControl
 from taskvec.results import IndexResult
-from taskvec.service import CallControl, TaskvecService
 from taskvec.tools.common import CollectionField, task_field
-from taskvec.tools.spec import ToolInput, ToolSpec
+from taskvec.tools.spec import ToolInput, ToolSpec, writes
+
+if TYPE_CHECKING:
+    from taskvec.service import TaskvecService
 
 
 class DocumentInput(ToolInput):  # unknown keys are errors: a misspelt "metadata" must not be dropped silently
@@ -67,12 +69,6 @@ INDEX = ToolSpec(
     ),
     input_model=IndexInput,
     output_model=IndexResult,
-    annotations=ToolAnnotations(
-        title="Index documents",
-        read_only_hint=False,
-        destructive_hint=False,
-        idempotent_hint=True,
-        open_world_hint=False,
-    ),
+    annotations=writes("Index documents", destructive=False),
     handler=_index,
 )

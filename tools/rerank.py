@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field
 
+from taskvec.control import CallControl
 from taskvec.results import RerankResult
-from taskvec.service import CallControl, TaskvecService
 from taskvec.tools.spec import ToolInput, ToolSpec, read_only
+
+if TYPE_CHECKING:
+    from taskvec.service import TaskvecService
 
 
 class RerankInput(ToolInput):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from taskvec.control import CallControl
+from taskvec.options import DEFAULT_CANDIDATES, MAX_CANDIDATES
 from taskvec.results import SearchResult
-from taskvec.service import DEFAULT_CANDIDATES, MAX_CANDIDATES, CallControl, TaskvecService
 from taskvec.store.queries import MAX_LIMIT
 from taskvec.tools.common import CollectionField, FilterField, task_field
 from taskvec.tools.spec import ToolInput, ToolSpec, read_only
+
+if TYPE_CHECKING:
+    from taskvec.service import TaskvecService
 
 
 class SearchInput(ToolInput):

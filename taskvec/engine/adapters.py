@@ -17,6 +17,7 @@ passes are safe, and PEFT's per-call scan of every module is skipped.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,9 @@ from taskvec.engine.tasks import Task
 from taskvec.errors import ModelLoadError
 
 __all__ = ["BASE_ADAPTER", "Adapters"]
+
+# PEFT asks transformers' deprecated is_gradient_checkpointing on every adapter load: only that warning is muted.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 _row_adapters = threading.local()  # .names: the adapter of each row of the forward pass running on this thread
 

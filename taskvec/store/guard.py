@@ -1,7 +1,8 @@
 """The cross-space guard: a query is compared only with vectors made in the same embedding space.
 
 Its refusals are instructions: they name the spaces a collection holds, the space the request asked for, and the
-two ways out (query with the task the collection was indexed with, or index it again with this task).
+two ways out (query with a task the collection was indexed with, naming every one and the closest to the request
+first, or index it again with this task).
 """
 
 from __future__ import annotations
@@ -34,16 +35,34 @@ def check_space(collection: str, held: dict[str, tuple[EmbeddingSpace, int]], re
             "the stale vectors), or serve the model and adapter they were made with.",
         )
     same_task = [s for s, _ in live.values() if s.task == requested.task]
-    tasks = sorted({s.task for s, _ in live.values()})
+    tasks = ranked_tasks(requested, live)
     if same_task:
         detail = "; ".join(", ".join(requested.differences(s)) for s in same_task)
         reason = f"it holds task {requested.task!r} made with other settings ({detail})"
     else:
-        reason = f"it was indexed with task(s) {', '.join(map(repr, tasks))}, not {requested.task!r}"
+        reason = f"it was indexed with task(s) {', '.join(map(repr, sorted(tasks)))}, not {requested.task!r}"
+    if len(tasks) == 1:
+        held = f"search with task={tasks[0]!r} (the task the collection was indexed with)"
+    else:
+        others = ", ".join(repr(t) for t in tasks[1:])
+        held = (
+            f"search with task={tasks[0]!r} (of the tasks the collection holds, the closest to your request; "
+            f"it also holds {others})"
+        )
     raise SpaceMismatchError(
         f"Refused: collection {collection!r} cannot be searched in the embedding space you asked for, because "
         f"{reason}. Collection holds: {listing}. You asked for: {requested.describe()}.",
         field="task",
-        fix=f"Either search with task={tasks[0]!r} (the task the collection was indexed with), or index the "
-        f"collection again with task={requested.task!r}; one collection can hold both spaces.",
+        fix=f"Either {held}, or index the collection again with task={requested.task!r}; one collection can hold "
+        "several spaces.",
     )
+
+
+def ranked_tasks(requested: EmbeddingSpace, live: dict[str, tuple[EmbeddingSpace, int]]) -> list[str]:
+    """The tasks held, closest to the request first: fewest settings apart (prompts, adapter, model...), then the
+    most rows."""
+    best: dict[str, tuple[int, int]] = {}
+    for space, rows in live.values():
+        key = (len(requested.differences(space)), -rows)
+        best[space.task] = min(best.get(space.task, key), key)
+    return sorted(best, key=lambda task: (*best[task], task))

@@ -19,35 +19,35 @@ read; a change (or a timestamp too recent to trust) means asking LanceDB for the
 LanceDB.
 
 Why this module is past ~400 lines: it is the store's one public class, and each method is the short composition of
-the concern modules beside it (writer, queries, fast_path, indexes, locks, guard) under the collection's lock.
+the concern modules beside it (catalog, lookup, writer, queries, fast_path, indexes, locks, guard) under the
+collection's lock.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import re
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lancedb
 import numpy as np
 import pyarrow as pa
 
-from taskvec.errors import InvalidInputError, UnknownCollectionError
+from taskvec.errors import InvalidInputError, TaskvecError, UnknownCollectionError
 from taskvec.results import SearchHit
 from taskvec.spaces import EmbeddingSpace
+from taskvec.store.catalog import CollectionInfo, SpaceCount, check_collection_name
+from taskvec.store.changes import change_token, folder_id
 from taskvec.store.documents import Document
 from taskvec.store.fast_path import SnapshotCache, SpaceSnapshot, default_memory_budget
 from taskvec.store.filters import METADATA_COLUMN, compile_filter
 from taskvec.store.guard import check_space
 from taskvec.store.indexes import DEFAULT_POLICY, IndexPolicy, ensure_indexes, index_names, missing_indexes
 from taskvec.store.locks import CollectionLocks
+from taskvec.store.lookup import Page, check_page, ids_clause, read_page
 from taskvec.store.queries import (
     MAX_LIMIT,
     RESULT_COLUMNS,
@@ -74,34 +74,8 @@ from taskvec.store.writer import (
 
 log = logging.getLogger(__name__)
 
-COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
 _SNAPSHOT_COLUMNS = ["id", "text", METADATA_COLUMN, "parent_id", "vector"]
 _MIN_INDEXED_ROWS = 256  # below this an IVF index cannot beat one matrix-vector product
-_TRUSTED_MTIME_AGE_NS = 1_000_000_000  # a folder timestamp younger than this may hide a second write in its tick
-
-
-@dataclass(frozen=True)
-class SpaceCount:
-    space: EmbeddingSpace
-    rows: int
-
-
-@dataclass(frozen=True)
-class CollectionInfo:
-    name: str
-    rows: int
-    dimension: int
-    spaces: list[SpaceCount] = field(default_factory=list)
-
-
-def check_collection_name(name: Any) -> str:
-    if not isinstance(name, str) or not COLLECTION_NAME.fullmatch(name):
-        raise InvalidInputError(
-            f"Collection name {name!r} is not allowed.",
-            field="collection",
-            fix="Use 1-64 letters, digits, '_' or '-', starting with a letter or digit (no dots or slashes).",
-        )
-    return name
 
 
 @dataclass
@@ -128,15 +102,24 @@ class Store:
         *,
         ann_threshold: int = 100_000,
         fast_path: bool = True,
+        read_only: bool = False,
         memory_budget: int | None = None,
         indexes: IndexPolicy = DEFAULT_POLICY,
         **connect_options: Any,
     ) -> None:
         self.uri = str(uri)
         self._local = "://" not in self.uri
-        if self._local:
-            Path(self.uri).mkdir(parents=True, exist_ok=True)
-        self.db = lancedb.connect(self.uri, **connect_options)
+        if self._local and Path(self.uri).exists() and not Path(self.uri).is_dir():
+            raise InvalidInputError(
+                f"The store {self.uri!r} is a file, not a folder.",
+                field="store",
+                fix="Point TASKVEC_STORE (or --store) at a folder, new or existing (it is created by the first "
+                "write), or at a LanceDB URI such as s3://bucket/path.",
+            )
+        self.read_only = read_only  # every write is refused (the MCP server's TASKVEC_READ_ONLY)
+        self._connect_options = connect_options
+        self._db: Any = None
+        self._connecting = threading.Lock()
         self.ann_threshold = ann_threshold
         self.fast_path = fast_path
         self._locks = CollectionLocks(Path(self.uri) if self._local else None)
@@ -148,8 +131,24 @@ class Store:
         self._indexing: dict[str, threading.Thread] = {}  # background index builds, one per collection
         self._loading: dict[tuple[str, str], threading.Lock] = {}
 
+    @property
+    def db(self) -> Any:
+        """The LanceDB connection, opened on first use: importing lancedb takes seconds, and connecting creates the
+        local folder, which only a write may do (a read of a store that does not exist yet finds it empty)."""
+        if self._db is None:
+            with self._connecting:
+                if self._db is None:
+                    import lancedb
+
+                    if self._local:
+                        Path(self.uri).mkdir(parents=True, exist_ok=True)
+                    self._db = lancedb.connect(self.uri, **self._connect_options)
+        return self._db
+
     # ------------------------------------------------------------------------------------------ collections
     def collection_names(self) -> list[str]:
+        if self._local and not Path(self.uri).is_dir():
+            return []  # nothing written yet: a read must not create the folder
         names: list[str] = []
         token = None
         while True:
@@ -196,32 +195,12 @@ class Store:
         self._states[name] = state
         return state
 
-    def _versions_folder(self, name: str) -> Path:
-        return Path(self.uri) / f"{name}.lance" / "_versions"
-
     def _folder_id(self, name: str) -> int | None:
-        try:
-            return os.stat(self._versions_folder(name)).st_ino if self._local else None
-        except OSError:
-            return None
+        return folder_id(self.uri, name) if self._local else None
 
     def _change_token(self, name: str) -> tuple[int, ...] | None:
-        """A cheap token that changes whenever the table may have changed; None when only LanceDB can tell.
-
-        Local tables keep one manifest per version in ``<name>.lance/_versions``; adding one changes the folder's
-        timestamp. A timestamp younger than its granularity could hide a second write in the same tick, so a
-        recent one is not trusted (None: ask LanceDB) until it has aged.
-        """
-        generation = self._generations.get(name, 0)
-        if not self._local:
-            return None
-        try:
-            st = os.stat(self._versions_folder(name))
-        except OSError:
-            return None
-        if time.time_ns() - st.st_mtime_ns < _TRUSTED_MTIME_AGE_NS:
-            return None
-        return (generation, st.st_mtime_ns, st.st_ino)
+        """A cheap token that changes whenever the table may have changed (``taskvec.store.changes``)."""
+        return change_token(self.uri, name, self._generations.get(name, 0)) if self._local else None
 
     def _touch(self, name: str) -> None:
         with self._locks_guard:
@@ -269,10 +248,7 @@ class Store:
         self._open(name)
         clauses = []
         if ids:
-            if isinstance(ids, str) or not all(isinstance(i, str) for i in ids):
-                raise InvalidInputError("ids must be a list of strings.", field="ids", fix='Send ["id1", "id2"].')
-            quoted = ", ".join(map(quote, ids))
-            clauses.append(f"(id IN ({quoted}) OR parent_id IN ({quoted}))")
+            clauses.append(ids_clause(ids))
         predicate = compile_filter(filter)
         if predicate:
             clauses.append(predicate)
@@ -280,21 +256,41 @@ class Store:
             raise InvalidInputError(
                 "Nothing to delete: give ids or a filter.",
                 field="ids",
-                fix="Pass ids=[...] or a metadata filter; to remove the whole collection, drop it.",
+                fix="Pass ids=[...] or a metadata filter; to remove the whole collection, use drop_collection.",
             )
         with self._writing(name):
             return delete_where(self._open(name), " AND ".join(clauses))
 
-    def drop(self, name: str) -> None:
+    def drop(self, name: str) -> int:
+        """Remove the collection with every row of every space; the rows it held."""
+        self._open(name)  # an unknown name is refused before anything is locked (or a folder created)
         with self._writing(name, maintain=False):
-            self._open(name)
+            rows = self._open(name).count_rows()
             self.db.drop_table(name)
             self._states.pop(name, None)
             self._snapshots.drop(name)
+        return rows
+
+    def get(
+        self,
+        name: str,
+        *,
+        ids: Sequence[str] | None = None,
+        filter: str | dict | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Page:
+        """Documents by id (with their chunks), or a page of the collection; each lists the tasks it is in."""
+        check_page(ids, limit, offset)
+        predicate = compile_filter(filter)
+        table = self._open(name)
+        spaces = sum(1 for _, rows in self.spaces(name).values() if rows > 0)
+        return read_page(table, ids=ids, predicate=predicate, limit=limit, offset=offset, spaces=spaces)
 
     def optimize(self, name: str) -> dict[str, Any]:
         """Compact the collection, build the indexes its size calls for, fold new rows into them and drop old
         versions now (see ``writer.optimize`` and ``indexes.ensure_indexes``)."""
+        self._open(name)  # an unknown name is refused before anything is locked (or a folder created)
         with self._writing(name, maintain=False):
             table = self._open(name)
             built = retry_conflicts(lambda: ensure_indexes(table, self.indexes), name)
@@ -334,6 +330,15 @@ class Store:
     def _writing(self, name: str, *, maintain: bool = True) -> Iterator[None]:
         """The collection's write lock for the block; then compaction if the writes left many small fragments."""
         check_collection_name(name)
+        if self.read_only:
+            raise TaskvecError(
+                f"This store is open read-only: nothing is written to collection {name!r}.",
+                field="collection",
+                fix="Write through a taskvec that opens the store for writing (a server without TASKVEC_READ_ONLY, "
+                "or the taskvec command line).",
+            )
+        if self._local:
+            Path(self.uri).mkdir(parents=True, exist_ok=True)  # the lock files live in it
         with self._locks.hold(name):
             try:
                 yield

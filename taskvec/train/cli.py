@@ -31,17 +31,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--query-prompt", default=None, help="override the task's query prompt")
     p.add_argument("--document-prompt", default=None, help="override the task's document prompt")
     p.add_argument("--loss", default="auto", choices=("auto", *LOSS_NAMES), help="default: by task kind")
-    p.add_argument("--rank", type=int, default=d.rank)
-    p.add_argument("--alpha", type=float, default=d.alpha)
-    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--rank", type=int, default=d.rank, help="LoRA rank (default %(default)s)")
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=d.alpha,
+        help="LoRA alpha: the update is scaled by alpha/rank (default %(default)s)",
+    )
+    p.add_argument("--dropout", type=float, default=d.dropout, help="LoRA dropout (default %(default)s)")
     p.add_argument("--target-modules", nargs="+", default=None, help="default: the attention projections")
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
+    p.add_argument(
+        "--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay (default %(default)s)"
+    )
     p.add_argument("--warmup", type=float, default=d.warmup, help="fraction of steps")
-    p.add_argument("--epochs", type=float, default=d.epochs)
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--max-seq-length", type=int, default=None)
+    p.add_argument(
+        "--epochs", type=float, default=d.epochs, help="passes over the data, fractions allowed (default %(default)s)"
+    )
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (default: --epochs decides)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="examples per step (default %(default)s)")
+    p.add_argument(
+        "--max-seq-length", type=int, default=None, help="tokens per text at most (default: the model's limit)"
+    )
     p.add_argument("--scale", type=float, default=d.scale, help="logit scale of contrastive / CoSENT / AnglE")
     p.add_argument("--temperature", type=float, default=d.temperature, help="SupCon temperature")
     p.add_argument(
@@ -58,20 +69,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="keep similarity structure on --anchor-data near the base (not for similarity: docs/anchor.md)",
     )
     p.add_argument("--anchor-data", nargs="*", default=[], metavar="PATH", help="texts for the anchor (any format)")
-    p.add_argument("--anchor-batch", type=int, default=d.anchor_batch)
+    p.add_argument(
+        "--anchor-batch", type=int, default=d.anchor_batch, help="anchor texts per step (default %(default)s)"
+    )
     p.add_argument("--mix-temperature", type=float, default=d.mix_temperature, help="1 proportional, 0 equal")
     p.add_argument(
         "--val-data", nargs="*", default=[], metavar="PATH", help="validation-only sources (held out, never trained on)"
     )
-    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
-    p.add_argument("--val-max", type=int, default=d.val_max)
-    p.add_argument("--val-corpus", type=int, default=d.val_corpus)
-    p.add_argument("--evals-per-epoch", type=int, default=d.evals_per_epoch)
-    p.add_argument("--patience", type=int, default=d.patience)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=d.val_fraction,
+        help="share of each source held out for validation (default %(default)s)",
+    )
+    p.add_argument(
+        "--val-max", type=int, default=d.val_max, help="validation groups per source at most (default %(default)s)"
+    )
+    p.add_argument(
+        "--val-corpus",
+        type=int,
+        default=d.val_corpus,
+        help="distractor documents in retrieval validation (default %(default)s)",
+    )
+    p.add_argument(
+        "--evals-per-epoch", type=int, default=d.evals_per_epoch, help="validations per epoch (default %(default)s)"
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=d.patience,
+        help="validations without improvement before stopping (default %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed (default %(default)s)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default=d.device, help="cpu, cuda, mps or auto (default: auto)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_panel_arguments(p)
     add_rerank_arguments(p)
 
