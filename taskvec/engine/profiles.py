@@ -87,11 +87,26 @@ def _shipped_adapters_root() -> Path:
 
 
 _MINILM_VERDICTS = {
+    "retrieval": TaskVerdict(
+        adapter=False,
+        prompt=False,
+        why="bare model: on the held-out panel the shipped adapter is below the bare model on medquad-retrieval "
+        "(nDCG@10 -0.0141, noise 0.0120) and wikiqa-retrieval (-0.0138, noise 0.0116), though up on "
+        "argkp-retrieval (+0.0194, noise 0.0083); the profile gives retrieval no prompt",
+    ),
     "similarity": TaskVerdict(
         adapter=True,
         prompt=False,
         why="adapter: on the held-out panel the shipped adapter (no prompt) is up on sick-similarity (Spearman "
         "+0.0067, noise 0.0024) and argkp-pairs (cosine AP +0.0140, noise 0.0059) and level on biosses-similarity",
+    ),
+    "classification": TaskVerdict(
+        adapter=False,
+        prompt=False,
+        why="bare model: on the held-out panel the shipped adapter is below the bare model on "
+        "agnews-classification (accuracy -0.0158, noise 0.0047) and argkp-topic-classification (-0.0026, noise "
+        "0.0018), though up on banking77-classification (+0.0033, noise 0.0030); the profile gives classification "
+        "no prompt",
     ),
     "clustering": TaskVerdict(
         adapter=False,
