@@ -3,6 +3,11 @@
 Every method validates its whole input before it encodes or writes anything, so bad input costs nothing and loses
 nothing. A write encodes everything first, reporting progress and honouring cancellation between steps, then commits
 once: a call that fails, is cancelled or is killed before that commit leaves the collection as it was.
+
+Why this module is past ~400 lines: it holds one method per tool that needs the model (index, search with its
+rerank stage, rerank, similar, classify, cluster, tasks; the store-only verbs are in ``taskvec.store_service``),
+each a short composition of the engine, the store and ``taskvec.analysis``, so that a tool call reaches the engine
+in two hops; splitting it would scatter the shared validation and space checks each method starts with.
 """
 
 from __future__ import annotations
