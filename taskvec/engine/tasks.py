@@ -230,7 +230,7 @@ def _task_from_toml(name: str, spec: Any, base: Task | None, root: Path) -> Task
         kind=kind,
         description=spec.get("description", task.description),
         status="custom",
-        why=f"set in a tasks file in {root}",
+        why="set in a tasks file: the ship rule judges only the shipped adapters",  # no server path: agents read it
     )
     if "prompt" in spec:
         task = task.with_prompts(str(spec["prompt"]))
