@@ -48,7 +48,7 @@ def arguments(quick: bool) -> dict[str, list[str]]:
         "index": ["--docs", "128", "--repeats", "2"],
         "search": [
             *("--sizes", "10000", "100000", "1000000", "--queries", "200", "--lance-queries", "10"),
-            *("--lancedb-index", "100000", "--real-docs", "1000"),
+            *("--real-docs", "1000"),
         ],
         "memory": ["--repeats", "2"],
     }

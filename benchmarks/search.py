@@ -142,27 +142,6 @@ def bench_size(n: int, root: Path, *, lance_queries: int, queries: int) -> dict[
     return out
 
 
-def bench_lancedb_index(n: int, root: Path, queries: int) -> dict[str, Any]:
-    """LanceDB's own IVF_HNSW_SQ index on the same kind of data: why the store indexes in memory instead."""
-    topics = max(10, n // 2000)
-    vectors, qs = clustered(n, 1, topics), clustered(queries, 2, topics)
-    lance = Store(root / f"lance-index-{n}", fast_path=False)
-    fill(lance, "c", vectors)
-    table = lance.db.open_table("c")
-    start = time.perf_counter()
-    table.create_index(metric="cosine", index_type="IVF_HNSW_SQ", num_partitions=max(1, int(np.sqrt(n)) // 4))
-    build = time.perf_counter() - start
-    lance.search("c", SPACE, qs[0])
-    seconds, found = timed_queries(lance, "c", qs)
-    return {
-        "rows": n,
-        "index": "IVF_HNSW_SQ",
-        "build_seconds": round(build, 1),
-        **latency(seconds),
-        "recall_at_10": round(recall(found, exact_ids(vectors, qs)), 4),
-    }
-
-
 def bench_real(vectors: np.ndarray, query_vectors: np.ndarray, root: Path) -> dict[str, Any]:
     """IVF on real embeddings (SciFact documents) queried with real query embeddings, threshold lowered."""
     store = Store(root / "real", ann_threshold=min(1000, len(vectors)))
@@ -213,8 +192,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"search: {n} rows", file=sys.stderr, flush=True)
             results["sizes"].append(bench_size(n, root, lance_queries=lance_queries, queries=args.queries))
             print(json.dumps(results["sizes"][-1]), file=sys.stderr, flush=True)
-        if args.lancedb_index:
-            results["lancedb_index"] = bench_lancedb_index(args.lancedb_index, root, args.lance_queries)
         if real is not None:
             results["real"] = bench_real(*real, root)
     results["load_at_end"] = load_average()
@@ -235,14 +212,6 @@ def markdown(r: dict[str, Any]) -> str:
             f"| {iv['recall_at_10']:.3f} | {iv['nlist']} / {iv['nprobe']} | {s['speedup_p50_ivf_vs_lancedb']}x "
             f"| {me['first_query_seconds']} s / {iv['first_query_seconds']} s |"
         )
-    if "lancedb_index" in r:
-        li = r["lancedb_index"]
-        lines += [
-            "",
-            f"LanceDB's own {li['index']} index on the same kind of data at {li['rows']:,} rows, queried through "
-            f"the store with LanceDB's default search parameters: build {li['build_seconds']} s, "
-            f"p50 {li['p50_ms']:.2f} ms, p99 {li['p99_ms']:.2f} ms, recall@10 {li['recall_at_10']:.3f}.",
-        ]
     if "real" in r and r["real"].get("nlist"):
         re = r["real"]
         lines += [
@@ -258,7 +227,6 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200, help="queries per in-memory measurement")
     parser.add_argument("--lance-queries", type=int, default=20, help="queries per LanceDB exact measurement")
-    parser.add_argument("--lancedb-index", type=int, default=0, help="also time LanceDB's IVF_HNSW_SQ at N rows")
     parser.add_argument("--real-docs", type=int, default=0, help="also measure IVF recall on N SciFact documents")
 
 
