@@ -104,8 +104,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default=d.device, help="cpu, cuda, mps or auto (default: auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_distill_arguments(p)
     add_panel_arguments(p)
     add_rerank_arguments(p)
+
+
+def add_distill_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of distillation from a reranker (docs/distillation.md)."""
+    d = TrainConfig(task="", data=[], out=Path())
+    g = p.add_argument_group("distillation (retrieval: learn a reranker's ranking of each query's candidates)")
+    g.add_argument(
+        "--teacher",
+        default=None,
+        metavar="DIR",
+        help="a rerank adapter folder (taskvec train --task rerank) or a sentence-transformers CrossEncoder folder; "
+        "needs --mine-negatives (or --hard-negatives)",
+    )
+    g.add_argument(
+        "--distill-weight",
+        type=float,
+        default=d.distill_weight,
+        help="share of the teacher's listwise KL in the loss, the rest contrastive (default %(default)s)",
+    )
+    g.add_argument(
+        "--distill-temperature",
+        type=float,
+        default=d.distill_temperature,
+        help="the teacher's softmax temperature over its scores (default %(default)s: 1 / --scale)",
+    )
 
 
 def add_panel_arguments(p: argparse.ArgumentParser) -> None:
@@ -172,6 +198,9 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
         anchor_data=list(args.anchor_data or []),
         anchor_batch=args.anchor_batch,
         val_data=list(args.val_data or []),
+        teacher=args.teacher,
+        distill_weight=args.distill_weight,
+        distill_temperature=args.distill_temperature,
         mix_temperature=args.mix_temperature,
         val_fraction=args.val_fraction,
         val_max=args.val_max,
@@ -192,6 +221,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.task == "rerank":
         from taskvec.train.rerank_cli import run_rerank
+
+        if args.teacher:
+            print(
+                "taskvec train: error: --teacher: distillation trains retrieval adapters, not rerank.", file=sys.stderr
+            )
+            return 2
 
         return run_rerank(args)
 

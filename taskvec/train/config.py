@@ -54,6 +54,9 @@ class TrainConfig:
     anchor_data: list[str] = field(default_factory=list)  # texts for the anchor (other sources); else the batch
     anchor_batch: int = 16
     val_data: list[str] = field(default_factory=list)  # validation-only sources: never trained on
+    teacher: str | None = None  # a reranker folder to distil from (retrieval, code: taskvec.train.distill)
+    distill_weight: float = 1.0  # loss = w x listwise KL to the teacher + (1 - w) x contrastive
+    distill_temperature: float = 0.05  # the teacher's softmax temperature (its logits are score / temperature)
     mix_temperature: float = 1.0  # source mixing: batches per source ~ size**t (1 = proportional, 0 = equal)
     val_fraction: float = 0.1
     val_max: int = 1000  # validation groups per source at most

@@ -6,6 +6,8 @@
 * ``cosent`` and ``angle`` (similarity): pair ranking by score; they only compare pairs, so any score scale works.
 * ``supervised_contrastive`` (classification, clustering): texts of one label pulled together, others pushed away
   (Khosla et al. 2020).
+* ``listwise_distillation`` (retrieval with ``--teacher``): KL divergence from a teacher's softmax over each
+  query's candidates to the student's (docs/distillation.md).
 * ``similarity_anchor``: keeps the batch's cosine-similarity structure near the frozen base model's. It is what
   lets an adapter learn its task without forgetting what the base did well on sets it never saw. Caveat: not for
   the similarity task, whose loss is about that structure itself; there it leaves only changes specific to the
@@ -84,6 +86,20 @@ def supervised_contrastive(
         return embeddings.sum() * 0.0  # keeps the graph; nothing to learn from this batch
     pos_log_prob = log_prob.masked_fill(~positives, 0.0).sum(dim=1) / positives.sum(dim=1).clamp_min(1)
     return -pos_log_prob[has_positive].mean()
+
+
+def listwise_distillation(
+    student: torch.Tensor, teacher: torch.Tensor, *, scale: float = 20.0, temperature: float = 0.05
+) -> torch.Tensor:
+    """KL(teacher || student) over one query's candidates: ``student`` holds the query's cosines with them,
+    ``teacher`` the teacher's scores of the same candidates, in the same order. The student's logits are
+    ``scale x cosine``, as in the contrastive loss; the teacher's are ``score / temperature``. Only the teacher's
+    order and spacing within the list matter, not where its scores lie: a cross-encoder's sigmoid and a rerank
+    adapter's ``cosine + head`` both distil.
+    """
+    target = torch.softmax(teacher.to(student.dtype) / temperature, dim=-1)
+    log_student = torch.log_softmax(student * scale, dim=-1)
+    return (target * (torch.log(target.clamp_min(1e-30)) - log_student)).sum()
 
 
 def similarity_anchor(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:

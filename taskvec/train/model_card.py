@@ -45,6 +45,18 @@ def _device(info: dict[str, Any]) -> str:
     return "" if device == "cpu" else f", trained on {device}"
 
 
+def _teacher_rows(info: dict[str, Any]) -> list[str]:
+    """Who taught a distilled adapter (``--teacher``): the reranker's description and its folder's fingerprint."""
+    teacher = info.get("teacher")
+    if not teacher:
+        return []
+    return [
+        f"| teacher | {teacher['description']} (folder `{teacher['folder']}`, fingerprint `{teacher['fingerprint']}`, "
+        f"reranker identity `{teacher['identity_id']}`; {teacher['pairs_scored']:,} pairs scored in "
+        f"{teacher['dtype']}) |"
+    ]
+
+
 def _table(rows: list[list[Any]], header: list[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
@@ -89,6 +101,7 @@ def render(info: dict[str, Any]) -> str:
         f"| pooling, max tokens in training | {info['pooling']}, {info['max_seq_length']} (at inference: the "
         "model's own limit) |",
         f"| loss | {info['loss']} |",
+        *_teacher_rows(info),
         f"| training wall time | {info['wall_seconds'] / 60:.1f} min ({_cpu(info)}) on {info['machine']}{_device(info)} |",
         f"| steps | {info['steps']} run, best at step {info['best_step']} |",
         "",

@@ -37,14 +37,16 @@ from taskvec.errors import DataError, InvalidInputError
 from taskvec.train import losses, validation
 from taskvec.train.batches import Batch, plan_epoch, sample_anchor_texts
 from taskvec.train.config import LOSS_NAMES, LOSSES_BY_KIND, SAVED_INFO, TrainConfig, TrainResult, set_seed
-from taskvec.train.data import Dataset, PairSet, ScoredSet, carve_validation, for_kind, read_source
+from taskvec.train.data import PAIR_KINDS, Dataset, PairSet, ScoredSet, carve_validation, for_kind, read_source
+from taskvec.train.distill import CACHE_SUFFIX, TeacherScores, candidates, check_teacher, teacher_scores
 from taskvec.train.model import EmbeddingModel
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig) -> None:
+    def __init__(self, cfg: TrainConfig, log: Callable[[str], None] | None = None) -> None:
         self.started = time.time()  # the wall time on record covers the whole run: loading, mining, training
         self.cfg = cfg
+        self.log = log or (lambda _msg: None)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         set_seed(cfg.seed)
@@ -63,6 +65,7 @@ class Trainer:
             raise InvalidInputError(
                 f"Unknown loss {cfg.loss!r}.", field="loss", fix=f"Use one of {', '.join(LOSS_NAMES)} or auto."
             )
+        teacher = self.check_distillation() if cfg.teacher else None
         self.train_sets: list[Dataset] = []
         self.val_sets: list[Dataset] = []
         for spec in cfg.data:
@@ -88,6 +91,50 @@ class Trainer:
             for data in self.train_sets:
                 if isinstance(data, PairSet):
                     self.mine_negatives(data)
+        self.teacher: TeacherScores | None = None
+        if teacher is not None:
+            self.teacher = self.score_with_teacher(teacher)
+
+    def check_distillation(self) -> Path:
+        """The --teacher folder, after the flags that distillation needs: before any model loads."""
+        cfg = self.cfg
+        if self.kind not in PAIR_KINDS:
+            raise InvalidInputError(
+                f"--teacher distils a reranker into a retrieval adapter; task {cfg.task!r} is a {self.kind} task.",
+                field="teacher",
+                fix="Drop --teacher, or train a retrieval (or code) task.",
+            )
+        if not (cfg.mine_negatives or cfg.hard_negatives):
+            raise InvalidInputError(
+                "--teacher ranks each query's candidates, and without hard negatives a query has only its positives.",
+                field="teacher",
+                fix="Add --mine-negatives N (or --hard-negatives N with negatives in the data).",
+            )
+        if not 0 < cfg.distill_weight <= 1 or cfg.distill_temperature <= 0:
+            raise InvalidInputError(
+                f"--distill-weight {cfg.distill_weight:g} / --distill-temperature {cfg.distill_temperature:g}.",
+                field="distill_weight",
+                fix="--distill-weight takes a share in (0, 1] (1: the teacher alone), --distill-temperature a "
+                "positive number.",
+            )
+        return check_teacher(cfg.teacher or "")
+
+    def score_with_teacher(self, teacher: Path) -> TeacherScores:
+        """The teacher's scores of every training query's candidates, once, cached beside the output folder."""
+        cfg = self.cfg
+        per_query = cfg.hard_negatives or cfg.mine_negatives
+        sources = [(d, candidates(d, per_query)) for d in self.train_sets if isinstance(d, PairSet)]
+        out = Path(cfg.out)
+        return teacher_scores(
+            teacher,
+            sources,
+            model=cfg.model,
+            model_fingerprint=fingerprint_folder(self.model_path),
+            tasks_file=cfg.tasks_file,
+            device=str(self.net.device),
+            cache=out.with_name(out.name + CACHE_SUFFIX),
+            log=self.log,
+        )
 
     def mine_negatives(self, data: PairSet) -> None:
         """Hard negatives by the model itself (prompts on, no adapter yet): per training query, the best-ranked
@@ -136,6 +183,9 @@ class Trainer:
             same = torch.tensor([[d in rel for d in dids] for rel in relevant], dtype=torch.bool, device=dev)
             target = torch.arange(len(qids), device=dev)
             loss = losses.in_batch_contrastive(qv, dv, target, scale=cfg.scale, same_as_positive=same)
+            if self.teacher is not None:
+                distil = self.distillation_loss(data, qids, qv, dids, dv)
+                loss = cfg.distill_weight * distil + (1 - cfg.distill_weight) * loss
             return loss, q_texts + d_texts
         if isinstance(data, ScoredSet):
             rows = [data.pairs[i] for i in batch.items]
@@ -149,6 +199,25 @@ class Trainer:
         labels = torch.tensor([names.index(data.labels[i]) for i in batch.items], device=self.net.device)
         v = self.net.embed_train(self.d(texts))
         return losses.supervised_contrastive(v, labels, temperature=cfg.temperature), texts
+
+    def distillation_loss(
+        self, data: PairSet, qids: list[str], qv: torch.Tensor, dids: list[str], dv: torch.Tensor
+    ) -> torch.Tensor:
+        """Listwise KL to the teacher, per query of the batch, over its candidates among the batch's documents
+        (its positive and its hard negatives, all scored by the teacher up front)."""
+        assert self.teacher is not None
+        rows = self.teacher.scores[data.name]
+        terms = []
+        for q in dict.fromkeys(qids):
+            cols = [j for j, d in enumerate(dids) if d in rows[q]]
+            student = dv[cols] @ qv[qids.index(q)]
+            teacher = torch.tensor([rows[q][dids[j]] for j in cols], device=self.net.device)
+            terms.append(
+                losses.listwise_distillation(
+                    student, teacher, scale=self.cfg.scale, temperature=self.cfg.distill_temperature
+                )
+            )
+        return torch.stack(terms).mean()
 
     def anchor_loss(self, batch_texts: list[str], rng: random.Random) -> torch.Tensor:
         """Keep the similarity structure of (other sources') texts near the base model's, unprompted."""
@@ -268,6 +337,18 @@ class Trainer:
         return result
 
     # ----------------------------------------------------------------------------------------- save
+    def loss_description(self) -> str:
+        if self.teacher is None:
+            return self.loss_name
+        cfg = self.cfg
+        distil = (
+            f"listwise KL to the teacher's softmax (temperature {cfg.distill_temperature:g}) over each query's "
+            f"positive and hard negatives"
+        )
+        if cfg.distill_weight == 1:
+            return distil
+        return f"{cfg.distill_weight:g} x {distil} + {1 - cfg.distill_weight:g} x {self.loss_name}"
+
     def save(self, result: TrainResult) -> None:
         from taskvec.train.model_card import write_model_card
 
@@ -294,7 +375,8 @@ class Trainer:
             "document_prompt": self.task.document_prompt,
             "pooling": self.pooling,
             "max_seq_length": self.max_seq_length,
-            "loss": self.loss_name,
+            "loss": self.loss_description(),
+            "teacher": self.teacher.describe() if self.teacher else None,
             "target_modules": self.net.target_modules,
             "trainable_parameters": sum(p.numel() for p in self.net.trainable_parameters()),
             "data": [
@@ -334,7 +416,7 @@ def _mean(figures: dict[str, float]) -> float:
 
 def train(cfg: TrainConfig, log: Callable[[str], None] | None = None) -> TrainResult:
     """Train and save one adapter; returns its figures. ``log`` receives one-line progress notes."""
-    trainer = Trainer(cfg)
+    trainer = Trainer(cfg, log)
     if log:
         sizes = ", ".join(
             f"{t.name}: {len(t)} train / {len(v)} val"
