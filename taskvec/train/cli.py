@@ -187,7 +187,6 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskvec.errors import TaskvecError
     from taskvec.train.trainer import train
 
     if args.task == "rerank":
@@ -196,11 +195,7 @@ def run(args: argparse.Namespace) -> int:
         return run_rerank(args)
 
     cfg = config_from_args(args, getattr(args, "argv", None))
-    try:
-        result = train(cfg, log=lambda msg: print(msg, file=sys.stderr))
-    except TaskvecError as exc:  # data, a flag or a model the user can fix: say so in one line, without a traceback
-        print(f"taskvec train: error: {exc}", file=sys.stderr)
-        return 2
+    result = train(cfg, log=lambda msg: print(msg, file=sys.stderr))
     val = result.validation
     for name in val["base"]:
         print(
@@ -208,11 +203,7 @@ def run(args: argparse.Namespace) -> int:
             f"adapter {val['adapter'][name]:.4f}"
         )
     print(f"saved {result.out} (best step {result.best_step} of {result.steps}, {result.wall_seconds / 60:.1f} min)")
-    try:
-        _ship_rule(args, result.out, cfg.device)
-    except TaskvecError as exc:
-        print(f"taskvec train: the panel failed: {exc}", file=sys.stderr)
-        return 2
+    _ship_rule(args, result.out, cfg.device)
     return 0
 
 
@@ -222,19 +213,9 @@ def run_interpolate(args: argparse.Namespace) -> int:
     command = shlex.join(
         ["taskvec", "interpolate", str(args.source), "--weight", f"{args.weight:g}", "--out", str(args.out)]
     )
-    try:
-        out = interpolate_adapter(args.source, args.weight, args.out, command=command)
-    except ValueError as exc:
-        print(f"taskvec interpolate: error: {exc}", file=sys.stderr)
-        return 2
+    out = interpolate_adapter(args.source, args.weight, args.out, command=command)
     print(f"saved {out} (update scaled by {args.weight:g}); measure its test figures again")
-    from taskvec.errors import TaskvecError
-
-    try:
-        _ship_rule(args, out)
-    except TaskvecError as exc:
-        print(f"taskvec interpolate: the panel failed: {exc}", file=sys.stderr)
-        return 2
+    _ship_rule(args, out)
     return 0
 
 
@@ -264,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["train", *argv]
     args = parser.parse_args(argv)
     args.argv = argv
-    return int(args.func(args))
+    from taskvec.cli import run_command
+
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from taskvec.train.batches import Batch, plan_epoch, sample_anchor_texts
 from taskvec.train.config import LOSS_NAMES, LOSSES_BY_KIND, SAVED_INFO, TrainConfig, TrainResult, set_seed
 from taskvec.train.data import Dataset, PairSet, ScoredSet, carve_validation, for_kind, read_source
 from taskvec.train.model import EmbeddingModel
+from taskvec.train.optimizer import Optimisation
 
 
 class Trainer:
@@ -212,11 +213,12 @@ class Trainer:
         steps_per_epoch = len(plan_probe)
         total = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.epochs))
         eval_every = max(1, steps_per_epoch // max(cfg.evals_per_epoch, 1))
-        params = self.net.trainable_parameters()
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        warm = max(1, int(total * cfg.warmup))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(total - warm, 1)))
+        optimisation = Optimisation(
+            self.net.trainable_parameters(),
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            total_steps=total,
+            warmup=cfg.warmup,
         )
         base = self.validate("base")
         # With empty prompts (MiniLM's retrieval, similarity, classification) prompt-only is the base: skip the rerun.
@@ -240,11 +242,7 @@ class Trainer:
             loss, seen = self.batch_loss(batch)
             if cfg.anchor_weight > 0:
                 loss = loss + cfg.anchor_weight * self.anchor_loss(seen, rng)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
+            optimisation.step(loss)
             step += 1
             loss_log.append(float(loss.detach()))
             bar.update(1)
