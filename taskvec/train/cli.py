@@ -63,6 +63,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--mine-skip", type=int, default=d.mine_skip, help="top ranks skipped when mining negatives")
     p.add_argument(
+        "--matryoshka-dims",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="also train the first N dimensions of each vector (e.g. 256 128 64), so a space truncated to them "
+        "(TASKVEC_TRUNCATE_DIM) keeps more of its quality",
+    )
+    p.add_argument(
         "--anchor-weight",
         type=float,
         default=d.anchor_weight,
@@ -168,6 +177,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
         hard_negatives=args.hard_negatives,
         mine_negatives=args.mine_negatives,
         mine_skip=args.mine_skip,
+        matryoshka_dims=sorted(set(args.matryoshka_dims), reverse=True),
         anchor_weight=args.anchor_weight,
         anchor_data=list(args.anchor_data or []),
         anchor_batch=args.anchor_batch,

@@ -85,6 +85,7 @@ class Trainer:
         self.anchor_texts = sample_anchor_texts(cfg.anchor_data, cfg.seed)
         self.net = EmbeddingModel(cfg, pick_device(cfg.device))
         self.pooling, self.max_seq_length = self.net.pooling, self.net.max_seq_length
+        _check_matryoshka_dims(cfg.matryoshka_dims, self.net.dimension)
         if cfg.mine_negatives:
             for data in self.train_sets:
                 if isinstance(data, PairSet):
@@ -136,7 +137,9 @@ class Trainer:
             dev = self.net.device
             same = torch.tensor([[d in rel for d in dids] for rel in relevant], dtype=torch.bool, device=dev)
             target = torch.arange(len(qids), device=dev)
-            loss = losses.in_batch_contrastive(qv, dv, target, scale=cfg.scale, same_as_positive=same)
+            loss = self.over_dims(
+                lambda q, d: losses.in_batch_contrastive(q, d, target, scale=cfg.scale, same_as_positive=same), qv, dv
+            )
             return loss, q_texts + d_texts
         if isinstance(data, ScoredSet):
             rows = [data.pairs[i] for i in batch.items]
@@ -144,12 +147,17 @@ class Trainer:
             b = self.net.embed_train(self.d([r[1] for r in rows]))
             scores = torch.tensor([r[2] for r in rows], dtype=torch.float32, device=self.net.device)
             fn = losses.angle if self.loss_name == "angle" else losses.cosent
-            return fn(a, b, scores, scale=cfg.scale), [r[0] for r in rows] + [r[1] for r in rows]
+            loss = self.over_dims(lambda x, y: fn(x, y, scores, scale=cfg.scale), a, b)
+            return loss, [r[0] for r in rows] + [r[1] for r in rows]
         texts = [data.texts[i] for i in batch.items]
         names = sorted(set(data.labels))
         labels = torch.tensor([names.index(data.labels[i]) for i in batch.items], device=self.net.device)
         v = self.net.embed_train(self.d(texts))
-        return losses.supervised_contrastive(v, labels, temperature=cfg.temperature), texts
+        return self.over_dims(lambda x: losses.supervised_contrastive(x, labels, temperature=cfg.temperature), v), texts
+
+    def over_dims(self, loss: Callable[..., torch.Tensor], *vectors: torch.Tensor) -> torch.Tensor:
+        """The task loss, over the Matryoshka prefixes too when ``--matryoshka-dims`` asks for them."""
+        return losses.matryoshka(loss, self.cfg.matryoshka_dims, *vectors)
 
     def anchor_loss(self, batch_texts: list[str], rng: random.Random) -> torch.Tensor:
         """Keep the similarity structure of (other sources') texts near the base model's, unprompted."""
@@ -328,6 +336,15 @@ def _cpu_seconds() -> float:
 
 def _mean(figures: dict[str, float]) -> float:
     return float(np.mean(list(figures.values()))) if figures else 0.0
+
+
+def _check_matryoshka_dims(dims: list[int], hidden: int) -> None:
+    if any(not 0 < d < hidden for d in dims):
+        raise InvalidInputError(
+            f"--matryoshka-dims {' '.join(map(str, dims))} must each be between 1 and {hidden - 1}",
+            field="--matryoshka-dims",
+            fix=f"Give prefixes shorter than the model's {hidden} dimensions (the full vector is always trained).",
+        )
 
 
 def train(cfg: TrainConfig, log: Callable[[str], None] | None = None) -> TrainResult:
