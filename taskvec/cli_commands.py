@@ -1,8 +1,8 @@
 """What each ``taskvec`` command does (the parser is ``taskvec.cli``).
 
 Every command checks its arguments, its paths and the collection it names before it loads anything; the commands
-that need no model (collections, describe, get, delete, drop, optimize) never load one, and a read never creates
-a store folder. Each command reads only the settings it needs, so a bad value of another concern does not stop it.
+that need no model (collections, describe, get, delete, drop, optimize, and tasks where the model folder's files
+settle its spaces) never load one, and a read never creates a store folder. Each command reads only the settings it needs, so a bad value of another concern does not stop it.
 """
 
 from __future__ import annotations
@@ -266,12 +266,16 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from taskvec.service import quiet_libraries
     from taskvec.task_list import task_list
 
     settings = settings_from(args, "engine")  # the model alone: no store is opened
-    quiet_libraries()
-    result = task_list(settings.build_encoder(), settings.effective_tasks_file())
+    spaces = settings.task_spaces_from_files()  # no model loaded where the folder's files settle the spaces
+    if spaces is None:
+        from taskvec.service import quiet_libraries
+
+        quiet_libraries()
+        spaces = settings.build_encoder().spaces
+    result = task_list(spaces, settings.effective_tasks_file())
     lines = [f"model {result.model} (prompts: {result.prompt_source})"]
     for t in result.tasks:
         prompts = repr(t.query_prompt) if t.symmetric else f"query {t.query_prompt!r} / document {t.document_prompt!r}"

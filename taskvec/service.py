@@ -119,7 +119,7 @@ class TaskvecService(StoreService):
         return task
 
     def tasks(self) -> TaskList:
-        return task_list(self.encoder, self.tasks_file)
+        return task_list(self.encoder.spaces, self.tasks_file)
 
     # ---------------------------------------------------------------------------------------------- index
     def index(

@@ -9,10 +9,10 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import in_subprocess
 from test_cli import env, run  # noqa: F401 (fixtures)
 
 from taskvec import service as service_module
@@ -32,26 +32,6 @@ def corpus(tmp_path: Path) -> Path:
     path = tmp_path / "corpus.jsonl"
     path.write_text("\n".join(json.dumps(d) for d in CORPUS))
     return path
-
-
-def in_subprocess(environ: dict[str, str], *commands: list[str]) -> tuple[list[int], bool, str, str]:
-    """Run `taskvec` commands in one fresh interpreter: their exit codes, whether torch was imported, and the
-    output. A fresh process is the only honest way to tell that no model was loaded."""
-    script = textwrap.dedent(
-        f"""
-        import json, sys
-        from taskvec.cli import main
-        codes = [main(argv) for argv in {[list(c) for c in commands]!r}]
-        print(json.dumps({{"codes": codes, "torch": "torch" in sys.modules}}))
-        """
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], env={**os.environ, **environ}, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    *output, last = proc.stdout.strip().splitlines()
-    summary = json.loads(last)
-    return summary["codes"], summary["torch"], "\n".join(output), proc.stderr
 
 
 def test_commands_that_need_no_model_load_none(run, env, corpus: Path, tmp_path: Path) -> None:  # noqa: F811
