@@ -143,7 +143,8 @@ def test_index_progress_moves_from_the_first_batch(run, monkeypatch, corpus: Pat
     loading = next(i for i, f in enumerate(frames) if "loading the model" in f)
     first = next(i for i, f in enumerate(frames) if " 2/5 " in f and "encoded 2 rows of 2/5 documents" in f)
     assert loading < first and " 0/5 " in frames[loading]  # the bar is up while the model loads, then moves
-    assert any(" 5/5 " in f and "writing" in f for f in frames[first:])
+    writing = next(i for i, f in enumerate(frames) if "writing 5 rows into 'demo'" in f)
+    assert first < writing and " 5/5 " in frames[-1] and "wrote 5 rows" in frames[-1]  # the commit ends the bar
 
 
 def test_a_bad_config_file_says_where_and_other_concerns_still_work(run, monkeypatch, tmp_path: Path) -> None:  # noqa: F811
