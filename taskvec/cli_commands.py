@@ -13,7 +13,7 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel
@@ -118,21 +118,28 @@ def cmd_index(args: argparse.Namespace) -> int:
         bar.set_postfix_str("loading the model", refresh=True)
         service = _service(settings)
 
-        def progress(done: float, total: float | None, message: str) -> None:
-            bar.n = int(done)
-            bar.set_postfix_str(message, refresh=False)
-            bar.refresh()
-
         # The local files are the user's own: no per-call byte limit, but one commit, so memory holds the corpus.
         limits = DocumentLimits(len(docs), settings.max_text_bytes, None)
-        with _interruptible() as check_cancelled:
+        with _interruptible() as ctrl_c:
+
+            def progress(done: float, total: float | None, message: str) -> None:
+                bar.n = int(done)
+                bar.set_postfix_str(ctrl_c.note(message), refresh=False)
+                bar.refresh()
+
             result = service.index(
                 collection,
                 docs,
                 args.task,
                 chunking=chunking,
-                control=CallControl(progress=progress, check_cancelled=check_cancelled),
+                control=CallControl(progress=progress, check_cancelled=ctrl_c.check),
                 limits=limits,
+            )
+        if ctrl_c.requested.is_set():  # pressed once the commit had begun: it landed whole; say so, and stop
+            raise Interrupted(
+                f"interrupted as the write committed: all {result.rows_written} rows are in {collection!r}"
+                + (" (`taskvec optimize` builds its indexes)" if service.store.indexing() else "")
+                + "."
             )
     if service.store.indexing():  # the write made the collection large enough for LanceDB's indexes
         print(
@@ -150,25 +157,35 @@ def cmd_index(args: argparse.Namespace) -> int:
     return _emit(args, result, text)
 
 
-@contextlib.contextmanager
-def _interruptible() -> Iterator[Callable[[], None]]:
-    """Ctrl-C asks the running call to stop at its next step (it then raises Interrupted, having written
-    nothing); a second Ctrl-C stops at once, which is just as safe: nothing is committed until the very end."""
-    requested = threading.Event()
+class _CtrlC:
+    """Ctrl-C during ``taskvec index``: the first asks the call to stop at its next step (it then raises
+    Interrupted, having written nothing) and prints nothing, so that the run ends on one line (run_command's); the
+    bar says it is stopping. A second stops at once, which is just as safe: the write is one commit."""
 
-    def on_sigint(signum: int, frame: Any) -> None:
-        if requested.is_set():
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+
+    def on_sigint(self, signum: int, frame: Any) -> None:
+        if self.requested.is_set():
             raise KeyboardInterrupt
-        requested.set()
-        print("\ntaskvec: stopping at the next step (Ctrl-C again to stop now)…", file=sys.stderr)  # below the bar
+        self.requested.set()
 
-    def check_cancelled() -> None:
-        if requested.is_set():
+    def check(self) -> None:
+        if self.requested.is_set():
             raise Interrupted("interrupted: nothing was written; the collection is as it was.")
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    def note(self, message: str) -> str:
+        """A progress message, saying so once Ctrl-C has been pressed."""
+        return f"stopping (Ctrl-C again to stop now); {message}" if self.requested.is_set() else message
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[_CtrlC]:
+    """SIGINT handled by a ``_CtrlC`` while the block runs, the previous handler back after it."""
+    ctrl_c = _CtrlC()
+    previous = signal.signal(signal.SIGINT, ctrl_c.on_sigint)
     try:
-        yield check_cancelled
+        yield ctrl_c
     finally:
         signal.signal(signal.SIGINT, previous)
 

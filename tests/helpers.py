@@ -70,6 +70,11 @@ def in_subprocess(environ: dict[str, str], *commands: list[str]) -> tuple[list[i
     return summary["codes"], summary["torch"], "\n".join(output), proc.stderr
 
 
+def below_the_bar(stderr: str, bar: str) -> list[str]:
+    """The lines of ``stderr`` that are not frames of the progress bar whose description is ``bar``."""
+    return [line for line in stderr.replace("\r", "\n").splitlines() if line.strip() and not line.startswith(bar)]
+
+
 # ---------------------------------------------------------------------------------------------------- MCP tests
 TOOL_NAMES = (  # every tool, in the order tools/list gives them
     "index",

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import in_subprocess
+from helpers import below_the_bar, in_subprocess
 from test_cli import env, run  # noqa: F401 (fixtures)
 
 from taskvec import service as service_module
@@ -183,6 +183,6 @@ def test_ctrl_c_while_the_model_loads_is_one_line_below_the_bar_and_exit_130(env
     text = (seen + err).decode(errors="replace")
     assert process.returncode == 130 and out == b"", text[-2000:]
     assert "Traceback" not in text and "terminate called" not in text
-    last = text.replace("\r", "\n").rstrip().splitlines()[-1]
-    assert last.startswith("taskvec: ") and ("stopped" in last or "nothing was written" in last), text[-2000:]
+    (line,) = below_the_bar(text, "index demo")  # exactly one line under the bar
+    assert line.startswith("taskvec: ") and ("stopped" in line or "nothing was written" in line), text[-2000:]
     assert not Path(env["TASKVEC_STORE"]).exists()
