@@ -351,6 +351,7 @@ def run_fuzz(tiny_model_dir: Path, tmp_path: Path, count: int, seed: int) -> Non
     store_path = tmp_path / "store"
     seeded = TaskvecService(Encoder(tiny_model_dir, device="cpu"), Store(store_path))
     seeded.index("home", [{"id": f"h{i}", "text": f"home note {i}", "metadata": {"lang": "en"}} for i in range(6)])
+    seeded.index("spare", [{"id": "s1", "text": "dropped by the one well-formed drop, at the end"}])
     before = table_rows(store_path, "home")
     server = RawStdioServer(server_env(tiny_model_dir, store_path), tmp_path / "stderr.log")
     try:
@@ -360,6 +361,8 @@ def run_fuzz(tiny_model_dir: Path, tmp_path: Path, count: int, seed: int) -> Non
             server.send_line(line)
             answer = server.wait_answer(request_id)
             kinds[kind] = kinds.get(kind, 0) + 1
+            tool = json.loads(line).get("params", {}).get("name") if kind != "wire" else None
+            kinds[tool] = kinds.get(tool, 0) + 1
             text = json.dumps(answer)
             assert "Traceback" not in text and 'File "' not in text, text[:500]
             if "error" in answer:
@@ -373,6 +376,11 @@ def run_fuzz(tiny_model_dir: Path, tmp_path: Path, count: int, seed: int) -> Non
             assert kind != "bad-write", f"a broken write succeeded: {line[:300]!r}"
         assert server.request("tools/list")["result"]["tools"]  # still serving
         assert kinds.get("bad-write", 0) > count // 10 and kinds.get("wire", 0) > 0
+        assert kinds.get("drop_collection", 0) > count // 20 and kinds.get("get_documents", 0) > count // 20, kinds
+        # No fuzzed drop took a collection; the one well-formed drop takes exactly the one it names.
+        assert set(Store(store_path).collection_names()) == {"home", "spare"}
+        dropped = server.request("tools/call", {"name": "drop_collection", "arguments": {"collection": "spare"}})
+        assert dropped["result"]["structuredContent"] == {"collection": "spare", "dropped_rows": 1}, dropped
         strays = [line for line in server.lines if not line.startswith(b"{")]
         assert not strays, strays[:3]
     finally:
