@@ -25,9 +25,11 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from taskvec.errors import InvalidInputError
 from taskvec.options import DEFAULT_CHUNKING, DEFAULT_LIMITS, ChunkingOptions, DocumentLimits
+from taskvec.store.indexes import VectorIndexKind
 
 if TYPE_CHECKING:
     from taskvec.engine import Encoder
+    from taskvec.engine.task_spaces import TaskSpaces
     from taskvec.store import Store
 
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
@@ -151,6 +153,19 @@ class EngineSettings(BaseSettings):
             compile=self.compile,
         )
 
+    def task_spaces_from_files(self) -> TaskSpaces | None:
+        """The spaces of every task the encoder would have, from the model folder's files (no torch); None where
+        the files do not settle them and the encoder must load (``TaskSpaces.from_files``)."""
+        from taskvec.engine.task_spaces import TaskSpaces
+
+        return TaskSpaces.from_files(
+            self.model,
+            tasks_file=self.effective_tasks_file(),
+            device=self.device,
+            dtype=self.dtype,
+            truncate_dim=self.truncate_dim,
+        )
+
 
 class StoreSettings(BaseSettings):
     """Where the vectors live and how searches over them are answered."""
@@ -170,12 +185,17 @@ class StoreSettings(BaseSettings):
         description="Bytes of vectors one process holds for unfiltered searches (e.g. 2GiB); unset = 1/4 of RAM; "
         "0 = LanceDB answers every search",
     )
+    vector_index: VectorIndexKind = Field(
+        default="IVF_HNSW_SQ",
+        description="LanceDB's ANN index: IVF_HNSW_SQ (8 bits a dimension), IVF_PQ or IVF_RQ (binary) for "
+        "smaller indexes at a recall cost (docs/results/compression.md)",
+    )
 
     def build_store(self, *, read_only: bool = False) -> Store:
         """The store these settings describe (``read_only``: every write refused, for TASKVEC_READ_ONLY)."""
         from taskvec.store import IndexPolicy, Store
 
-        indexes = IndexPolicy(vector_min_rows=self.ann_threshold)
+        indexes = IndexPolicy(vector_index=self.vector_index, vector_min_rows=self.ann_threshold)
         return Store(
             self.store,
             ann_threshold=self.ann_threshold,

@@ -140,5 +140,7 @@ def test_bad_teacher_is_a_clear_error_naming_teacher(tiny_model_dir: Path, tmp_p
     assert train_main(argv) == 2
     err_text = capsys.readouterr().err
     assert "--teacher" in err_text and "nowhere" in err_text and "Traceback" not in err_text
+    rerank = ["train", "--task", "rerank", *argv[3:]]  # distillation trains retrieval adapters only
+    assert train_main(rerank) == 2 and "--teacher" in capsys.readouterr().err
     with pytest.raises(InvalidInputError, match="mine-negatives"):  # a teacher needs candidates to rank
         Trainer(_config(tiny_model_dir, beir, tmp_path / "s", teacher=str(tmp_path / "empty"), mine_negatives=0))
