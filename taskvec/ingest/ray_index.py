@@ -183,9 +183,15 @@ class RayEncoderPool:
 
 def _connect(ray: ModuleType, address: str | None) -> None:
     """Join the cluster at ``address``, or start a local one with every core of this machine."""
-    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}  # stdout carries results only
-    if address:
-        ray.init(address=address, **quiet)
+    if address:  # stdout carries results only; a cluster's warnings (versions, resources) go to stderr
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a throwaway local cluster: nothing to report
-    ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
+    # A throwaway cluster on this machine: no usage report, and none of Ray's notices across the progress bar.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(
+        address="local",
+        num_cpus=os.cpu_count() or 1,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+    )
