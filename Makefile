@@ -44,9 +44,9 @@ serve: setup
 	$(BIN)/taskvec serve
 
 quality: setup
-	$(BIN)/taskvec eval suite --data-root ../shared/data --out docs/quality.md
+	$(BIN)/taskvec eval suite --data-root ../shared/data --out docs/results/quality.md
 
-# All CPU benchmarks; writes docs/performance.md (it says how long the run took). The GPU one is separate:
+# All CPU benchmarks; writes docs/results/performance.md (it says how long the run took). The GPU one is separate:
 # $(BIN)/python benchmarks/gpu_encode.py on a machine with CUDA.
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

@@ -13,8 +13,8 @@ stands for the data root ($TASKVEC_DATA, default ../shared/data). Writes ``summa
 configuration its validation figures, best step, wall time and the checks (base vs adapter per set), and prints one
 line per configuration as it finishes. ``--weights 0.7 0.5`` also checks each trained adapter interpolated towards
 the base model at those weights (``taskvec interpolate``), since a shipped adapter may be. ``--render summary.json
---markdown docs/adapters.md`` turns a summary into a report of record (docs/adapters.md for the first sweep of all
-tasks, docs/similarity_sweep.md for the second of similarity).
+--markdown docs/results/adapters.md`` turns a summary into a report of record (docs/results/adapters.md for the first sweep of all
+tasks, docs/results/similarity_sweep.md for the second of similarity).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def render_markdown(summary: dict[str, Any], configs: list[dict[str, Any]]) -> s
         "measured in the same run by `taskvec eval checks`; *home* sets carry the issue's targets (test "
         "splits), *held-out* sets were never trained on. The shipped adapters were then retrained on the CPU with "
         "the chosen command (see each model card); their figures of record are in the model cards and "
-        "docs/quality.md.",
+        "docs/results/quality.md.",
     ]
     if any("interpolated" in r for r in summary["rows"]):
         lines[-1] += (

@@ -32,16 +32,18 @@ def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def bench_rows(n: int, root: Path, *, queries: int, exact_queries: int, refine: list[int]) -> dict[str, Any]:
+def bench_rows(
+    n: int, root: Path, *, queries: int, exact_queries: int, refine: list[int], kinds: list[str]
+) -> dict[str, Any]:
     topics = max(10, n // 2000)
     vectors, qs = clustered(n, 1, topics), clustered(queries, 2, topics)
     truth = exact_ids(vectors, qs)
     out: dict[str, Any] = {"rows": n, "load_at_start": load_average(), "kinds": {}}
-    for kind in KINDS:
+    for kind in kinds:
         never = IndexPolicy(vector_index=kind, vector_min_rows=n + 1, scalar_min_rows=n + 1)
         store = Store(root / f"{kind}-{n}", memory_budget=0, indexes=never)
         fill(store, "c", vectors)
-        if kind == KINDS[0]:  # the references, once: LanceDB's exact scan and the in-memory path
+        if kind == kinds[0]:  # the references, once: LanceDB's exact scan and the in-memory path
             seconds, found = timed_queries(store, "c", qs[:exact_queries])
             out["lancedb_exact"] = {**latency(seconds), "recall_at_10": round(recall(found, truth[:exact_queries]), 4)}
             memory = Store(store.uri)
@@ -79,7 +81,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for n in args.rows:
             print(f"lance_index: {n} rows", file=sys.stderr, flush=True)
             results["sizes"].append(
-                bench_rows(n, Path(tmp), queries=args.queries, exact_queries=args.exact_queries, refine=args.refine)
+                bench_rows(
+                    n,
+                    Path(tmp),
+                    queries=args.queries,
+                    exact_queries=args.exact_queries,
+                    refine=args.refine,
+                    kinds=args.kinds,
+                )
             )
     return results
 
@@ -126,6 +135,7 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queries", type=int, default=100, help="queries per indexed measurement")
     parser.add_argument("--exact-queries", type=int, default=10, help="queries for LanceDB's exact scan")
     parser.add_argument("--refine", type=int, nargs="+", default=[0, 5, 20], help="refine factors (0: off)")
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="vector index kinds to build")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Every CPU benchmark in one command; the results go to docs/performance.md (and the raw figures to
-docs/performance.json), with the machine described and each figure next to its same-run reference.
+"""Every CPU benchmark in one command; the results go to docs/results/performance.md (and the raw figures to
+docs/results/performance.json), with the machine described and each figure next to its same-run reference.
 
     python benchmarks/run_all.py            # or: make bench
     python benchmarks/run_all.py --quick    # smaller samples, a smoke test of the whole pipeline
@@ -8,7 +8,7 @@ Each benchmark runs in its own process (threads, BLAS settings and memory do not
 one the run waits (up to ``--wait-minutes``, polling every minute) for the 1-minute load average to fall to
 ``--max-load``; a benchmark that still starts or ends above it is marked in the report as not a figure to keep.
 The GPU benchmark (benchmarks/gpu_encode.py) is separate: it needs a CUDA device. The quality side of the dtype
-decision (benchmarks/precision.py, the harness on every home set) is read from docs/precision.json when present.
+decision (benchmarks/precision.py, the harness on every home set) is read from docs/results/precision.json when present.
 """
 
 from __future__ import annotations
@@ -244,7 +244,7 @@ def report(r: dict[str, Any], quick: bool) -> str:
     lines = [
         "# Performance",
         "",
-        "Written by `python benchmarks/run_all.py` (`make bench`); raw figures in `docs/performance.json`. Every "
+        "Written by `python benchmarks/run_all.py` (`make bench`); raw figures in `docs/results/performance.json`. Every "
         "figure stands next to a reference measured in the same run on the same machine, and comparisons are "
         "ratios: this machine is shared, so absolute figures move with its load (noted per section), ratios of "
         "interleaved measurements much less.",
@@ -304,7 +304,7 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="*", choices=list(MODULES), help="run these benchmarks only; keep the others' last figures"
     )
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "performance.md")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "performance.md")
     parser.add_argument("--render", type=Path, help="only write the report again from a results JSON file")
     parser.add_argument("--max-load", type=float, default=MAX_LOAD, help="1-minute load above which figures are marked")
     parser.add_argument("--wait-minutes", type=float, default=20, help="how long to wait for that load per benchmark")
@@ -314,7 +314,7 @@ def main() -> None:
         return
     start = time.perf_counter()
     results: dict[str, Any] = {"machine": machine(), "max_load": args.max_load}
-    precision = REPO / "docs" / "precision.json"
+    precision = REPO / "docs" / "results" / "precision.json"
     if precision.is_file():
         results["precision"] = json.loads(precision.read_text())
     if args.only and args.out.with_suffix(".json").is_file():  # keep the other sections of the last full run

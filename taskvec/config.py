@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from taskvec.errors import InvalidInputError
 from taskvec.options import DEFAULT_CHUNKING, DEFAULT_LIMITS, ChunkingOptions, DocumentLimits
+from taskvec.store.indexes import VectorIndexKind
 
 if TYPE_CHECKING:
     from taskvec.engine import Encoder
@@ -174,12 +175,17 @@ class StoreSettings(BaseSettings):
         description="Bytes of vectors one process holds for unfiltered searches (e.g. 2GiB); unset = 1/4 of RAM; "
         "0 = LanceDB answers every search",
     )
+    vector_index: VectorIndexKind = Field(
+        default="IVF_HNSW_SQ",
+        description="LanceDB's ANN index: IVF_HNSW_SQ (8 bits a dimension), IVF_PQ or IVF_RQ (binary) for "
+        "smaller indexes at a recall cost (docs/results/compression.md)",
+    )
 
     def build_store(self, *, read_only: bool = False) -> Store:
         """The store these settings describe (``read_only``: every write refused, for TASKVEC_READ_ONLY)."""
         from taskvec.store import IndexPolicy, Store
 
-        indexes = IndexPolicy(vector_min_rows=self.ann_threshold)
+        indexes = IndexPolicy(vector_index=self.vector_index, vector_min_rows=self.ann_threshold)
         return Store(
             self.store,
             ann_threshold=self.ann_threshold,

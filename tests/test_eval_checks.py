@@ -147,7 +147,7 @@ def test_checks_refuse_what_they_cannot_do(
     tiny_model_dir: Path, check_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     assert cli.main(_checks(tiny_model_dir, check_root, "--task", "similarity", "--card")) == 2
-    assert "pass --adapter" in capsys.readouterr().err
+    assert "Pass --adapter" in capsys.readouterr().err
     assert cli.main(_checks(tiny_model_dir, tmp_path / "nowhere", "--task", "similarity", "--only", "STS-B test")) == 2
     err = capsys.readouterr().err
     assert "nowhere" in err and "Fix:" in err

@@ -314,7 +314,7 @@ def test_suite_writes_the_table_from_results_and_reference_files(
     (references / f"{name}__STSBenchmark.json").write_text(
         json.dumps({"mteb_version": "9.9", "scores": {"test": [{"hf_subset": "default", "cosine_spearman": 0.12345}]}})
     )
-    out = tmp_path / "docs" / "quality.md"
+    out = tmp_path / "docs" / "results" / "quality.md"
     report = run_suite(encoder, data_root, out=out, json_out=out.with_suffix(".json"), seed_sets=2)
     text = out.read_text()
     saved = json.loads(out.with_suffix(".json").read_text())

@@ -133,3 +133,26 @@ def test_snapshot_bytes_count_vectors_and_columns(tmp_path) -> None:
     snapshot = store._snapshot("docs", SPACE, store._state("docs"))
     assert isinstance(snapshot, SpaceSnapshot)
     assert snapshot.nbytes >= 100 * DIM * 4 + snapshot.columns.nbytes
+
+
+@pytest.mark.parametrize("kind", ["IVF_PQ", "IVF_RQ"])
+def test_the_vector_index_setting_picks_the_kind_and_optimize_rebuilds_on_a_change(
+    tmp_path, monkeypatch, kind: str
+) -> None:
+    from taskvec.store.indexes import index_names
+
+    monkeypatch.setenv("TASKVEC_STORE", str(tmp_path / "db"))
+    monkeypatch.setenv("TASKVEC_ANN_THRESHOLD", "300")
+    monkeypatch.setenv("TASKVEC_MEMORY_BUDGET", "0")
+    store = Settings().build_store()
+    vectors = fill(store)
+    store.wait_for_indexes()
+    assert index_names(store.db.open_table("docs"))["vector_idx"] == "IvfHnswSq"  # the default kind
+    monkeypatch.setenv("TASKVEC_VECTOR_INDEX", kind)
+    store = Settings().build_store()
+    assert "vector_idx" in store.optimize("docs")["indexes_built"]
+    assert index_names(store.db.open_table("docs"))["vector_idx"] == {"IVF_PQ": "IvfPq", "IVF_RQ": "IvfRq"}[kind]
+    queries = clustered(20, 2)
+    found = [{h.id for h in store.search("docs", SPACE, q, limit=10)} for q in queries]
+    recall = np.mean([len(f & set(exact_top(vectors, q))) / 10 for f, q in zip(found, queries, strict=True)])
+    assert recall >= 0.9, recall  # the refine pass re-scores the coarse codes' candidates on the full vectors

@@ -1,4 +1,4 @@
-"""The sweep report (benchmarks/adapter_sweep.py --render): what docs/adapters.md and docs/similarity_sweep.md are
+"""The sweep report (benchmarks/adapter_sweep.py --render): what docs/results/adapters.md and docs/results/similarity_sweep.md are
 generated from, so a rendering slip would put wrong figures in the docs."""
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ class Encoder:
     ) -> None:
         """``dtype="auto"`` is fp16 on CUDA, bf16 on a CPU with native bf16 (AVX512-BF16 or AMX; arm64 BF16), else
         fp32 (``loading.pick_dtype``). ``dtype="int8"`` (CPU, opt-in) quantizes the backbone's linear layers dynamically: faster, at a
-        measured quality cost (docs/performance.md), and a space of its own. ``compile=True`` (opt-in) runs the
+        measured quality cost (docs/results/performance.md), and a space of its own. ``compile=True`` (opt-in) runs the
         backbone through ``torch.compile``: the same vectors, faster after a one-off compilation of a minute or
         more; batches with LoRA adapters stay eager."""
         self.batch_size = _positive(batch_size, "batch_size")

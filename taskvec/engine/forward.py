@@ -145,7 +145,7 @@ def run_parallel(run: Callable[[list[int]], torch.Tensor], groups: list[list[int
     Every operator of a forward pass ends in a barrier where all its threads wait for the slowest; passes on
     one thread each have none, and keep every core busy just the same. On a machine that other jobs share,
     where a waiting thread is often descheduled, this is the difference between using the cores and waiting
-    for them (docs/performance.md has the figures).
+    for them (docs/results/performance.md has the figures).
     """
     threads = torch.get_num_threads()
     try:

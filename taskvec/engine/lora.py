@@ -1,7 +1,7 @@
 """LoRA layers at inference in bf16 or fp16: the rows of each adapter run through one GEMM of the usual size.
 
 PEFT computes a LoRA layer as ``base(x) + B(A(x)) * s`` on the sub-batch of each adapter. In a bf16 forward that
-cost ~22% of the pass (docs/performance.md): PEFT keeps the adapter's weights in fp32, so every LoRA layer
+cost ~22% of the pass (docs/results/performance.md): PEFT keeps the adapter's weights in fp32, so every LoRA layer
 gathers its rows, casts them up, runs two thin fp32 GEMMs and scatters the result back. Here, for the rows of
 one adapter (``BASE_ADAPTER`` rows run the base weight alone):
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taskvec.errors import InvalidInputError, TaskvecError
+from taskvec.errors import InvalidInputError
 from taskvec.eval.checks import ENCODE_BATCH, FEW_SHOT_DRAWS, MODES
 from taskvec.eval.variants import ADAPTER_CHOICES, DEFAULT_TASKS, PROMPT_CHOICES, Variant
 
@@ -42,7 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m taskvec.eval.cli", description="taskvec quality harness")
     _populate(parser)
     args = parser.parse_args(argv)
-    return args.func(args)
+    from taskvec.cli import run_command
+
+    return run_command(args.func, args)
 
 
 def _populate(parser: argparse.ArgumentParser) -> None:
@@ -75,9 +77,9 @@ def _populate(parser: argparse.ArgumentParser) -> None:
         add_encoder_options(p)
         p.set_defaults(func=_run_one, eval_kind=kind)
 
-    p = kinds.add_parser("suite", help="run every kind on ../shared/data and write docs/quality.md")
+    p = kinds.add_parser("suite", help="run every kind on ../shared/data and write docs/results/quality.md")
     p.add_argument("--data-root", type=Path, default=Path("../shared/data"), help="folder of the data sets")
-    p.add_argument("--out", type=Path, default=Path("docs/quality.md"), help="Markdown report to write")
+    p.add_argument("--out", type=Path, default=Path("docs/results/quality.md"), help="Markdown report to write")
     p.add_argument("--json-out", type=Path, help="raw results (default: the report's path with .json)")
     p.add_argument("--sets", help="rerun only these data sets (comma-separated folder names), keep the other columns")
     p.add_argument("--render-only", action="store_true", help="rewrite the report from its JSON; run nothing")
@@ -188,17 +190,13 @@ def _run_one(args: argparse.Namespace) -> int:
         options.update(runs=args.runs)
     if kind == "retrieval" and args.rerank:
         options.update(rerank=args.rerank, candidates=args.candidates)
-    try:
-        variant = Variant(args.prompt, args.adapter)
-        data = LOADERS[kind](args.data)  # before the model loads: bad data fails fast
-        encoder = build_encoder(args)
-        task_name = args.task or DEFAULT_TASKS[kind]
-        if variant.adapter == "task" and encoder.tasks[task_name].adapter is None:
-            print(f"note: task {task_name!r} has no adapter; --adapter task runs it without one.", file=sys.stderr)
-        result = run_variant(kind, encoder, variant, data, task=args.task, **options)
-    except TaskvecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    variant = Variant(args.prompt, args.adapter)
+    data = LOADERS[kind](args.data)  # before the model loads: bad data fails fast
+    encoder = build_encoder(args)
+    task_name = args.task or DEFAULT_TASKS[kind]
+    if variant.adapter == "task" and encoder.tasks[task_name].adapter is None:
+        print(f"note: task {task_name!r} has no adapter; --adapter task runs it without one.", file=sys.stderr)
+    result = run_variant(kind, encoder, variant, data, task=args.task, **options)
     record = result.record(variant)
     extras = ", ".join(f"{k} {v:.4f}" for k, v in result.details.items() if isinstance(v, float) and k != result.metric)
     print(
@@ -221,24 +219,20 @@ def _run_suite(args: argparse.Namespace) -> int:
     from taskvec.eval.suite import render_report, run_suite
 
     json_out = args.json_out or args.out.with_suffix(".json")
-    try:
-        if args.render_only:
-            render_report(json_out, args.out)
-            print(f"wrote {args.out} from {json_out}")
-            return 0
-        report = run_suite(
-            build_encoder(args),
-            args.data_root,
-            out=args.out,
-            json_out=json_out,
-            seed_sets=args.seed_sets,
-            command=_suite_command(args),
-            only=[name.strip() for name in args.sets.split(",") if name.strip()] if args.sets else None,
-            show_progress=sys.stderr.isatty(),
-        )
-    except TaskvecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.render_only:
+        render_report(json_out, args.out)
+        print(f"wrote {args.out} from {json_out}")
+        return 0
+    report = run_suite(
+        build_encoder(args),
+        args.data_root,
+        out=args.out,
+        json_out=json_out,
+        seed_sets=args.seed_sets,
+        command=_suite_command(args),
+        only=[name.strip() for name in args.sets.split(",") if name.strip()] if args.sets else None,
+        show_progress=sys.stderr.isatty(),
+    )
     print(f"wrote {args.out} and {json_out} ({len(report['results'])} results)")
     return 0
 
@@ -269,28 +263,23 @@ def _run_checks(args: argparse.Namespace) -> int:
 
         return run_checks_command(args)
     if args.card and args.adapter is None:
-        print("error: --card records an adapter's figures; pass --adapter.", file=sys.stderr)
-        return 2
+        raise InvalidInputError("--card records an adapter's figures", field="--card", fix="Pass --adapter DIR.")
     cache = checks_cache()
-    try:
-        encoder = record_encoder(args)
-        results = run_checks(
-            encoder,
-            args.task,
-            args.data_root,
-            adapter=args.adapter,
-            modes=args.modes,
-            only=args.only,
-            query_prompt=args.query_prompt,
-            document_prompt=args.document_prompt,
-            draws=args.draws,
-            cache=cache,
-            batch_size=getattr(args, "batch_size", ENCODE_BATCH),
-            report=lambda name, row: print(name, json.dumps(row), flush=True),
-        )
-    except TaskvecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    encoder = record_encoder(args)
+    results = run_checks(
+        encoder,
+        args.task,
+        args.data_root,
+        adapter=args.adapter,
+        modes=args.modes,
+        only=args.only,
+        query_prompt=args.query_prompt,
+        document_prompt=args.document_prompt,
+        draws=args.draws,
+        cache=cache,
+        batch_size=getattr(args, "batch_size", ENCODE_BATCH),
+        report=lambda name, row: print(name, json.dumps(row), flush=True),
+    )
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2) + "\n")
     if args.card:
@@ -306,33 +295,29 @@ def _run_panel(args: argparse.Namespace) -> int:
 
     root = args.panel_root or default_root()
     if root is None:
-        print("error: no panel: pass --panel-root or set TASKVEC_PANEL (docs/panel.md).", file=sys.stderr)
-        return 2
-    try:
-        encoder = record_encoder(args)
-        if args.adapter is None:
-            adapter = encoder.profile.adapter_folder(args.task)
-        else:
-            adapter = None if args.adapter == "none" else Path(args.adapter)
-        if args.card and adapter is None:
-            print("error: --card records an adapter's panel; pass --adapter.", file=sys.stderr)
-            return 2
-        result = run_panel(
-            encoder,
-            args.task,
-            root,
-            adapter=adapter,
-            query_prompt=args.query_prompt,
-            document_prompt=args.document_prompt,
-            sample=args.sample,
-            sets=args.sets,
-            rounds=args.rounds,
-            cache=checks_cache(),
-            report=lambda name, row: print(name, json.dumps(row), file=sys.stderr, flush=True),
+        raise InvalidInputError(
+            "no panel to run", field="--panel-root", fix="Pass --panel-root DIR or set TASKVEC_PANEL (docs/panel.md)."
         )
-    except TaskvecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    encoder = record_encoder(args)
+    if args.adapter is None:
+        adapter = encoder.profile.adapter_folder(args.task)
+    else:
+        adapter = None if args.adapter == "none" else Path(args.adapter)
+    if args.card and adapter is None:
+        raise InvalidInputError("--card records an adapter's panel", field="--card", fix="Pass --adapter DIR.")
+    result = run_panel(
+        encoder,
+        args.task,
+        root,
+        adapter=adapter,
+        query_prompt=args.query_prompt,
+        document_prompt=args.document_prompt,
+        sample=args.sample,
+        sets=args.sets,
+        rounds=args.rounds,
+        cache=checks_cache(),
+        report=lambda name, row: print(name, json.dumps(row), file=sys.stderr, flush=True),
+    )
     result["command"] = _panel_command(args, root)
     print(render(result))
     if args.json_out:

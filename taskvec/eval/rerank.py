@@ -167,33 +167,20 @@ def run_checks_command(args: Any) -> int:
     """``taskvec eval checks --task T --rerank R [--card]``: two-stage figures of every retrieval check; --card
     records them in the rerank adapter's model card and applies the ship rule."""
     import json
-    import os
-    import sys
 
-    from taskvec.errors import TaskvecError
+    from taskvec.eval.cli import checks_cache, record_encoder
 
-    try:
-        encoder = Encoder(
-            getattr(args, "model", None),
-            tasks_file=getattr(args, "tasks_file", None),
-            device=getattr(args, "device", "cpu"),
-            dtype=getattr(args, "dtype", "fp32"),
-        )
-        reranker = reranker_for(encoder, args.rerank)
-        cache = os.environ.get("TASKVEC_CHECKS_CACHE", "/tmp/taskvec_checks_cache")
-        results = run_rerank_checks(
-            encoder,
-            args.task,
-            reranker,
-            args.data_root,
-            candidates=args.candidates,
-            only=args.only,
-            cache=Path(cache) if cache else None,
-            report=lambda name, row: print(name, json.dumps(row), flush=True),
-        )
-    except TaskvecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    encoder = record_encoder(args)
+    results = run_rerank_checks(
+        encoder,
+        args.task,
+        reranker_for(encoder, args.rerank),
+        args.data_root,
+        candidates=args.candidates,
+        only=args.only,
+        cache=checks_cache(),
+        report=lambda name, row: print(name, json.dumps(row), flush=True),
+    )
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2) + "\n")
     if args.card:

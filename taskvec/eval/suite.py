@@ -1,4 +1,4 @@
-"""The ablation suite: every data set of ../shared/data under every variant, written to docs/quality.md.
+"""The ablation suite: every data set of ../shared/data under every variant, written to docs/results/quality.md.
 
 The report follows the ablation table of the Jina v5 paper: rows are the variants (no prompt, generic prompt, task
 prompt, task adapter), columns the data sets, with the published MTEB figure of the base model above them. Every

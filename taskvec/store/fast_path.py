@@ -2,7 +2,7 @@
 
 Why: every LanceDB query pays a fixed cost (planning, a scan with the ``space_id`` prefilter, Arrow conversion)
 that dwarfs the arithmetic on small collections, and its own IVF indexes still carry that overhead per query (the
-figures are in docs/performance.md). A space's unit vectors and result columns are held in memory instead:
+figures are in docs/results/performance.md). A space's unit vectors and result columns are held in memory instead:
 
 * below ``ann_threshold`` rows, one matrix-vector product (exact, the same ranking as LanceDB's exact search);
 * from ``ann_threshold`` rows, an inverted-file index (IVF-Flat: spherical k-means lists, rows stored contiguously

@@ -22,6 +22,11 @@ from typing import Any, Literal
 log = logging.getLogger(__name__)
 
 VECTOR_INDEX = "vector_idx"
+# IVF_HNSW_SQ: 8 bits a dimension, the default. IVF_PQ: product codes (a byte per 4 dimensions at 384), IVF_RQ:
+# RaBitQ binary codes (a bit per dimension); both much smaller, both lean on the refine pass for their recall
+# (figures on SciFact in docs/results/compression.md).
+VectorIndexKind = Literal["IVF_HNSW_SQ", "IVF_PQ", "IVF_RQ"]
+VECTOR_INDEX_KINDS: tuple[str, ...] = VectorIndexKind.__args__
 SCALAR_INDEXES = {"space_id": "BITMAP", "id": "BTREE"}  # prefilter by space; merge-by-id for upserts and gets
 
 
@@ -29,7 +34,7 @@ SCALAR_INDEXES = {"space_id": "BITMAP", "id": "BTREE"}  # prefilter by space; me
 class IndexPolicy:
     """When LanceDB's indexes are built and how a search through them trades recall for time."""
 
-    vector_index: Literal["IVF_HNSW_SQ", "IVF_PQ"] = "IVF_HNSW_SQ"  # IVF_PQ: 8x smaller, needs the refine pass
+    vector_index: VectorIndexKind = "IVF_HNSW_SQ"
     vector_min_rows: int = 100_000  # rows in a collection before the ANN index is built (below: exact scans)
     scalar_min_rows: int = 10_000  # rows before the space and id columns are indexed
     nprobes: int = 32  # IVF partitions searched per query (LanceDB makes one partition per ~100K rows or more)
@@ -60,19 +65,24 @@ def missing_indexes(table: Any, policy: IndexPolicy) -> list[str]:
     wanted = [f"{column}_idx" for column in SCALAR_INDEXES] if rows >= policy.scalar_min_rows else []
     if rows >= policy.vector_min_rows:
         wanted.append(VECTOR_INDEX)
-    return [name for name in wanted if name not in present]
+    # A vector index of another kind than the policy's (TASKVEC_VECTOR_INDEX changed) is rebuilt as one.
+    kind = policy.vector_index.replace("_", "").lower()
+    stale = {VECTOR_INDEX} if present.get(VECTOR_INDEX, kind).lower() != kind else set()
+    return [name for name in wanted if name not in present or name in stale]
 
 
 def ensure_indexes(table: Any, policy: IndexPolicy) -> list[str]:
     """Build the indexes ``missing_indexes`` names; returns them. Rows written later join the indexes at the next
     ``table.optimize()``; until then LanceDB scans them exactly, so no row is ever missed."""
-    from lancedb.index import IvfHnswSq, IvfPq
+    from lancedb.index import IvfHnswSq, IvfPq, IvfRq
+
+    configs = {"IVF_HNSW_SQ": IvfHnswSq, "IVF_PQ": IvfPq, "IVF_RQ": IvfRq}
 
     built = missing_indexes(table, policy)
     for name in built:
         if name == VECTOR_INDEX:
             # With a typed config, create_index's first argument is the column (its old name, metric, is kept).
-            config = IvfHnswSq(distance_type="cosine") if policy.vector_index == "IVF_HNSW_SQ" else IvfPq("cosine")
+            config = configs[policy.vector_index](distance_type="cosine")
             table.create_index("vector", config=config, name=name, replace=True)
         else:
             column = name.removesuffix("_idx")

@@ -63,6 +63,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--mine-skip", type=int, default=d.mine_skip, help="top ranks skipped when mining negatives")
     p.add_argument(
+        "--matryoshka-dims",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="also train the first N dimensions of each vector (e.g. 256 128 64), so a space truncated to them "
+        "(TASKVEC_TRUNCATE_DIM) keeps more of its quality",
+    )
+    p.add_argument(
         "--anchor-weight",
         type=float,
         default=d.anchor_weight,
@@ -168,6 +177,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
         hard_negatives=args.hard_negatives,
         mine_negatives=args.mine_negatives,
         mine_skip=args.mine_skip,
+        matryoshka_dims=sorted(set(args.matryoshka_dims), reverse=True),
         anchor_weight=args.anchor_weight,
         anchor_data=list(args.anchor_data or []),
         anchor_batch=args.anchor_batch,
@@ -187,7 +197,6 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskvec.errors import TaskvecError
     from taskvec.train.trainer import train
 
     if args.task == "rerank":
@@ -196,11 +205,7 @@ def run(args: argparse.Namespace) -> int:
         return run_rerank(args)
 
     cfg = config_from_args(args, getattr(args, "argv", None))
-    try:
-        result = train(cfg, log=lambda msg: print(msg, file=sys.stderr))
-    except TaskvecError as exc:  # data, a flag or a model the user can fix: say so in one line, without a traceback
-        print(f"taskvec train: error: {exc}", file=sys.stderr)
-        return 2
+    result = train(cfg, log=lambda msg: print(msg, file=sys.stderr))
     val = result.validation
     for name in val["base"]:
         print(
@@ -208,11 +213,7 @@ def run(args: argparse.Namespace) -> int:
             f"adapter {val['adapter'][name]:.4f}"
         )
     print(f"saved {result.out} (best step {result.best_step} of {result.steps}, {result.wall_seconds / 60:.1f} min)")
-    try:
-        _ship_rule(args, result.out, cfg.device)
-    except TaskvecError as exc:
-        print(f"taskvec train: the panel failed: {exc}", file=sys.stderr)
-        return 2
+    _ship_rule(args, result.out, cfg.device)
     return 0
 
 
@@ -222,19 +223,9 @@ def run_interpolate(args: argparse.Namespace) -> int:
     command = shlex.join(
         ["taskvec", "interpolate", str(args.source), "--weight", f"{args.weight:g}", "--out", str(args.out)]
     )
-    try:
-        out = interpolate_adapter(args.source, args.weight, args.out, command=command)
-    except ValueError as exc:
-        print(f"taskvec interpolate: error: {exc}", file=sys.stderr)
-        return 2
+    out = interpolate_adapter(args.source, args.weight, args.out, command=command)
     print(f"saved {out} (update scaled by {args.weight:g}); measure its test figures again")
-    from taskvec.errors import TaskvecError
-
-    try:
-        _ship_rule(args, out)
-    except TaskvecError as exc:
-        print(f"taskvec interpolate: the panel failed: {exc}", file=sys.stderr)
-        return 2
+    _ship_rule(args, out)
     return 0
 
 
@@ -264,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["train", *argv]
     args = parser.parse_args(argv)
     args.argv = argv
-    return int(args.func(args))
+    from taskvec.cli import run_command
+
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ class TrainConfig:
     hard_negatives: int = 0  # per query, from the data's own negatives (or those mined, below)
     mine_negatives: int = 0  # per query, mined with the model before training: its top-ranked non-relevant docs
     mine_skip: int = 3  # ranks skipped before mining: the very top often holds unjudged relevant documents
+    matryoshka_dims: list[int] = field(default_factory=list)  # also train each prefix of these sizes (Matryoshka)
     anchor_weight: float = 0.0  # weight of the similarity-structure anchor to the base model
     anchor_data: list[str] = field(default_factory=list)  # texts for the anchor (other sources); else the batch
     anchor_batch: int = 16

@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from taskvec.errors import InvalidInputError
 from taskvec.train.model_card import INFO_FILE, write_model_card
 
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -31,23 +32,36 @@ def interpolate_adapter(source: Path, weight: float, out: Path, *, command: str 
 
     source, out = Path(source), Path(out)
     if not 0.0 < weight <= 1.0:
-        raise ValueError(
-            f"weight must be in (0, 1], got {weight}: 1 keeps the trained adapter, smaller values move it towards "
-            "the base model (0.5 is halfway)."
+        raise InvalidInputError(
+            f"weight must be in (0, 1], got {weight}",
+            field="--weight",
+            fix="1 keeps the trained adapter, smaller values move it towards the base model (0.5 is halfway).",
         )
     for name in (CONFIG_FILE, WEIGHTS_FILE):
         if not (source / name).is_file():
-            raise ValueError(
-                f"source {source} has no {name}: pass a PEFT LoRA adapter folder (as `taskvec train` writes)"
+            raise InvalidInputError(
+                f"source {source} has no {name}",
+                field="source",
+                fix="Pass a PEFT LoRA adapter folder (as `taskvec train` writes).",
             )
     if out.resolve() == source.resolve():
-        raise ValueError("out must differ from source: scaling in place would lose the trained adapter")
+        raise InvalidInputError(
+            "out must differ from source: scaling in place would lose the trained adapter",
+            field="--out",
+            fix="Write the interpolated adapter to a new folder.",
+        )
     if json.loads((source / CONFIG_FILE).read_text()).get("peft_type") != "LORA":
-        raise ValueError(f"source {source} is not a LoRA adapter (adapter_config.json peft_type is not LORA)")
+        raise InvalidInputError(
+            f"source {source} is not a LoRA adapter (adapter_config.json peft_type is not LORA)",
+            field="source",
+            fix="Only LoRA adapters can be interpolated.",
+        )
 
     tensors = load_file(str(source / WEIGHTS_FILE))
     if not any(".lora_B." in k for k in tensors):
-        raise ValueError(f"source {source} holds no lora_B weights to scale")
+        raise InvalidInputError(
+            f"source {source} holds no lora_B weights to scale", field="source", fix="Pass a trained LoRA adapter."
+        )
 
     # Build the new folder beside ``out`` and swap it in at the end: a failure part-way leaves ``out`` as it was.
     out.parent.mkdir(parents=True, exist_ok=True)

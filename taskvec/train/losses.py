@@ -6,6 +6,8 @@
 * ``cosent`` and ``angle`` (similarity): pair ranking by score; they only compare pairs, so any score scale works.
 * ``supervised_contrastive`` (classification, clustering): texts of one label pulled together, others pushed away
   (Khosla et al. 2020).
+* ``matryoshka``: any of the above averaged over the full vectors and their renormalised prefixes (Kusupati et al.
+  2022), so that a space truncated to those dimensions (``TASKVEC_TRUNCATE_DIM``) keeps more of its quality.
 * ``similarity_anchor``: keeps the batch's cosine-similarity structure near the frozen base model's. It is what
   lets an adapter learn its task without forgetting what the base did well on sets it never saw. Caveat: not for
   the similarity task, whose loss is about that structure itself; there it leaves only changes specific to the
@@ -13,6 +15,8 @@
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -95,3 +99,14 @@ def similarity_anchor(student: torch.Tensor, teacher: torch.Tensor) -> torch.Ten
     s = student @ student.T
     t = teacher @ teacher.T
     return ((s - t) ** 2).mean()
+
+
+def matryoshka(loss: Callable[..., torch.Tensor], dims: Sequence[int], *vectors: torch.Tensor) -> torch.Tensor:
+    """``loss(*vectors)`` averaged with the same loss on each ``dims`` prefix of every vector, renormalised.
+
+    Equal weights, as in sentence-transformers' MatryoshkaLoss: the full space keeps a share of the gradient, so
+    truncation is learnt without giving up the full dimension. Without ``dims`` it is ``loss(*vectors)``.
+    """
+    parts = [loss(*vectors)]
+    parts += [loss(*(F.normalize(v[:, :dim], dim=-1) for v in vectors)) for dim in dims]
+    return torch.stack(parts).mean()

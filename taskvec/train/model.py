@@ -54,6 +54,7 @@ class EmbeddingModel:
         self.device = device
         self.pooling = backbone.pooling
         self.max_seq_length = backbone.max_seq_length
+        self.dimension = backbone.hidden_size
         self.tokens = TextTokenizer(backbone.tokenizer, self.max_seq_length)
         self.padding = forward.Padding.for_tokenizer(backbone.tokenizer, device, self.max_seq_length)
         self.spec = forward.VectorSpec(self.pooling, normalize=True)

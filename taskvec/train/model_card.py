@@ -100,6 +100,14 @@ def render(info: dict[str, Any]) -> str:
         _table(data_rows, ["source", "train", "validation", "licence"]),
         "",
     ]
+    if hp.get("matryoshka_dims"):
+        dims = ", ".join(str(d) for d in hp["matryoshka_dims"])
+        parts += [
+            f"Trained with a Matryoshka loss over the first {dims} dimensions as well as the full vector: a space "
+            "truncated to one of them (`TASKVEC_TRUNCATE_DIM`) keeps more of its quality than an adapter trained "
+            "without it (benchmarks/compression.py measures it).",
+            "",
+        ]
     if info.get("anchor_data"):
         parts += [
             "Anchor texts (unlabelled; their similarity structure under the adapter is kept near the base "

@@ -38,6 +38,7 @@ from taskvec.errors import DataError
 from taskvec.train.config import SAVED_INFO, set_seed
 from taskvec.train.data import PairSet, carve_validation, for_kind, read_source
 from taskvec.train.model import default_target_modules
+from taskvec.train.optimizer import Optimisation
 
 
 @dataclass
@@ -213,11 +214,8 @@ def train_reranker(cfg: RerankConfig, log: Callable[[str], None] | None = None) 
     steps_per_epoch = max(1, math.ceil(len(items) / cfg.batch_size))
     total = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.epochs))
     eval_every = max(1, steps_per_epoch // max(cfg.evals_per_epoch, 1))
-    params = net.parameters()
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    warm = max(1, int(total * cfg.warmup))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(total - warm, 1)))
+    optimisation = Optimisation(
+        net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, total_steps=total, warmup=cfg.warmup
     )
 
     def validate() -> dict[str, list[float]]:
@@ -247,11 +245,7 @@ def train_reranker(cfg: RerankConfig, log: Callable[[str], None] | None = None) 
             logits = cfg.scale * (torch.from_numpy(r.cosine(q, docs)).to(net.device) + head)
             loss = loss + torch.nn.functional.cross_entropy(logits.unsqueeze(0), torch.zeros(1, dtype=torch.long))
         loss = loss / len(batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
+        optimisation.step(loss)
         step += 1
         losses_seen.append(float(loss.detach()))
         bar.update(1)

@@ -49,14 +49,9 @@ def config_from_args(args: argparse.Namespace) -> RerankConfig:
 
 
 def run_rerank(args: argparse.Namespace) -> int:
-    from taskvec.errors import TaskvecError
     from taskvec.train.rerank import train_reranker
 
-    try:
-        info = train_reranker(config_from_args(args), log=lambda msg: print(msg, file=sys.stderr))
-    except TaskvecError as exc:
-        print(f"taskvec train: error: {exc}", file=sys.stderr)
-        return 2
+    info = train_reranker(config_from_args(args), log=lambda msg: print(msg, file=sys.stderr))
     val = info["validation"]
     for name, first in val["first_stage"].items():
         print(f"{name}: first stage {first:.4f}  reranked {val['reranked'].get(name, first):.4f}")

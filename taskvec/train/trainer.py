@@ -39,6 +39,7 @@ from taskvec.train.batches import Batch, plan_epoch, sample_anchor_texts
 from taskvec.train.config import LOSS_NAMES, LOSSES_BY_KIND, SAVED_INFO, TrainConfig, TrainResult, set_seed
 from taskvec.train.data import Dataset, PairSet, ScoredSet, carve_validation, for_kind, read_source
 from taskvec.train.model import EmbeddingModel
+from taskvec.train.optimizer import Optimisation
 
 
 class Trainer:
@@ -84,6 +85,7 @@ class Trainer:
         self.anchor_texts = sample_anchor_texts(cfg.anchor_data, cfg.seed)
         self.net = EmbeddingModel(cfg, pick_device(cfg.device))
         self.pooling, self.max_seq_length = self.net.pooling, self.net.max_seq_length
+        _check_matryoshka_dims(cfg.matryoshka_dims, self.net.dimension)
         if cfg.mine_negatives:
             for data in self.train_sets:
                 if isinstance(data, PairSet):
@@ -135,7 +137,9 @@ class Trainer:
             dev = self.net.device
             same = torch.tensor([[d in rel for d in dids] for rel in relevant], dtype=torch.bool, device=dev)
             target = torch.arange(len(qids), device=dev)
-            loss = losses.in_batch_contrastive(qv, dv, target, scale=cfg.scale, same_as_positive=same)
+            loss = self.over_dims(
+                lambda q, d: losses.in_batch_contrastive(q, d, target, scale=cfg.scale, same_as_positive=same), qv, dv
+            )
             return loss, q_texts + d_texts
         if isinstance(data, ScoredSet):
             rows = [data.pairs[i] for i in batch.items]
@@ -143,12 +147,17 @@ class Trainer:
             b = self.net.embed_train(self.d([r[1] for r in rows]))
             scores = torch.tensor([r[2] for r in rows], dtype=torch.float32, device=self.net.device)
             fn = losses.angle if self.loss_name == "angle" else losses.cosent
-            return fn(a, b, scores, scale=cfg.scale), [r[0] for r in rows] + [r[1] for r in rows]
+            loss = self.over_dims(lambda x, y: fn(x, y, scores, scale=cfg.scale), a, b)
+            return loss, [r[0] for r in rows] + [r[1] for r in rows]
         texts = [data.texts[i] for i in batch.items]
         names = sorted(set(data.labels))
         labels = torch.tensor([names.index(data.labels[i]) for i in batch.items], device=self.net.device)
         v = self.net.embed_train(self.d(texts))
-        return losses.supervised_contrastive(v, labels, temperature=cfg.temperature), texts
+        return self.over_dims(lambda x: losses.supervised_contrastive(x, labels, temperature=cfg.temperature), v), texts
+
+    def over_dims(self, loss: Callable[..., torch.Tensor], *vectors: torch.Tensor) -> torch.Tensor:
+        """The task loss, over the Matryoshka prefixes too when ``--matryoshka-dims`` asks for them."""
+        return losses.matryoshka(loss, self.cfg.matryoshka_dims, *vectors)
 
     def anchor_loss(self, batch_texts: list[str], rng: random.Random) -> torch.Tensor:
         """Keep the similarity structure of (other sources') texts near the base model's, unprompted."""
@@ -212,11 +221,12 @@ class Trainer:
         steps_per_epoch = len(plan_probe)
         total = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.epochs))
         eval_every = max(1, steps_per_epoch // max(cfg.evals_per_epoch, 1))
-        params = self.net.trainable_parameters()
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        warm = max(1, int(total * cfg.warmup))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(total - warm, 1)))
+        optimisation = Optimisation(
+            self.net.trainable_parameters(),
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            total_steps=total,
+            warmup=cfg.warmup,
         )
         base = self.validate("base")
         # With empty prompts (MiniLM's retrieval, similarity, classification) prompt-only is the base: skip the rerun.
@@ -240,11 +250,7 @@ class Trainer:
             loss, seen = self.batch_loss(batch)
             if cfg.anchor_weight > 0:
                 loss = loss + cfg.anchor_weight * self.anchor_loss(seen, rng)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
+            optimisation.step(loss)
             step += 1
             loss_log.append(float(loss.detach()))
             bar.update(1)
@@ -330,6 +336,15 @@ def _cpu_seconds() -> float:
 
 def _mean(figures: dict[str, float]) -> float:
     return float(np.mean(list(figures.values()))) if figures else 0.0
+
+
+def _check_matryoshka_dims(dims: list[int], hidden: int) -> None:
+    if any(not 0 < d < hidden for d in dims):
+        raise InvalidInputError(
+            f"--matryoshka-dims {' '.join(map(str, dims))} must each be between 1 and {hidden - 1}",
+            field="--matryoshka-dims",
+            fix=f"Give prefixes shorter than the model's {hidden} dimensions (the full vector is always trained).",
+        )
 
 
 def train(cfg: TrainConfig, log: Callable[[str], None] | None = None) -> TrainResult:
