@@ -1,8 +1,8 @@
 """What each ``taskvec`` command does (the parser is ``taskvec.cli``).
 
 Every command checks its arguments, its paths and the collection it names before it loads anything; the commands
-that need no model (collections, describe, get, delete, drop, optimize) never load one, and a read never creates
-a store folder. Each command reads only the settings it needs, so a bad value of another concern does not stop it.
+that need no model (collections, describe, get, delete, drop, optimize, and tasks where the model folder's files
+settle its spaces) never load one, and a read never creates a store folder. Each command reads only the settings it needs, so a bad value of another concern does not stop it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel
@@ -129,22 +129,29 @@ def cmd_index(args: argparse.Namespace) -> int:
         bar.set_postfix_str("loading the model", refresh=True)
         service = _service(settings)  # the driver's own model: it chunks, and names the space the workers must match
 
-        def progress(done: float, total: float | None, message: str) -> None:
-            bar.n = int(done)
-            bar.set_postfix_str(message, refresh=False)
-            bar.refresh()
-
         # The local files are the user's own: no per-call byte limit, but one commit, so memory holds the corpus.
         limits = DocumentLimits(len(docs), settings.max_text_bytes, None)
-        with _interruptible() as check_cancelled:
+        with _interruptible() as ctrl_c:
+
+            def progress(done: float, total: float | None, message: str) -> None:
+                bar.n = int(done)
+                bar.set_postfix_str(ctrl_c.note(message), refresh=False)
+                bar.refresh()
+
             result = service.index(
                 collection,
                 docs,
                 args.task,
                 chunking=chunking,
-                control=CallControl(progress=progress, check_cancelled=check_cancelled),
+                control=CallControl(progress=progress, check_cancelled=ctrl_c.check),
                 limits=limits,
                 encode_rows=encode_rows,
+            )
+        if ctrl_c.requested.is_set():  # pressed once the commit had begun: it landed whole; say so, and stop
+            raise Interrupted(
+                f"interrupted as the write committed: all {result.rows_written} rows are in {collection!r}"
+                + (" (`taskvec optimize` builds its indexes)" if service.store.indexing() else "")
+                + "."
             )
     if service.store.indexing():  # the write made the collection large enough for LanceDB's indexes
         print(
@@ -176,25 +183,35 @@ def _encoder_pool(args: argparse.Namespace, settings: Any, bar: Any) -> Iterator
         yield pool
 
 
-@contextlib.contextmanager
-def _interruptible() -> Iterator[Callable[[], None]]:
-    """Ctrl-C asks the running call to stop at its next step (it then raises Interrupted, having written
-    nothing); a second Ctrl-C stops at once, which is just as safe: nothing is committed until the very end."""
-    requested = threading.Event()
+class _CtrlC:
+    """Ctrl-C during ``taskvec index``: the first asks the call to stop at its next step (it then raises
+    Interrupted, having written nothing) and prints nothing, so that the run ends on one line (run_command's); the
+    bar says it is stopping. A second stops at once, which is just as safe: the write is one commit."""
 
-    def on_sigint(signum: int, frame: Any) -> None:
-        if requested.is_set():
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+
+    def on_sigint(self, signum: int, frame: Any) -> None:
+        if self.requested.is_set():
             raise KeyboardInterrupt
-        requested.set()
-        print("\ntaskvec: stopping at the next step (Ctrl-C again to stop now)…", file=sys.stderr)  # below the bar
+        self.requested.set()
 
-    def check_cancelled() -> None:
-        if requested.is_set():
+    def check(self) -> None:
+        if self.requested.is_set():
             raise Interrupted("interrupted: nothing was written; the collection is as it was.")
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    def note(self, message: str) -> str:
+        """A progress message, saying so once Ctrl-C has been pressed."""
+        return f"stopping (Ctrl-C again to stop now); {message}" if self.requested.is_set() else message
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[_CtrlC]:
+    """SIGINT handled by a ``_CtrlC`` while the block runs, the previous handler back after it."""
+    ctrl_c = _CtrlC()
+    previous = signal.signal(signal.SIGINT, ctrl_c.on_sigint)
     try:
-        yield check_cancelled
+        yield ctrl_c
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -292,12 +309,16 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from taskvec.service import quiet_libraries
     from taskvec.task_list import task_list
 
     settings = settings_from(args, "engine")  # the model alone: no store is opened
-    quiet_libraries()
-    result = task_list(settings.build_encoder(), settings.effective_tasks_file())
+    spaces = settings.task_spaces_from_files()  # no model loaded where the folder's files settle the spaces
+    if spaces is None:
+        from taskvec.service import quiet_libraries
+
+        quiet_libraries()
+        spaces = settings.build_encoder().spaces
+    result = task_list(spaces, settings.effective_tasks_file())
     lines = [f"model {result.model} (prompts: {result.prompt_source})"]
     for t in result.tasks:
         prompts = repr(t.query_prompt) if t.symmetric else f"query {t.query_prompt!r} / document {t.document_prompt!r}"

@@ -29,6 +29,7 @@ from taskvec.store.indexes import VectorIndexKind
 
 if TYPE_CHECKING:
     from taskvec.engine import Encoder
+    from taskvec.engine.task_spaces import TaskSpaces
     from taskvec.store import Store
 
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
@@ -155,6 +156,19 @@ class EngineSettings(BaseSettings):
             "truncate_dim": self.truncate_dim,
             "compile": self.compile,
         }
+
+    def task_spaces_from_files(self) -> TaskSpaces | None:
+        """The spaces of every task the encoder would have, from the model folder's files (no torch); None where
+        the files do not settle them and the encoder must load (``TaskSpaces.from_files``)."""
+        from taskvec.engine.task_spaces import TaskSpaces
+
+        return TaskSpaces.from_files(
+            self.model,
+            tasks_file=self.effective_tasks_file(),
+            device=self.device,
+            dtype=self.dtype,
+            truncate_dim=self.truncate_dim,
+        )
 
 
 class StoreSettings(BaseSettings):

@@ -129,7 +129,7 @@ class TaskvecService(StoreService):
         return task
 
     def tasks(self) -> TaskList:
-        return task_list(self.encoder, self.tasks_file)
+        return task_list(self.encoder.spaces, self.tasks_file)
 
     # ---------------------------------------------------------------------------------------------- index
     def index(
@@ -157,7 +157,12 @@ class TaskvecService(StoreService):
         space = self.encoder.space(t)
         staged = self._encode_documents(docs, t, space, chunking or self.chunking, control, encode_rows)
         control.check()  # the last moment to give up: from here the write lands whole
-        written = self.store.upsert(collection, staged.rows, staged.vectors, space)
+        # The commit is the call's last stretch of progress: reported as it begins, then at least once a second
+        # until it returns (a large merge_insert takes seconds), and as done once it has.
+        rows = f"{len(staged.rows)} rows"
+        with control.step(0, len(docs), len(docs), f"writing {rows} into {collection!r}", HEARTBEAT_S, announce=True):
+            written = self.store.upsert(collection, staged.rows, staged.vectors, space)
+        control.report(len(docs), len(docs), f"wrote {rows} into {collection!r}")
         return IndexResult(
             collection=collection,
             task=t.name,
@@ -208,8 +213,10 @@ class TaskvecService(StoreService):
                 staged.rows.extend(part)
                 vectors.append(encoded.vectors)
                 staged.truncated += encoded.truncated
-                message = f"encoded {len(staged.rows)} rows of {done:.0f}/{len(docs)} documents"
-                control.report(done, len(docs), f"{message}; writing" if done == len(docs) else message)
+                if done < len(docs):  # the last step's report is the write's (index): it ends the call's progress
+                    control.report(
+                        done, len(docs), f"encoded {len(staged.rows)} rows of {done:.0f}/{len(docs)} documents"
+                    )
         staged.vectors = np.concatenate(vectors)
         return staged
 

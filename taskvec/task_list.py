@@ -11,24 +11,25 @@ from typing import TYPE_CHECKING
 from taskvec.results import TaskInfo, TaskList
 
 if TYPE_CHECKING:
-    from taskvec.engine import Encoder, Task
+    from taskvec.engine import Task, TaskSpaces
 
 
-def task_list(encoder: Encoder, tasks_file: Path | None = None) -> TaskList:
+def task_list(spaces: TaskSpaces, tasks_file: Path | None = None) -> TaskList:
+    """The tasks of ``spaces`` (an encoder's ``spaces``, or ``TaskSpaces.from_files`` without loading a model)."""
     infos = []
-    for name in encoder.tasks:
-        task = encoder.tasks[name]
-        fields = {**task.to_dict(), "adapter": adapter_label(encoder, task, tasks_file)}
-        infos.append(TaskInfo(**fields, space_id=encoder.space(task).id))
-    return TaskList(model=encoder.model_name, prompt_source=encoder.profile.source, tasks=infos)
+    for name in spaces.tasks:
+        task = spaces.tasks[name]
+        fields = {**task.to_dict(), "adapter": adapter_label(spaces, task, tasks_file)}
+        infos.append(TaskInfo(**fields, space_id=spaces.space(task).id))
+    return TaskList(model=spaces.model_name, prompt_source=spaces.profile.source, tasks=infos)
 
 
-def adapter_label(encoder: Encoder, task: Task, tasks_file: Path | None) -> str | None:
+def adapter_label(spaces: TaskSpaces, task: Task, tasks_file: Path | None) -> str | None:
     if task.adapter is None:
         return None
-    shipped = encoder.profile.shipped_adapter(task.kind)
+    shipped = spaces.profile.shipped_adapter(task.kind)
     if shipped is not None and Path(shipped).resolve() == Path(task.adapter).resolve():
-        return f"{encoder.profile.adapters_slug}/{Path(task.adapter).name} (shipped)"
+        return f"{spaces.profile.adapters_slug}/{Path(task.adapter).name} (shipped)"
     if tasks_file is not None:
         return os.path.relpath(Path(task.adapter).resolve(), Path(tasks_file).resolve().parent)
     return Path(task.adapter).name

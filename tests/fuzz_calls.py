@@ -1,7 +1,9 @@
 """A seeded generator of hostile MCP messages for the stdio fuzz test, as raw JSON-RPC lines.
 
-Every ``index`` and ``delete`` it makes is broken in at least one field, so none may change the store; reads may
-succeed or fail. Each item is (line, request id or None for a notification, kind).
+Every ``index``, ``delete`` and ``drop_collection`` it makes is broken in at least one field, so none may change
+the store (a drop names the fuzzed store's collection only in a call that is malformed otherwise, or by a near
+miss of its name); reads (``get_documents`` among them) may succeed or fail. Each item is (line, request id or None
+for a notification, kind).
 """
 
 from __future__ import annotations
@@ -13,6 +15,13 @@ from typing import Any
 
 TOOLS = [
     "index", "search", "similar", "classify", "cluster", "rerank", "list_collections", "describe_collection", "delete",
+    "get_documents", "drop_collection",
+]  # fmt: skip
+HOME = "home"  # the collection the fuzzed store holds
+# Names that are not HOME but look like it (or like every collection), and values that are no name at all.
+NEAR_MISSES = [
+    "Home", "HOME", "home ", " home", "home\n", "home\u0000", "hom", "homee", "home/", "../home", "./home", "home.lance",
+    "home') OR (1=1", "*", "%", ".", "..", "", "missing", 5, None, True, [HOME], {"name": HOME},
 ]  # fmt: skip
 HOSTILE_STRINGS = [
     "",
@@ -111,6 +120,35 @@ def _arguments(tool: str, rng: random.Random) -> tuple[dict[str, Any], bool]:
             ]
         )
         return args, True
+    if tool == "drop_collection":
+        args = rng.choice(
+            [
+                {"collection": rng.choice(NEAR_MISSES)},
+                {
+                    "collection": HOME,
+                    rng.choice(["confirm", "force", "ids", "filter"]): rng.choice([True, [HOME], "yes"]),
+                },
+                {"name": HOME},
+                {"collections": [HOME]},
+                {},
+            ]
+        )
+        return args, True
+    if tool == "get_documents":
+        args = {"collection": collection}
+        if rng.random() < 0.7:
+            args["ids"] = rng.choice(
+                [["h1", "h2", "nope"], [], "h1", [1, 2], ["x" * 600], [f"h{i}" for i in range(1025)], [None], None]
+            )
+        if rng.random() < 0.4:
+            args["filter"] = _filter(rng)
+        if rng.random() < 0.4:
+            args["limit"] = rng.choice([0, 1, 10, 1000, 1001, -5, 10**20, "ten", None])
+        if rng.random() < 0.4:
+            args["offset"] = rng.choice([0, 5, -1, 10**20, 2**63, "x", None])
+        if rng.random() < 0.1:
+            args["peek"] = True  # not an argument of get_documents
+        return args, False
     if tool in ("search", "similar"):
         key = "query" if tool == "search" else "text"
         args = {key: rng.choice(["kettle", "", "x" * 3000, *HOSTILE_STRINGS]), "collection": collection}

@@ -1,6 +1,7 @@
-"""Test helpers that are not fixtures: random LoRA adapters and tasks files for the tiny model; for the MCP tests,
-tool calls that must succeed or fail, the store's contents, free ports, and servers run in a thread (uvicorn) or
-a subprocess (``taskvec serve``), with a bound on every wait.
+"""Test helpers that are not fixtures: random LoRA adapters and tasks files for the tiny model; CLI commands in a
+fresh interpreter (did torch load?); for the MCP tests, tool calls that must succeed or fail, the store's
+contents, free ports, and servers run in a thread (uvicorn) or a subprocess (``taskvec serve``), with a bound on
+every wait.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -46,6 +48,31 @@ def make_random_adapter(
 def write_tasks_file(path: Path, body: str) -> Path:
     path.write_text(body)
     return path
+
+
+def in_subprocess(environ: dict[str, str], *commands: list[str]) -> tuple[list[int], bool, str, str]:
+    """Run `taskvec` commands in one fresh interpreter: their exit codes, whether torch was imported, and the
+    output. A fresh process is the only honest way to tell that no model was loaded."""
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        from taskvec.cli import main
+        codes = [main(argv) for argv in {[list(c) for c in commands]!r}]
+        print(json.dumps({{"codes": codes, "torch": "torch" in sys.modules}}))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env={**os.environ, **environ}, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    *output, last = proc.stdout.strip().splitlines()
+    summary = json.loads(last)
+    return summary["codes"], summary["torch"], "\n".join(output), proc.stderr
+
+
+def below_the_bar(stderr: str, bar: str) -> list[str]:
+    """The lines of ``stderr`` that are not frames of the progress bar whose description is ``bar``."""
+    return [line for line in stderr.replace("\r", "\n").splitlines() if line.strip() and not line.startswith(bar)]
 
 
 # ---------------------------------------------------------------------------------------------------- MCP tests

@@ -9,10 +9,10 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import below_the_bar, in_subprocess
 from test_cli import env, run  # noqa: F401 (fixtures)
 
 from taskvec import service as service_module
@@ -32,26 +32,6 @@ def corpus(tmp_path: Path) -> Path:
     path = tmp_path / "corpus.jsonl"
     path.write_text("\n".join(json.dumps(d) for d in CORPUS))
     return path
-
-
-def in_subprocess(environ: dict[str, str], *commands: list[str]) -> tuple[list[int], bool, str, str]:
-    """Run `taskvec` commands in one fresh interpreter: their exit codes, whether torch was imported, and the
-    output. A fresh process is the only honest way to tell that no model was loaded."""
-    script = textwrap.dedent(
-        f"""
-        import json, sys
-        from taskvec.cli import main
-        codes = [main(argv) for argv in {[list(c) for c in commands]!r}]
-        print(json.dumps({{"codes": codes, "torch": "torch" in sys.modules}}))
-        """
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], env={**os.environ, **environ}, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    *output, last = proc.stdout.strip().splitlines()
-    summary = json.loads(last)
-    return summary["codes"], summary["torch"], "\n".join(output), proc.stderr
 
 
 def test_commands_that_need_no_model_load_none(run, env, corpus: Path, tmp_path: Path) -> None:  # noqa: F811
@@ -163,7 +143,8 @@ def test_index_progress_moves_from_the_first_batch(run, monkeypatch, corpus: Pat
     loading = next(i for i, f in enumerate(frames) if "loading the model" in f)
     first = next(i for i, f in enumerate(frames) if " 2/5 " in f and "encoded 2 rows of 2/5 documents" in f)
     assert loading < first and " 0/5 " in frames[loading]  # the bar is up while the model loads, then moves
-    assert any(" 5/5 " in f and "writing" in f for f in frames[first:])
+    writing = next(i for i, f in enumerate(frames) if "writing 5 rows into 'demo'" in f)
+    assert first < writing and " 5/5 " in frames[-1] and "wrote 5 rows" in frames[-1]  # the commit ends the bar
 
 
 def test_a_bad_config_file_says_where_and_other_concerns_still_work(run, monkeypatch, tmp_path: Path) -> None:  # noqa: F811
@@ -202,6 +183,6 @@ def test_ctrl_c_while_the_model_loads_is_one_line_below_the_bar_and_exit_130(env
     text = (seen + err).decode(errors="replace")
     assert process.returncode == 130 and out == b"", text[-2000:]
     assert "Traceback" not in text and "terminate called" not in text
-    last = text.replace("\r", "\n").rstrip().splitlines()[-1]
-    assert last.startswith("taskvec: ") and ("stopped" in last or "nothing was written" in last), text[-2000:]
+    (line,) = below_the_bar(text, "index demo")  # exactly one line under the bar
+    assert line.startswith("taskvec: ") and ("stopped" in line or "nothing was written" in line), text[-2000:]
     assert not Path(env["TASKVEC_STORE"]).exists()

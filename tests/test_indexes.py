@@ -156,3 +156,13 @@ def test_the_vector_index_setting_picks_the_kind_and_optimize_rebuilds_on_a_chan
     found = [{h.id for h in store.search("docs", SPACE, q, limit=10)} for q in queries]
     recall = np.mean([len(f & set(exact_top(vectors, q))) / 10 for f, q in zip(found, queries, strict=True)])
     assert recall >= 0.9, recall  # the refine pass re-scores the coarse codes' candidates on the full vectors
+
+
+def test_optimize_right_after_a_large_write_waits_for_its_background_build(tmp_path) -> None:
+    """The write starts an index build in the background; optimize would build the same indexes, and the second
+    commit would conflict with the first: it waits for the build instead of failing as busy."""
+    store = Store(tmp_path / "db", memory_budget=0, indexes=SMALL)
+    fill(store)
+    report = store.optimize("docs")
+    assert {"vector_idx", "space_id_idx", "id_idx"} <= set(report["indexes"])
+    assert not store.indexing()

@@ -22,7 +22,7 @@ from mcp.shared.exceptions import MCPError
 from taskvec import service as service_module
 from taskvec.server import build_server
 from taskvec.service import TaskvecService
-from taskvec.store import DocumentLimits, Store
+from taskvec.store import DocumentLimits, Store, lance_store
 
 DOCS = [
     {"id": "kettle", "text": "Descale the kettle with white vinegar once a month.", "metadata": {"room": "kitchen"}},
@@ -208,7 +208,27 @@ async def test_index_reports_progress_per_block(
             assert not result.is_error
             quiet = await client.call_tool("index", docs_args("big", docs=docs))  # no callback: no notifications
             assert not quiet.is_error
-    assert seen == [(0, 10), (4, 10), (8, 10), (10, 10)]
+    # 9: the commit begins (a slow one beats between 9 and 10 every second), 10: it has landed.
+    assert seen[:4] == [(0, 10), (4, 10), (8, 10), (9, 10)] and seen[-1] == (10, 10), seen
+    assert all(9 < p < 10 and t == 10 for p, t in seen[4:-1]), seen
+
+
+async def _index_watching_progress(
+    service: TaskvecService, mode: str, collection: str, count: int
+) -> list[tuple[float, float, str]]:
+    """Index ``count`` small documents through a client session: each progress notification as (time, progress,
+    message)."""
+    seen: list[tuple[float, float, str]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((time.monotonic(), progress, message or ""))
+
+    docs = [{"id": f"d{i}", "text": f"note number {i}"} for i in range(count)]
+    async with Client(build_server(service), mode=mode) as client:
+        with anyio.fail_after(CALL_TIMEOUT):
+            result = await client.call_tool("index", docs_args(collection, docs=docs), progress_callback=on_progress)
+    assert not result.is_error
+    return seen
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
@@ -225,22 +245,41 @@ async def test_a_slow_step_still_reports_progress_every_second(
         return real_encode(*args, **kwargs)
 
     monkeypatch.setattr(tiny_service, "encode", slow_encode)
-    seen: list[tuple[float, float, str]] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        seen.append((time.monotonic(), progress, message or ""))
-
-    docs = [{"id": f"d{i}", "text": f"note number {i}"} for i in range(4)]
-    async with Client(build_server(tiny_service), mode=mode) as client:
-        with anyio.fail_after(CALL_TIMEOUT):
-            result = await client.call_tool("index", docs_args("slow", docs=docs), progress_callback=on_progress)
-    assert not result.is_error
+    seen = await _index_watching_progress(tiny_service, mode, "slow", 4)
     values = [p for _, p, _ in seen]
     assert values == sorted(set(values)) and values[0] == 0 and values[-1] == 4, values  # strictly increasing
     gaps = [later - earlier for (earlier, _, _), (later, _, _) in itertools.pairwise(seen)]
     assert max(gaps) < 2.5, gaps  # a step alone lasts 3.5 s
     heartbeats = [m for _, p, m in seen if p not in (0, 2, 4)]
     assert len(heartbeats) >= 4 and "encoding rows 1-2 of 4 documents" in heartbeats, heartbeats
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_slow_commit_still_reports_progress_every_second(
+    tiny_service: TaskvecService, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """The one commit of an index (LanceDB's write) made to take 3.5 s: "writing N rows" keeps coming at least
+    every ~second while it runs, each higher than the last, and the rows land whole once it returns."""
+    commit_began, commit_ended = [], []
+    real_create = lance_store.create_with
+
+    def slow_create(*args: Any, **kwargs: Any) -> Any:
+        commit_began.append(time.monotonic())
+        time.sleep(3.5)
+        result = real_create(*args, **kwargs)
+        commit_ended.append(time.monotonic())
+        return result
+
+    monkeypatch.setattr(lance_store, "create_with", slow_create)
+    seen = await _index_watching_progress(tiny_service, mode, "slow", 6)
+    assert len(store_contents(tiny_service)["slow"]) == 6
+    values = [p for _, p, _ in seen]
+    assert values == sorted(set(values)) and values[-1] == 6, values  # strictly increasing, then done
+    during = [t for t, _, m in seen if commit_began[0] <= t <= commit_ended[0] and "writing 6 rows" in m]
+    assert len(during) >= 2, seen  # a commit alone lasts 3.5 s
+    stamps = [commit_began[0], *during, commit_ended[0]]
+    assert max(later - earlier for earlier, later in itertools.pairwise(stamps)) < 2.5, seen
+    assert seen[-1][2] == "wrote 6 rows into 'slow'"
 
 
 async def test_tool_calls_run_off_the_event_loop(tiny_service: TaskvecService, monkeypatch: pytest.MonkeyPatch) -> None:

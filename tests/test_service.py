@@ -105,7 +105,8 @@ def test_a_cancelled_call_writes_nothing(service: TaskvecService, monkeypatch) -
     seen: list[tuple[float, int, str]] = []
     result = service.index("c", docs, "retrieval", control=CallControl(progress=lambda *a: seen.append(a)))
     assert result.inserted == 7 and store_contents(service) != before
-    assert [round(d) for d, _, _ in seen] == [0, 2, 4, 6, 7] and seen[-1][2].endswith("writing")
+    assert [d for d, _, _ in seen[:5]] == [0, 2, 4, 6, 6.5] and seen[4][2] == "writing 7 rows into 'c'"
+    assert seen[-1] == (7, 7, "wrote 7 rows into 'c'")  # the commit is the last stretch of progress
 
 
 def test_bad_input_writes_nothing(service: TaskvecService) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -26,7 +27,7 @@ from typing import Any
 
 import pytest
 from fuzz_calls import fuzz_messages
-from helpers import TASKVEC_SCRIPT, RawStdioServer, server_env
+from helpers import TASKVEC_SCRIPT, RawStdioServer, below_the_bar, server_env
 
 from taskvec import service as service_module
 from taskvec.errors import InvalidInputError
@@ -350,6 +351,7 @@ def run_fuzz(tiny_model_dir: Path, tmp_path: Path, count: int, seed: int) -> Non
     store_path = tmp_path / "store"
     seeded = TaskvecService(Encoder(tiny_model_dir, device="cpu"), Store(store_path))
     seeded.index("home", [{"id": f"h{i}", "text": f"home note {i}", "metadata": {"lang": "en"}} for i in range(6)])
+    seeded.index("spare", [{"id": "s1", "text": "dropped by the one well-formed drop, at the end"}])
     before = table_rows(store_path, "home")
     server = RawStdioServer(server_env(tiny_model_dir, store_path), tmp_path / "stderr.log")
     try:
@@ -359,6 +361,8 @@ def run_fuzz(tiny_model_dir: Path, tmp_path: Path, count: int, seed: int) -> Non
             server.send_line(line)
             answer = server.wait_answer(request_id)
             kinds[kind] = kinds.get(kind, 0) + 1
+            tool = json.loads(line).get("params", {}).get("name") if kind != "wire" else None
+            kinds[tool] = kinds.get(tool, 0) + 1
             text = json.dumps(answer)
             assert "Traceback" not in text and 'File "' not in text, text[:500]
             if "error" in answer:
@@ -372,6 +376,11 @@ def run_fuzz(tiny_model_dir: Path, tmp_path: Path, count: int, seed: int) -> Non
             assert kind != "bad-write", f"a broken write succeeded: {line[:300]!r}"
         assert server.request("tools/list")["result"]["tools"]  # still serving
         assert kinds.get("bad-write", 0) > count // 10 and kinds.get("wire", 0) > 0
+        assert kinds.get("drop_collection", 0) > count // 20 and kinds.get("get_documents", 0) > count // 20, kinds
+        # No fuzzed drop took a collection; the one well-formed drop takes exactly the one it names.
+        assert set(Store(store_path).collection_names()) == {"home", "spare"}
+        dropped = server.request("tools/call", {"name": "drop_collection", "arguments": {"collection": "spare"}})
+        assert dropped["result"]["structuredContent"] == {"collection": "spare", "dropped_rows": 1}, dropped
         strays = [line for line in server.lines if not line.startswith(b"{")]
         assert not strays, strays[:3]
     finally:
@@ -446,35 +455,54 @@ def test_the_server_answers_bad_lines_at_once(tiny_model_dir: Path, tmp_path: Pa
     assert os.path.getsize(tmp_path / "stderr.log") > 0  # each refusal is logged on stderr
 
 
-def test_ctrl_c_stops_index_with_one_line_and_exit_130(kill_setup: dict[str, Any]) -> None:
-    store = kill_setup["root"] / "interrupted"
+# `taskvec index` with its one commit made to last 3 s (LanceDB's write, wrapped in this test's own process), so
+# that a Ctrl-C can land inside it.
+_SLOW_COMMIT = """
+import sys, time
+from taskvec.cli import main
+from taskvec.store import lance_store
+
+def slowly(write):
+    def slow(*args, **kwargs):
+        time.sleep(3)
+        return write(*args, **kwargs)
+    return slow
+
+lance_store.create_with = slowly(lance_store.create_with)
+lance_store.upsert_into = slowly(lance_store.upsert_into)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("moment", ["encoding", "commit"])
+def test_ctrl_c_stops_index_with_one_line_and_exit_130(kill_setup: dict[str, Any], moment: str) -> None:
+    """Ctrl-C while encoding: nothing written. Ctrl-C while the commit runs: it lands whole, and the line says
+    so. Either way exactly one line below the bar (no notice from the handler, no traceback, nothing from a
+    thread or library at exit), nothing on stdout, exit 130. (While the model loads: test_cli_verbs.py.)"""
+    store = kill_setup["root"] / f"interrupted-{moment}"
     shutil.copytree(kill_setup["before_store"], store)
+    index = ["index", str(kill_setup["corpus"]), "-c", "c", "--chunk-tokens", "24", "--chunk-overlap", "4"]
     process = subprocess.Popen(
-        [
-            str(TASKVEC_SCRIPT),
-            "index",
-            str(kill_setup["corpus"]),
-            "-c",
-            "c",
-            "--chunk-tokens",
-            "24",
-            "--chunk-overlap",
-            "4",
-        ],
-        env={**kill_setup["env"], "TASKVEC_STORE": str(store)},
+        [sys.executable, "-c", _SLOW_COMMIT, *index],
+        env={**os.environ, **kill_setup["env"], "TASKVEC_STORE": str(store)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     assert process.stderr is not None
-    seen = b""
-    while b"encoded" not in seen:  # interrupt once it is encoding
+    seen, mark = b"", b"encoded" if moment == "encoding" else b"writing"  # "writing": the commit begins
+    while mark not in seen:
         chunk = process.stderr.read1(4096)
-        assert chunk, f"the run ended before encoding: {seen.decode(errors='replace')[-1000:]}"
+        assert chunk, f"the run ended before {moment}: {seen.decode(errors='replace')[-1000:]}"
         seen += chunk
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     text = (seen + err).decode(errors="replace")
-    assert process.returncode == 130, text[-2000:]
-    assert "Traceback" not in text and "terminate called" not in text
-    assert "nothing was written" in text and out == b""
-    assert table_rows(store, "c") == kill_setup["before"]
+    assert process.returncode == 130 and out == b"", text[-2000:]
+    (line,) = below_the_bar(text, "index c")
+    expected = (
+        r"taskvec: interrupted: nothing was written; the collection is as it was\."
+        if moment == "encoding"
+        else r"taskvec: interrupted as the write committed: all \d+ rows are in 'c'( \(`taskvec optimize` builds its indexes\))?\."
+    )
+    assert re.fullmatch(expected, line), text[-2000:]
+    assert table_rows(store, "c") == kill_setup["before" if moment == "encoding" else "after"]

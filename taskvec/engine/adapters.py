@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,13 +46,20 @@ class Adapters:
     ``fused``: run LoRA layers through ``taskvec.engine.lora`` (bf16/fp16 forwards; fp32 keeps PEFT's path).
     """
 
-    def __init__(self, model: torch.nn.Module, *, quantized: bool = False, fused: bool = False) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        quantized: bool = False,
+        fused: bool = False,
+        fingerprint: Callable[[Path], str] = fingerprint_folder,
+    ) -> None:
         self.model = model
+        self.fingerprint = fingerprint  # an adapter folder's weights (the encoder's spaces cache them)
         self.gate = SharedGate()  # forward passes share the model; an adapter load has it alone
         self._quantized = quantized
         self.fused = fused
         self._names: dict[Path, str] = {}  # adapter folder -> PEFT adapter name
-        self._fingerprints: dict[Path, str] = {}
         self._lock = threading.RLock()  # one adapter load at a time
 
     def __len__(self) -> int:
@@ -62,11 +69,6 @@ class Adapters:
     def loaded(self) -> dict[str, str]:
         """Adapter folder -> PEFT name, for every adapter attached so far."""
         return {str(path): name for path, name in self._names.items()}
-
-    def fingerprint(self, folder: Path) -> str:
-        if folder not in self._fingerprints:
-            self._fingerprints[folder] = fingerprint_folder(folder)
-        return self._fingerprints[folder]
 
     def name_for(self, task: Task) -> str:
         """Attach ``task``'s adapter to the backbone once; return its PEFT name (``BASE_ADAPTER`` for none)."""

@@ -33,8 +33,9 @@ from tqdm.auto import tqdm
 
 from taskvec.engine import forward as fwd
 from taskvec.engine.adapters import BASE_ADAPTER, Adapters
-from taskvec.engine.fingerprint import fingerprint_folder
 from taskvec.engine.loading import CompiledBackbone, load_backbone
+from taskvec.engine.shape import VectorShape
+from taskvec.engine.task_spaces import TaskSpaces, model_fingerprint
 from taskvec.engine.tasks import Role, Task, TaskRegistry, check_role
 from taskvec.engine.tokenize import TextTokenizer, check_text, tokenize_pool, with_prompts
 from taskvec.errors import InvalidInputError
@@ -115,23 +116,23 @@ class Encoder:
         self.device, self.dtype, self.quantized = backbone.device, backbone.dtype, backbone.quantized
         self.pooling, self.normalize = backbone.pooling, backbone.normalize
         self.tokenizer, self.max_seq_length = backbone.tokenizer, backbone.max_seq_length
-        if truncate_dim is not None and not 0 < truncate_dim <= backbone.hidden_size:
-            raise InvalidInputError(
-                f"truncate_dim {truncate_dim} is outside 1..{backbone.hidden_size}.",
-                field="truncate_dim",
-                fix=f"Use a dimension up to the model's {backbone.hidden_size}, or leave it unset.",
-            )
-        self.truncate_dim = truncate_dim
-        self.dimension = truncate_dim or backbone.hidden_size
-        # int8 weights are other weights: vectors made with them live in a space of their own (the guard calls
-        # fp32 vectors of the same model a stale version, and indexing again replaces them). bf16 and fp16 run
-        # the same weights rounded: their vectors move no home set beyond noise, alone or mixed with fp32 ones in
-        # one collection, so they share the fp32 space (docs/precision.md has the figures).
-        self.model_fingerprint = fingerprint_folder(self.model_path) + ("+int8" if self.quantized else "")
-        self.tasks = tasks or TaskRegistry.from_profile(self.profile, tasks_file)
+        shape = VectorShape(backbone.pooling, backbone.normalize, backbone.max_seq_length, backbone.hidden_size)
+        self.spaces = TaskSpaces(
+            model_name=self.model_name,
+            fingerprint=model_fingerprint(self.model_path, quantized=self.quantized),
+            profile=self.profile,
+            tasks=tasks or TaskRegistry.from_profile(self.profile, tasks_file),
+            shape=shape,
+            truncate_dim=truncate_dim,
+        )
+        self.tasks, self.model_fingerprint = self.spaces.tasks, self.spaces.model_fingerprint
+        self.truncate_dim, self.dimension = truncate_dim, self.spaces.dimension
         self.compile = compile
         self.adapters = Adapters(
-            backbone.model, quantized=self.quantized, fused=not self.quantized and self.dtype != torch.float32
+            backbone.model,
+            quantized=self.quantized,
+            fused=not self.quantized and self.dtype != torch.float32,
+            fingerprint=self.spaces.adapter_fingerprint,
         )
         self.tokens = TextTokenizer(self.tokenizer, self.max_seq_length, tokenize_pool(self.device))
         # CUDA: padded widths rounded up to a multiple of 8 for the tensor cores.
@@ -154,21 +155,7 @@ class Encoder:
     # ----------------------------------------------------------------------------------------------- spaces
     def space(self, task: str | Task) -> EmbeddingSpace:
         """The embedding space that vectors of ``task`` are made in, with this model and its adapters."""
-        t = self.tasks.resolve(task)
-        return EmbeddingSpace(
-            model=self.model_name,
-            model_fingerprint=self.model_fingerprint,
-            task=t.name,
-            query_prompt=t.query_prompt,
-            document_prompt=t.document_prompt,
-            adapter=t.adapter.name if t.adapter else None,
-            adapter_fingerprint=self.adapters.fingerprint(t.adapter) if t.adapter else None,
-            pooling=self.pooling,
-            normalize=self.normalize,
-            max_seq_length=self.max_seq_length,
-            dimension=self.dimension,
-            truncate_dim=self.truncate_dim,
-        )
+        return self.spaces.space(task)
 
     # ------------------------------------------------------------------------------------------ array API
     def embed(

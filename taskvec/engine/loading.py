@@ -18,6 +18,7 @@ import torch
 from taskvec.engine.hardware import cpu_has_bf16
 from taskvec.engine.model_files import ModelFiles, resolve_model_path
 from taskvec.engine.profiles import ModelProfile, profile_for
+from taskvec.engine.shape import decide_shape, sequence_limit
 from taskvec.errors import InvalidInputError, ModelLoadError
 
 
@@ -113,8 +114,11 @@ def load_backbone(
         ) from exc
     if tokenizer.pad_token is None:  # decoder models often have none; padded positions are masked out anyway
         tokenizer.pad_token = tokenizer.eos_token
-    limit = sequence_limit(network, tokenizer)
+    limit = sequence_limit(*_position_table(network), tokenizer.model_max_length)
     hidden = int(getattr(network.config, "hidden_size", 0) or network.get_input_embeddings().embedding_dim)
+    shape = decide_shape(
+        files, profile, limit=limit, hidden_size=hidden, pooling=pooling, max_seq_length=max_seq_length
+    )
     network = network.to(torch_device).eval()
     network.requires_grad_(False)
     if quantized:
@@ -129,18 +133,19 @@ def load_backbone(
         device=torch_device,
         dtype=torch_dtype,
         quantized=quantized,
-        pooling=pooling or files.pooling or profile.pooling,
-        normalize=files.normalize if files.normalize is not None else profile.normalize,
-        max_seq_length=min(max_seq_length or files.max_seq_length or profile.max_seq_length, limit),
-        hidden_size=hidden,
+        pooling=shape.pooling,
+        normalize=shape.normalize,
+        max_seq_length=shape.max_seq_length,
+        hidden_size=shape.hidden_size,
     )
 
 
-def sequence_limit(model: torch.nn.Module, tokenizer: Any) -> int:
-    """The longest input ``model`` can take: its table of positions and the tokenizer's own limit.
+def _position_table(model: torch.nn.Module) -> tuple[int, int]:
+    """The loaded model's positions, and how many its embeddings skip at the start of the table.
 
     RoBERTa-family embeddings (XLM-R, hence multilingual-e5; MPNet) number positions from ``padding_idx + 1``, so
     a table of 514 holds 512 tokens; counting the whole table would index past its end on the longest inputs.
+    (``shape.shape_from_files`` knows the same from config.json, for the architectures it lists.)
     """
     positions = int(getattr(model.config, "max_position_embeddings", 512) or 512)
     for module in model.modules():
@@ -148,10 +153,8 @@ def sequence_limit(model: torch.nn.Module, tokenizer: Any) -> int:
         if isinstance(padding_idx, int) and isinstance(
             getattr(module, "position_embeddings", None), torch.nn.Embedding
         ):
-            positions -= padding_idx + 1
-            break
-    declared = int(tokenizer.model_max_length) if tokenizer.model_max_length < 1e9 else 1 << 30
-    return min(positions, declared)
+            return positions, padding_idx + 1
+    return positions, 0
 
 
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:

@@ -151,8 +151,9 @@ class RayEncoderPool:
                 block, actor = running.pop(ref)
                 results[block] = self._result(ref, space)
                 done += len(blocks[block])
-                message = f"encoded {done} of {len(rows)} rows on {self.workers} Ray workers"
-                control.report(documents * done / len(rows), documents, message)
+                if done < len(rows):  # the last report is the write's (TaskvecService.index): it ends the progress
+                    message = f"encoded {done} of {len(rows)} rows on {self.workers} Ray workers"
+                    control.report(documents * done / len(rows), documents, message)
                 submit(actor)
         if not blocks:
             return np.zeros((0, space.dimension), dtype=np.float32), 0

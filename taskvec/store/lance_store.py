@@ -264,6 +264,8 @@ class Store:
     def drop(self, name: str) -> int:
         """Remove the collection with every row of every space; the rows it held."""
         self._open(name)  # an unknown name is refused before anything is locked (or a folder created)
+        if (running := self._indexing.get(name)) is not None:
+            running.join()  # a build a write started here would commit the same indexes: their commits conflict
         with self._writing(name, maintain=False):
             rows = self._open(name).count_rows()
             self.db.drop_table(name)
@@ -291,6 +293,8 @@ class Store:
         """Compact the collection, build the indexes its size calls for, fold new rows into them and drop old
         versions now (see ``writer.optimize`` and ``indexes.ensure_indexes``)."""
         self._open(name)  # an unknown name is refused before anything is locked (or a folder created)
+        if (running := self._indexing.get(name)) is not None:
+            running.join()  # a build a write started here would commit the same indexes: their commits conflict
         with self._writing(name, maintain=False):
             table = self._open(name)
             built = retry_conflicts(lambda: ensure_indexes(table, self.indexes), name)
