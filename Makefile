@@ -16,7 +16,8 @@ $(BIN)/taskvec: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# The CPU wheel of torch first: an unpinned torch from PyPI is a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	# The ray extra too: CI runs the Ray bulk-indexing tests (tests/test_ray_index.py) on a local Ray.
+	$(BIN)/pip install --quiet -e '.[dev,ray]'
 	touch $@
 
 setup: $(BIN)/taskvec

@@ -86,6 +86,17 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--chunk-overlap", type=int, help="tokens shared by consecutive chunks (TASKVEC_CHUNK_OVERLAP, 32)")
     p.add_argument("--no-chunking", action="store_true", help="truncate long documents instead of chunking them")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="encode on a Ray cluster's workers, one encoder each (ADDRESS: ray://host:10001, host:6379 or auto; "
+        "none: a local Ray on this machine's cores); needs `pip install 'taskvec[ray]'`",
+    )
+    p.add_argument(
+        "--ray-workers", type=_bounded(1), metavar="N", help="with --ray: workers (default: one per GPU, else per core)"
+    )
     _settings(p)
     p.set_defaults(func=commands.cmd_index)
 

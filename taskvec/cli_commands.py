@@ -2,7 +2,12 @@
 
 Every command checks its arguments, its paths and the collection it names before it loads anything; the commands
 that need no model (collections, describe, get, delete, drop, optimize, and tasks where the model folder's files
-settle its spaces) never load one, and a read never creates a store folder. Each command reads only the settings it needs, so a bad value of another concern does not stop it.
+settle its spaces) never load one, and a read never creates a store folder. Each command reads only the settings
+it needs, so a bad value of another concern does not stop it.
+
+Why this module is past ~400 lines: one short function per command (fifteen of them) and the helpers they share
+for arguments, settings and output; the index command carries its Ctrl-C handling and its Ray path's setup, the
+rest is each command's few lines. Splitting by command would scatter those shared helpers.
 """
 
 from __future__ import annotations
@@ -97,6 +102,14 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise InvalidInputError(
             f"No such file or folder: {', '.join(missing)}.", field="paths", fix="Check the paths and run again."
         )
+    if args.ray_workers is not None and args.ray is None:
+        raise InvalidInputError(
+            "--ray-workers needs --ray.", field="ray_workers", fix="Add --ray (a local Ray) or --ray ADDRESS."
+        )
+    if args.ray is not None:  # before reading anything: the extra may be missing
+        from taskvec.ingest.ray_index import require_ray
+
+        require_ray()
     settings = settings_from(args, *MODEL_CONCERNS)
     collection = _collection(args, settings)
     docs = list(read_documents(args.paths, text_field=args.text_field))
@@ -114,9 +127,12 @@ def cmd_index(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     # Closed on every way out, so that an error or Ctrl-C prints its line below the bar, not into it.
-    with tqdm(total=len(docs), unit="doc", desc=f"index {collection}", disable=args.quiet, file=sys.stderr) as bar:
+    with (
+        tqdm(total=len(docs), unit="doc", desc=f"index {collection}", disable=args.quiet, file=sys.stderr) as bar,
+        _encoder_pool(args, settings, bar) as encode_rows,
+    ):
         bar.set_postfix_str("loading the model", refresh=True)
-        service = _service(settings)
+        service = _service(settings)  # the driver's own model: it chunks, and names the space the workers must match
 
         # The local files are the user's own: no per-call byte limit, but one commit, so memory holds the corpus.
         limits = DocumentLimits(len(docs), settings.max_text_bytes, None)
@@ -134,6 +150,7 @@ def cmd_index(args: argparse.Namespace) -> int:
                 chunking=chunking,
                 control=CallControl(progress=progress, check_cancelled=ctrl_c.check),
                 limits=limits,
+                encode_rows=encode_rows,
             )
         if ctrl_c.requested.is_set():  # pressed once the commit had begun: it landed whole; say so, and stop
             raise Interrupted(
@@ -155,6 +172,20 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"{result.space.description}"
     )
     return _emit(args, result, text)
+
+
+@contextlib.contextmanager
+def _encoder_pool(args: argparse.Namespace, settings: Any, bar: Any) -> Iterator[Any]:
+    """With --ray, Ray workers that encode the rows (started first: they load the model while the driver does);
+    else None, the single-process path."""
+    if args.ray is None:
+        yield None
+        return
+    from taskvec.ingest.ray_index import RayEncoderPool
+
+    bar.set_postfix_str(f"starting Ray {args.ray or '(local)'}", refresh=True)
+    with RayEncoderPool(settings.encoder_options(), address=args.ray or None, workers=args.ray_workers) as pool:
+        yield pool
 
 
 class _CtrlC:

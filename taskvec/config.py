@@ -142,16 +142,20 @@ class EngineSettings(BaseSettings):
         """The encoder these settings describe (torch is imported here, not when settings are read)."""
         from taskvec.engine import Encoder
 
-        return Encoder(
-            self.model,
-            tasks_file=self.effective_tasks_file(),
-            device=self.device,
-            dtype=self.dtype,
-            batch_size=self.batch_size,
-            max_batch_tokens=self.max_batch_tokens,
-            truncate_dim=self.truncate_dim,
-            compile=self.compile,
-        )
+        return Encoder(**self.encoder_options())
+
+    def encoder_options(self) -> dict[str, Any]:
+        """``Encoder``'s keyword arguments, plain values: what a Ray worker builds its own encoder from."""
+        return {
+            "model": self.model,
+            "tasks_file": self.effective_tasks_file(),
+            "device": self.device,
+            "dtype": self.dtype,
+            "batch_size": self.batch_size,
+            "max_batch_tokens": self.max_batch_tokens,
+            "truncate_dim": self.truncate_dim,
+            "compile": self.compile,
+        }
 
     def task_spaces_from_files(self) -> TaskSpaces | None:
         """The spaces of every task the encoder would have, from the model folder's files (no torch); None where

@@ -10,6 +10,7 @@ The tree (``exit_code`` is what the CLI exits with; ``taskvec.cli`` maps errors 
     ├── UnknownCollectionError   2   (also a LookupError)
     ├── SpaceMismatchError       2   the guard refused to compare embedding spaces
     ├── ModelLoadError           2   a model or adapter folder that cannot be loaded
+    ├── WorkerError              2   a distributed (Ray) worker failed past its retries: nothing was written
     ├── StoreBusyError          75   another writer kept the collection: retry later (EX_TEMPFAIL)
     └── Interrupted            130   cancelled before anything was written (as after SIGINT)
 """
@@ -56,6 +57,10 @@ class UnknownCollectionError(TaskvecError, LookupError):
 
 class ModelLoadError(TaskvecError):
     """A model or adapter folder that cannot be loaded."""
+
+
+class WorkerError(TaskvecError):
+    """A worker of a distributed run (``taskvec index --ray``) failed past its retries; the run wrote nothing."""
 
 
 class SpaceMismatchError(TaskvecError):

@@ -15,10 +15,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -46,6 +46,7 @@ from taskvec.results import (
     TaskList,
     TextClassification,
 )
+from taskvec.spaces import EmbeddingSpace
 from taskvec.store import (
     DEFAULT_LIMITS,
     Document,
@@ -59,6 +60,15 @@ from taskvec.store_service import StoreService
 from taskvec.task_list import task_list
 
 ENCODE_STEP = 32  # rows encoded per step of an index call: how often it reports progress and checks for cancellation
+
+
+class RowEncoder(Protocol):
+    """Encodes an index call's chunked rows (document role) in ``space`` somewhere other than this process:
+    (vectors in row order, rows truncated). ``documents`` is the call's document count, for progress reports."""
+
+    def __call__(
+        self, rows: list[Document], space: EmbeddingSpace, control: CallControl, documents: int
+    ) -> tuple[np.ndarray, int]: ...
 
 
 @dataclass
@@ -131,18 +141,21 @@ class TaskvecService(StoreService):
         chunking: ChunkingOptions | None = None,
         control: CallControl = NO_CONTROL,
         limits: DocumentLimits | None = None,
+        encode_rows: RowEncoder | None = None,
     ) -> IndexResult:
         """Embed ``documents`` with the task's document role and upsert them by id, in one commit: all or nothing.
 
         Documents are chunked and encoded a few rows at a time (memory stays near the size of the call), then every
         row is written at once. Cancelled or failed before that write, the call leaves the collection untouched.
+        ``encode_rows`` encodes the chunked rows elsewhere (``taskvec.ingest.ray_index``: on Ray workers); the
+        reading, chunking, space and write stay these, so both paths store the same rows.
         """
         start = time.perf_counter()
         check_collection_name(collection)
         t = self.task(task)
         docs = validate_documents(documents, limits or self.limits)
         space = self.encoder.space(t)
-        staged = self._encode_documents(docs, t, chunking or self.chunking, control)
+        staged = self._encode_documents(docs, t, space, chunking or self.chunking, control, encode_rows)
         control.check()  # the last moment to give up: from here the write lands whole
         # The commit is the call's last stretch of progress: reported as it begins, then at least once a second
         # until it returns (a large merge_insert takes seconds), and as done once it has.
@@ -166,20 +179,27 @@ class TaskvecService(StoreService):
         )
 
     def _encode_documents(
-        self, docs: list[Document], task: Task, chunking: ChunkingOptions, control: CallControl
+        self,
+        docs: list[Document],
+        task: Task,
+        space: EmbeddingSpace,
+        chunking: ChunkingOptions,
+        control: CallControl,
+        encode_rows: RowEncoder | None = None,
     ) -> _Staged:
-        """Chunk and encode ``docs`` a few rows at a time, reporting progress and checking for cancellation."""
-        chunk_tokens = self._chunk_tokens(task, chunking) if chunking.enabled else 0
+        """Chunk and encode ``docs`` a few rows at a time, reporting progress and checking for cancellation; with
+        ``encode_rows``, chunk them all here and hand every row to it at once."""
         staged, vectors = _Staged(), []
+        if encode_rows is not None:
+            for _, _, block, chunked, chunks in self._chunked(docs, task, chunking, control):
+                staged.rows.extend(block)
+                staged.chunked, staged.chunks = staged.chunked + chunked, staged.chunks + chunks
+            staged.vectors, staged.truncated = encode_rows(staged.rows, space, control, len(docs))
+            return staged
         reported, step_s = 0.0, HEARTBEAT_S  # progress so far; how long the last step took (a first guess)
         control.report(0, len(docs), f"encoding {len(docs)} documents")
-        for begin in range(0, len(docs), ENCODE_STEP):
-            control.check()
-            block = docs[begin : begin + ENCODE_STEP]
-            block_docs = len(block)
-            if chunking.enabled:  # tokenized a block at a time: the offsets of a whole large call cost GBs
-                block, chunked, chunks = chunk_documents(block, self.encoder.tokenizer, chunk_tokens, chunking.overlap)
-                staged.chunked, staged.chunks = staged.chunked + chunked, staged.chunks + chunks
+        for begin, block_docs, block, chunked, chunks in self._chunked(docs, task, chunking, control):
+            staged.chunked, staged.chunks = staged.chunked + chunked, staged.chunks + chunks
             for step in range(0, len(block), ENCODE_STEP):
                 control.check()
                 part = block[step : step + ENCODE_STEP]
@@ -199,6 +219,21 @@ class TaskvecService(StoreService):
                     )
         staged.vectors = np.concatenate(vectors)
         return staged
+
+    def _chunked(
+        self, docs: list[Document], task: Task, chunking: ChunkingOptions, control: CallControl
+    ) -> Iterator[tuple[int, int, list[Document], int, int]]:
+        """``docs`` in blocks of ENCODE_STEP, chunked: (first document, documents, rows, documents chunked, chunks
+        made). Tokenized a block at a time: the offsets of a whole large call cost GBs."""
+        chunk_tokens = self._chunk_tokens(task, chunking) if chunking.enabled else 0
+        for begin in range(0, len(docs), ENCODE_STEP):
+            control.check()
+            block = docs[begin : begin + ENCODE_STEP]
+            if not chunking.enabled:
+                yield begin, len(block), block, 0, 0
+                continue
+            rows, chunked, chunks = chunk_documents(block, self.encoder.tokenizer, chunk_tokens, chunking.overlap)
+            yield begin, len(block), rows, chunked, chunks
 
     def _chunk_tokens(self, task: Task, chunking: ChunkingOptions) -> int:
         """Room left for text once the prompt and the special tokens are in."""
