@@ -368,3 +368,12 @@ class RawStdioServer:
             return self.process.wait(timeout=30)
         finally:
             self._log.close()
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a child that a test sends Ctrl-C: a shell that starts the suite in the background (job
+    control off, as CI runners and `cmd &` do) leaves SIGINT ignored, every child inherits that, and Python then
+    never raises KeyboardInterrupt. The child gets the default disposition back, as a terminal would give it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import below_the_bar, in_subprocess
+from helpers import below_the_bar, default_sigint, in_subprocess
 from test_cli import env, run  # noqa: F401 (fixtures)
 
 from taskvec import service as service_module
@@ -171,6 +171,7 @@ def test_ctrl_c_while_the_model_loads_is_one_line_below_the_bar_and_exit_130(env
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
     )
     assert process.stderr is not None
     seen = b""

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 from fuzz_calls import fuzz_messages
-from helpers import TASKVEC_SCRIPT, RawStdioServer, below_the_bar, server_env
+from helpers import TASKVEC_SCRIPT, RawStdioServer, below_the_bar, default_sigint, server_env
 
 from taskvec import service as service_module
 from taskvec.errors import InvalidInputError
@@ -487,6 +487,7 @@ def test_ctrl_c_stops_index_with_one_line_and_exit_130(kill_setup: dict[str, Any
         env={**os.environ, **kill_setup["env"], "TASKVEC_STORE": str(store)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
     )
     assert process.stderr is not None
     seen, mark = b"", b"encoded" if moment == "encoding" else b"writing"  # "writing": the commit begins
