@@ -3,8 +3,8 @@
 Two ways to make a space smaller, each against the full fp32 vectors searched exactly in the same run:
 
 * **Matryoshka truncation**: the first N dimensions, renormalised (``TASKVEC_TRUNCATE_DIM``; the dimension is part
-  of the space id). A model or adapter trained with a Matryoshka loss (``taskvec train --matryoshka-dims``) keeps
-  more of its quality when cut; compare ``--adapter`` runs of an adapter trained with and without it.
+  of the space id). Compare ``--adapter`` runs of an adapter trained with and without a Matryoshka loss
+  (``taskvec train --matryoshka-dims``) to see what the loss buys.
 * **LanceDB's quantised indexes** (``TASKVEC_VECTOR_INDEX``): IVF_HNSW_SQ (8 bits a dimension, the default),
   IVF_PQ (product codes) and IVF_RQ (RaBitQ, 1 bit a dimension), each searched through the store with the refine
   pass off and on (the refine pass re-scores ``limit x factor`` candidates on the full vectors read from disk).

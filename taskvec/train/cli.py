@@ -68,8 +68,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="+",
         default=[],
         metavar="N",
-        help="also train the first N dimensions of each vector (e.g. 256 128 64), so a space truncated to them "
-        "(TASKVEC_TRUNCATE_DIM) keeps more of its quality",
+        help="also train the first N dimensions of each vector (e.g. 256 128 64) for spaces truncated to them "
+        "(TASKVEC_TRUNCATE_DIM); measure what it buys: docs/results/compression.md",
     )
     p.add_argument(
         "--anchor-weight",

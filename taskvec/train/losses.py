@@ -10,6 +10,7 @@
   query's candidates to the student's (docs/distillation.md).
 * ``matryoshka``: any of the above averaged over the full vectors and their renormalised prefixes (Kusupati et al.
   2022), so that a space truncated to those dimensions (``TASKVEC_TRUNCATE_DIM``) keeps more of its quality.
+  Caveat: a short LoRA run on a backbone never trained for truncation left it level (docs/results/compression.md).
 * ``similarity_anchor``: keeps the batch's cosine-similarity structure near the frozen base model's. It is what
   lets an adapter learn its task without forgetting what the base did well on sets it never saw. Caveat: not for
   the similarity task, whose loss is about that structure itself; there it leaves only changes specific to the

@@ -116,9 +116,10 @@ def render(info: dict[str, Any]) -> str:
     if hp.get("matryoshka_dims"):
         dims = ", ".join(str(d) for d in hp["matryoshka_dims"])
         parts += [
-            f"Trained with a Matryoshka loss over the first {dims} dimensions as well as the full vector: a space "
-            "truncated to one of them (`TASKVEC_TRUNCATE_DIM`) keeps more of its quality than an adapter trained "
-            "without it (benchmarks/compression.py measures it).",
+            f"Trained with a Matryoshka loss over the first {dims} dimensions as well as the full vector, so that a "
+            "space truncated to one of them (`TASKVEC_TRUNCATE_DIM`) keeps more of its quality; whether it does is "
+            "measured by `python benchmarks/compression.py --adapter DIR --no-indexes` against the same recipe "
+            "without the loss (docs/results/compression.md).",
             "",
         ]
     if info.get("anchor_data"):
