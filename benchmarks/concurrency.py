@@ -4,9 +4,11 @@ A `taskvec serve --transport streamable-http` subprocess (the bundled model, its
 store, the encode queue as configured); clients are MCP ``Client`` sessions over streamable HTTP in this process.
 The calls cycle through three tools and three tasks: ``search`` (retrieval), ``similar`` (similarity) and
 zero-shot ``classify`` (classification, one text and four labels), each with a distinct SciFact query, and the
-server's query cache is off, so every call encodes. Sequential: one session, one call at a time. Concurrent: 16 sessions, each making its
-share of the same calls back to back. The two alternate (sequential, concurrent, sequential, concurrent) and the
-figures are the medians.
+server's query cache is off, so every call encodes. Sequential: one session, one call at a time. Concurrent: 16
+sessions, each making its share of the same calls back to back. Every session is opened and makes one call of
+each tool before the clock starts (the SDK lists the tools and compiles each tool's output schema on a session's
+first call of it): a session's set-up is paid once per client, not per call. The two alternate (sequential,
+concurrent, sequential, concurrent) and the figures are the medians.
 
 The server runs through benchmarks/served.py, which clocks each tool call's service method and its wait for
 vectors: a sequential call's latency at the client minus its service time is the per-call overhead outside
@@ -25,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +77,15 @@ def start_server(store: Path, log: Path, wait_ms: float, timings: Path) -> tuple
     raise RuntimeError("the server did not start listening")
 
 
+TOOLS = ("search", "similar", "classify")
+
+
 def calls(n: int) -> list[tuple[str, dict[str, Any]]]:
     queries = scifact_queries()
     out = []
     for i in range(n):
         q = queries[i % len(queries)]
-        kind = i % 3
+        kind = i % len(TOOLS)
         if kind == 0:
             out.append(("search", {"query": q, "collection": "sci-retrieval", "limit": 10}))
         elif kind == 1:
@@ -90,7 +95,15 @@ def calls(n: int) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-async def session(url: str, work: list[tuple[str, dict[str, Any]]], latencies: list[tuple[float, float]]) -> None:
+async def session(
+    url: str,
+    work: list[tuple[str, dict[str, Any]]],
+    latencies: list[tuple[float, float]],
+    opened: Callable[[], Awaitable[None]],
+) -> None:
+    """One client: opens its session and makes one call of each tool (the SDK lists the tools and compiles each
+    output schema on a session's first call of it), waits in ``opened`` until every session is open, then makes
+    its ``work`` calls back to back, timing each."""
     import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
@@ -99,12 +112,19 @@ async def session(url: str, work: list[tuple[str, dict[str, Any]]], latencies: l
         httpx2.AsyncClient(timeout=httpx2.Timeout(300), trust_env=False) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
+        for name, arguments in calls(len(TOOLS)):
+            await _call(client, name, arguments)
+        await opened()
         for name, arguments in work:
             wall, start = time.time(), time.perf_counter()
-            result = await client.call_tool(name, arguments)
+            await _call(client, name, arguments)
             latencies.append((wall, time.perf_counter() - start))
-            if result.is_error:
-                raise RuntimeError(f"{name} failed: {result.content}")
+
+
+async def _call(client: Any, name: str, arguments: dict[str, Any]) -> None:
+    result = await client.call_tool(name, arguments)
+    if result.is_error:
+        raise RuntimeError(f"{name} failed: {result.content}")
 
 
 async def setup(url: str, docs: int) -> None:
@@ -124,18 +144,31 @@ async def setup(url: str, docs: int) -> None:
 
 
 def measure(url: str, work: list[tuple[str, dict[str, Any]]], clients: int) -> dict[str, Any]:
+    """Throughput and latency of ``work`` spread over ``clients`` sessions. The clock starts once every session is
+    open and warm: a session's set-up (HTTP client, initialize, tools/list, output-schema compilation) is paid
+    once per client, not per call, and 16 of them would otherwise weigh on the concurrent figure alone."""
     import anyio
 
     latencies: list[tuple[float, float]] = []
+    waiting = clients
+    everyone_open = anyio.Event()
+    started = 0.0
+
+    async def opened() -> None:
+        nonlocal waiting, started
+        waiting -= 1
+        if not waiting:
+            started = time.perf_counter()
+            everyone_open.set()
+        await everyone_open.wait()
 
     async def main() -> None:
         async with anyio.create_task_group() as group:
             for c in range(clients):
-                group.start_soon(session, url, work[c::clients], latencies)
+                group.start_soon(session, url, work[c::clients], latencies, opened)
 
-    start = time.perf_counter()
     anyio.run(main)
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - started
     ms = [s * 1000 for _, s in latencies]
     return {
         "calls_per_second": round(len(work) / seconds, 2),
@@ -145,24 +178,47 @@ def measure(url: str, work: list[tuple[str, dict[str, Any]]], clients: int) -> d
     }
 
 
-def overhead(sequential: list[tuple[float, float]], records: list[dict[str, Any]]) -> dict[str, float]:
-    """Per sequential call: latency at the client minus the server's service time for it (the one record that
-    started inside the call's window; calls are one at a time, so there is exactly one)."""
+def overhead(sequential: list[tuple[float, float]], timings: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """Per sequential call: latency at the client minus the server's service time for it (the one service record
+    that started inside the call's window; calls are one at a time, so there is exactly one), split at the HTTP
+    request's time in the server's ASGI app into the server's share and the client's (with the socket)."""
     rows = []
     for wall, seconds in sequential:
-        inside = [r for r in records if wall <= r["start"] <= wall + seconds]
-        if len(inside) == 1:
-            rows.append((seconds, inside[0]["service"], inside[0]["encode_wait"]))
+        inside = [r for r in timings["calls"] if wall <= r["start"] <= wall + seconds]
+        requests = [r for r in timings["requests"] if wall <= r["start"] <= wall + seconds]
+        if len(inside) == 1 and len(requests) == 1:
+            rows.append((seconds, inside[0]["service"], inside[0]["encode_wait"], requests[0]["seconds"]))
     if not rows:
         return {}
     ms = lambda values: round(percentile([v * 1000 for v in values], 50), 2)  # noqa: E731
     return {
         "calls_matched": len(rows),
-        "call_p50_ms": ms([c for c, _, _ in rows]),
-        "service_p50_ms": ms([s for _, s, _ in rows]),
-        "encode_wait_p50_ms": ms([e for _, _, e in rows]),
-        "search_and_rest_p50_ms": ms([s - e for _, s, e in rows]),
-        "p50_ms": ms([c - s for c, s, _ in rows]),
+        "call_p50_ms": ms([c for c, _, _, _ in rows]),
+        "service_p50_ms": ms([s for _, s, _, _ in rows]),
+        "encode_wait_p50_ms": ms([e for _, _, e, _ in rows]),
+        "search_and_rest_p50_ms": ms([s - e for _, s, e, _ in rows]),
+        "p50_ms": ms([c - s for c, s, _, _ in rows]),
+        "server_p50_ms": ms([h - s for _, s, _, h in rows]),  # in the server's ASGI app, around the service
+        "client_p50_ms": ms([c - h for c, _, _, h in rows]),  # the client, the socket and uvicorn's HTTP parsing
+    }
+
+
+def window(calls: list[tuple[float, float]]) -> tuple[float, float]:
+    """Wall-clock start and end of a phase: from its first call's start to its last call's end."""
+    return min(wall for wall, _ in calls), max(wall + seconds for wall, seconds in calls)
+
+
+def pass_stats(windows: list[tuple[float, float]], passes: list[dict[str, Any]]) -> dict[str, float]:
+    """The forward passes that started inside ``windows``: how many, their rows, and the share of the tokens they
+    ran that were padding (every row is padded to the pass's longest)."""
+    inside = [p for p in passes if any(a <= p["start"] <= b for a, b in windows)]
+    if not inside:
+        return {}
+    padded = sum(p["rows"] * p["width"] for p in inside)
+    return {
+        "forward_passes": len(inside),
+        "rows_per_pass": round(sum(p["rows"] for p in inside) / len(inside), 2),
+        "padding_share": round(1 - sum(p["tokens"] for p in inside) / padded, 3),
     }
 
 
@@ -193,8 +249,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             process.terminate()
             process.wait(timeout=30)
         if timings.is_file():
+            records = json.loads(timings.read_text())
             sequential = [call for r in runs["sequential"] for call in r["calls"]]
-            out["overhead"] = overhead(sequential, json.loads(timings.read_text()))
+            out["overhead"] = overhead(sequential, records)
+            for name, results in runs.items():
+                out[name]["passes"] = pass_stats([window(r["calls"]) for r in results], records["passes"])
     out["throughput_ratio"] = ratio(out["concurrent"]["calls_per_second"], out["sequential"]["calls_per_second"])
     return out
 
@@ -213,9 +272,21 @@ def markdown(r: dict[str, Any]) -> str:
             f"| {r['clients']} concurrent | {c['calls_per_second']:.1f} | {c['p50_ms']:.0f} ms | {c['p99_ms']:.0f} ms |",
             "",
             f"Throughput, {r['clients']} concurrent clients against sequential calls: **{r['throughput_ratio']:.2f}x**.",
+            *_pass_lines(r),
             *_overhead_lines(r.get("overhead") or {}),
         ]
     )
+
+
+def _pass_lines(r: dict[str, Any]) -> list[str]:
+    s, c = r["sequential"].get("passes"), r["concurrent"].get("passes")
+    if not s or not c:
+        return []
+    return [
+        "",
+        f"Forward passes: {c['rows_per_pass']:.1f} rows per pass with {r['clients']} clients ({s['rows_per_pass']:.1f} "
+        f"one call at a time); padding {100 * c['padding_share']:.0f}% of the tokens run ({100 * s['padding_share']:.0f}%).",
+    ]
 
 
 def _overhead_lines(o: dict[str, Any]) -> list[str]:
@@ -227,7 +298,13 @@ def _overhead_lines(o: dict[str, Any]) -> list[str]:
         f"the client, of which the server's service method {o['service_p50_ms']:.1f} ms (waiting for the encode "
         f"queue {o['encode_wait_p50_ms']:.1f} ms, the store's search and the rest {o['search_and_rest_p50_ms']:.1f} "
         f"ms); outside encoding and search: **{o['p50_ms']:.1f} ms** per call (MCP framing, HTTP, JSON, pydantic "
-        "and thread hand-offs, client and server together).",
+        "and thread hand-offs, client and server together)"
+        + (
+            f", of which the server's ASGI app around the service {o['server_p50_ms']:.1f} ms and the client with "
+            f"the socket {o['client_p50_ms']:.1f} ms."
+            if "server_p50_ms" in o
+            else "."
+        ),
     ]
 
 
