@@ -122,6 +122,34 @@ def test_several_workers_give_the_same_vectors(encoder: Encoder) -> None:
         q.close()
 
 
+def test_idle_workers_split_a_round_by_length(encoder: Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight one-row requests of two lengths, waiting for two idle workers: one pass takes the four longest rows,
+    the other the four shortest (a pass pads every row to its longest), two passes in all, and every caller
+    still gets exactly its own vector."""
+    batches = [[EncodeRow(TEXTS[3] if i % 2 else TEXTS[2], "retrieval", "query")] for i in range(8)]
+    expected = [encoder.encode_rows(rows).vectors for rows in batches]
+    q = EncodeQueue(encoder, max_batch_tokens=4096, max_wait_ms=10_000, workers=2, batch_size=8)
+    passes: list[list[int]] = []
+    forward = encoder.forward
+
+    def counted(ids: list[list[int]], adapter_names: list[str] | None = None) -> object:
+        passes.append(sorted(len(x) for x in ids))
+        return forward(ids, adapter_names)
+
+    monkeypatch.setattr(encoder, "forward", counted)
+    try:
+        wait_until(lambda: q.idle == 2)
+        results = run_concurrently(q, batches, hold=encoder.adapters.gate.exclusive())
+    finally:
+        q.close()
+    for result, want in zip(results, expected, strict=True):
+        assert not isinstance(result, Exception), result
+        np.testing.assert_allclose(result.vectors, want, atol=1e-6)  # type: ignore[union-attr]
+    assert len(passes) == 2 and sorted(len(p) for p in passes) == [4, 4]
+    short, long = sorted(passes)
+    assert max(short) < min(long)
+
+
 def test_rows_of_several_tasks_share_one_pass(encoder: Encoder, queue: EncodeQueue) -> None:
     singles = [[EncodeRow(TEXTS[i], *MIXES[i % len(MIXES)])] for i in range(4)]
     run_concurrently(queue, singles, hold=encoder.adapters.gate.exclusive())

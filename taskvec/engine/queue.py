@@ -106,6 +106,8 @@ class EncodeQueue:
         self.stats = QueueStats()
         self._cond = threading.Condition()
         self._pending: list[_Request] = []
+        self._idle = 0  # workers not in a forward pass: the waiting rows are shared among them
+        self._left_for_others = False  # the last pass left rows of its round to the other idle workers: no waiting
         self._closed = False
         self._threads = [
             threading.Thread(target=self._run, name=f"taskvec-encode-queue-{i}", daemon=True)
@@ -172,21 +174,36 @@ class EncodeQueue:
         with self._cond:
             return len(self._pending)
 
+    @property
+    def idle(self) -> int:
+        """Workers not in a forward pass right now."""
+        with self._cond:
+            return self._idle
+
     # ------------------------------------------------------------------------------------------------- worker
     def _run(self) -> None:
         if self.workers > 1:
             torch.set_num_threads(1)  # one torch thread per worker: the workers are the parallelism
         while True:
             with self._cond:
-                while not self._closed and not any(r.todo for r in self._pending):
-                    self._cond.wait()
-                if self._closed and not any(r.todo for r in self._pending):
-                    return
-                # Wait for company until the oldest waiting request has waited max_wait, or a pass is full.
-                deadline = min(r.arrived for r in self._pending if r.todo) + self.max_wait
-                while not self._closed and not self._full() and (left := deadline - time.monotonic()) > 0:
-                    self._cond.wait(left)
-                taken = self._take()
+                self._idle += 1
+                try:
+                    while not self._closed and not any(r.todo for r in self._pending):
+                        self._cond.wait()
+                    if self._closed and not any(r.todo for r in self._pending):
+                        return
+                    # Wait for company until the oldest waiting request has waited max_wait, or a pass is full.
+                    deadline = min(r.arrived for r in self._pending if r.todo) + self.max_wait
+                    while (
+                        not self._closed
+                        and not self._left_for_others
+                        and not self._full()
+                        and (left := deadline - time.monotonic()) > 0
+                    ):
+                        self._cond.wait(left)
+                    taken = self._take()
+                finally:
+                    self._idle -= 1
             self._execute(taken)
 
     def _full(self) -> bool:
@@ -204,30 +221,38 @@ class EncodeQueue:
     def _take(self) -> list[tuple[_Request, list[int]]]:
         """Rows for the next forward pass: smallest requests first, then the rest of the room to larger ones.
 
-        With several workers, a pass takes at most its share of the waiting rows, so that the other workers get
-        the rest at once instead of idling while one pass does everything.
+        With several workers, the rows the idle workers can take now are chosen that way, and this pass takes the
+        longest of them, at most its share (the waiting rows over the idle workers), leaving the shorter ones to
+        the next idle worker, which takes them at once (they have waited for company already). A pass pads every row to its longest, so passes of similar lengths pad
+        little: a classify call's one-word labels no longer run at the width of the longest query beside them.
         """
         waiting = [r for r in self._pending if r.todo]
         if waiting:  # one pass runs one kind of row: the encoder's, or one reranker's pairs
             runner = min(waiting, key=lambda r: (len(r.todo), r.arrived)).runner
             waiting = [r for r in waiting if r.runner == runner]  # bound methods: equal, not identical
-        share = -(-sum(len(r.todo) for r in waiting) // self.workers)
-        taken: list[tuple[_Request, list[int]]] = []
-        rows = longest = 0
+        idle = max(1, self._idle)
+        share = -(-sum(len(r.todo) for r in waiting) // idle)
+        candidates: list[tuple[int, _Request, int]] = []  # (tokens, request, row): this round's rows
         for request in sorted(waiting, key=lambda r: (len(r.todo), r.arrived)):
-            ids = request.prepared.ids
-            count = 0
-            while count < len(request.todo) and rows < share:
-                length = len(ids[request.todo[count]])
-                if not self._fits(rows + 1, max(longest, length)):
-                    break
-                rows, longest, count = rows + 1, max(longest, length), count + 1
-            if count:
-                taken.append((request, request.todo[:count]))
-                del request.todo[:count]
-            if rows >= share or not self._fits(rows + 1, longest):
+            room = self.batch_size * idle - len(candidates)
+            if room <= 0:
                 break
-        return taken
+            ids = request.prepared.ids
+            candidates.extend((len(ids[i]), request, i) for i in request.todo[:room])
+        if idle > 1:
+            candidates.sort(key=lambda c: -c[0])  # stable: equal lengths keep the requests' order
+        chosen: dict[_Request, list[int]] = {}
+        rows = longest = 0
+        for length, request, i in candidates:
+            if rows >= share or not self._fits(rows + 1, max(longest, length)):
+                break
+            rows, longest = rows + 1, max(longest, length)
+            chosen.setdefault(request, []).append(i)
+        for request, taken_rows in chosen.items():
+            gone = set(taken_rows)
+            request.todo = [i for i in request.todo if i not in gone]
+        self._left_for_others = idle > 1 and rows < len(candidates)
+        return list(chosen.items())
 
     def _execute(self, taken: list[tuple[_Request, list[int]]]) -> None:
         if not taken:
