@@ -81,7 +81,13 @@ def read_manifest(root: Path) -> list[PanelSet]:
 
 def missing_sets(root: Path, kind: str) -> list[str]:
     """The sets of one task kind that are not on disk (the ones rebuilt outside git may not be)."""
-    return [s.name for s in read_manifest(root) if s.kind == kind and not (Path(root) / s.name).is_dir()]
+    return [s.name for s in read_manifest(root) if s.kind == kind and not _on_disk(Path(root) / s.name)]
+
+
+def _on_disk(folder: Path) -> bool:
+    """Whether a set's data is there: a fresh checkout has the folder of a set rebuilt outside git, with its
+    SOURCE.md alone."""
+    return folder.is_dir() and any(f.name != "SOURCE.md" for f in folder.iterdir())
 
 
 def rebuild_command(root: Path, names: Sequence[str]) -> str:
@@ -104,7 +110,7 @@ def panel_sets(root: Path, kind: str, names: Sequence[str] | None = None) -> lis
                 fix=f"Name sets of the {kind} panel: {', '.join(s.name for s in sets)}.",
             )
         sets = [s for s in sets if s.name in names]
-    missing = [s.name for s in sets if not (Path(root) / s.name).is_dir()]
+    missing = [s.name for s in sets if not _on_disk(Path(root) / s.name)]
     if missing:
         on_disk = [s.name for s in sets if s.name not in missing]
         raise DataError(
