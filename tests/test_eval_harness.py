@@ -325,11 +325,19 @@ def test_suite_writes_the_table_from_results_and_reference_files(
     assert "0.1235" in rows[f"published MTEB, {name}, no prompt"]  # read from the file, not typed
     # every variant ran on every set; the adapter row only where the task has one (similarity: STS and pairs)
     cells = {(r["folder"], r["row"]): r for r in report["results"]}
-    assert len(cells) == len(SUITE) * 3 + 2
+    assert len(cells) == len(SUITE) * 4 + 2  # 3 prompt rows and the default everywhere, the adapter row twice
     assert ("twitter_url_corpus", "task adapter") in cells
     assert cells[("stsbenchmark", "task adapter")]["adapter"] == str(adapter)
     assert cells[("stsbenchmark", "task adapter")]["space_id"] != cells[("stsbenchmark", "task prompt")]["space_id"]
     assert rows["task adapter"].count("no adapter") == len(SUITE) - 2
+    # the default row is what each task runs, read from the row that encodes the same way, not measured again
+    assert cells[("stsbenchmark", "default")]["same_as"] == "task adapter"
+    assert cells[("stsbenchmark", "default")]["value"] == cells[("stsbenchmark", "task adapter")]["value"]
+    assert (
+        cells[("scifact", "default")]["space_id"]
+        == cells[("scifact", cells[("scifact", "default")]["same_as"])]["space_id"]
+    )
+    assert f"({cells[('scifact', 'default')]['same_as']})" in rows["default"]
     for row, _ in ABLATION[:3]:
         value = cells[("scifact", row)]["value"]
         assert f"{value:.4f}" in rows[row]
