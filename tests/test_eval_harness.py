@@ -375,3 +375,24 @@ def test_sts_benchmark_reproduces_the_published_mteb_figure(real_encoder) -> Non
     result = runners.run_variant("similarity", real_encoder, NONE, datasets.load_similarity(folder))
     assert result.details["pairs"] == 1379
     assert result.value == pytest.approx(published["value"], abs=0.005)
+
+
+def test_measurements_run_in_fp32_unless_a_dtype_is_named(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`taskvec eval` (one set or the suite) makes figures of record: fp32 even on a CPU where the server's `auto`
+    runs bf16; --dtype or TASKVEC_DTYPE still choose. The checks and the panel also stay on the CPU."""
+    import argparse
+
+    from taskvec.engine import loading
+    from taskvec.eval.cli import build_encoder, record_encoder
+
+    monkeypatch.setattr(loading, "cpu_has_bf16", lambda: True)  # here `auto` would mean bf16
+    for var in ("TASKVEC_DTYPE", "TASKVEC_DEVICE"):
+        monkeypatch.delenv(var, raising=False)
+    args = argparse.Namespace(model=str(tiny_model_dir))
+    assert build_encoder(args).describe()["dtype"] == "float32"
+    assert record_encoder(argparse.Namespace(model=str(tiny_model_dir))).device.type == "cpu"
+    assert build_encoder(argparse.Namespace(model=str(tiny_model_dir), dtype="bf16")).describe()["dtype"] == "bfloat16"
+    monkeypatch.setenv("TASKVEC_DTYPE", "auto")
+    assert build_encoder(args).describe()["dtype"] == "bfloat16"
