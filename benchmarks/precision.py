@@ -192,6 +192,19 @@ def verdicts(r: dict[str, Any], dtypes: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def merged(earlier: dict[str, Any], new: dict[str, Any], dtypes: list[str]) -> dict[str, Any]:
+    """An earlier run's figures with this run's sets added: vectors are the same whenever they are made, so runs
+    on different sets (each with the fp32 reference of the same run) add up. Each run's machine and load stay on
+    record under ``runs``."""
+    out = {**earlier, **{k: v for k, v in new.items() if k.endswith(" agreement")}}
+    for name in ["fp32", *dtypes, *(f"{d}+fp32 mixed" for d in dtypes)]:
+        out[name] = {**earlier.get(name, {}), **new.get(name, {})}
+    runs = earlier.get("runs") or [{k: earlier[k] for k in ("machine", "load_at_end") if k in earlier}]
+    out["runs"] = [*runs, {"machine": new["machine"], "load_at_end": new["load_at_end"], "sets": list(new["fp32"])}]
+    out["verdicts"] = verdicts(out, sorted(set(dtypes) | set(earlier.get("verdicts", {}))))
+    return out
+
+
 def markdown(r: dict[str, Any]) -> str:
     folders = list(r["fp32"])
     titles = {s.folder: f"{s.title}<br>{s.metric_label}" for s in SUITE}
@@ -244,8 +257,15 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--cache", type=Path, help="keep each call's vectors here; a rerun resumes from them")
     parser.add_argument("--json-out", type=Path, help="write the raw figures here")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="add this run's sets to --json-out's earlier figures (a set measured again replaces its old figures)",
+    )
     args = parser.parse_args()
     result = run(args)
+    if args.merge and args.json_out and args.json_out.is_file():
+        result = merged(json.loads(args.json_out.read_text()), result, args.dtypes)
     if args.json_out:
         args.json_out.write_text(json.dumps(result, indent=1) + "\n")
     print(markdown(result))

@@ -325,11 +325,19 @@ def test_suite_writes_the_table_from_results_and_reference_files(
     assert "0.1235" in rows[f"published MTEB, {name}, no prompt"]  # read from the file, not typed
     # every variant ran on every set; the adapter row only where the task has one (similarity: STS and pairs)
     cells = {(r["folder"], r["row"]): r for r in report["results"]}
-    assert len(cells) == len(SUITE) * 3 + 2
+    assert len(cells) == len(SUITE) * 4 + 2  # 3 prompt rows and the default everywhere, the adapter row twice
     assert ("twitter_url_corpus", "task adapter") in cells
     assert cells[("stsbenchmark", "task adapter")]["adapter"] == str(adapter)
     assert cells[("stsbenchmark", "task adapter")]["space_id"] != cells[("stsbenchmark", "task prompt")]["space_id"]
     assert rows["task adapter"].count("no adapter") == len(SUITE) - 2
+    # the default row is what each task runs, read from the row that encodes the same way, not measured again
+    assert cells[("stsbenchmark", "default")]["same_as"] == "task adapter"
+    assert cells[("stsbenchmark", "default")]["value"] == cells[("stsbenchmark", "task adapter")]["value"]
+    assert (
+        cells[("scifact", "default")]["space_id"]
+        == cells[("scifact", cells[("scifact", "default")]["same_as"])]["space_id"]
+    )
+    assert f"({cells[('scifact', 'default')]['same_as']})" in rows["default"]
     for row, _ in ABLATION[:3]:
         value = cells[("scifact", row)]["value"]
         assert f"{value:.4f}" in rows[row]
@@ -367,3 +375,24 @@ def test_sts_benchmark_reproduces_the_published_mteb_figure(real_encoder) -> Non
     result = runners.run_variant("similarity", real_encoder, NONE, datasets.load_similarity(folder))
     assert result.details["pairs"] == 1379
     assert result.value == pytest.approx(published["value"], abs=0.005)
+
+
+def test_measurements_run_in_fp32_unless_a_dtype_is_named(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`taskvec eval` (one set or the suite) makes figures of record: fp32 even on a CPU where the server's `auto`
+    runs bf16; --dtype or TASKVEC_DTYPE still choose. The checks and the panel also stay on the CPU."""
+    import argparse
+
+    from taskvec.engine import loading
+    from taskvec.eval.cli import build_encoder, record_encoder
+
+    monkeypatch.setattr(loading, "cpu_has_bf16", lambda: True)  # here `auto` would mean bf16
+    for var in ("TASKVEC_DTYPE", "TASKVEC_DEVICE"):
+        monkeypatch.delenv(var, raising=False)
+    args = argparse.Namespace(model=str(tiny_model_dir))
+    assert build_encoder(args).describe()["dtype"] == "float32"
+    assert record_encoder(argparse.Namespace(model=str(tiny_model_dir))).device.type == "cpu"
+    assert build_encoder(argparse.Namespace(model=str(tiny_model_dir), dtype="bf16")).describe()["dtype"] == "bfloat16"
+    monkeypatch.setenv("TASKVEC_DTYPE", "auto")
+    assert build_encoder(args).describe()["dtype"] == "bfloat16"

@@ -108,6 +108,9 @@ def _ci_checkout(tmp_path: Path) -> Path:
     for ps in read_manifest(REPO_PANEL):
         if ps.committed:
             (root / ps.name).symlink_to(REPO_PANEL / ps.name)
+        else:  # git keeps the folder of a set rebuilt outside it, with its SOURCE.md alone
+            (root / ps.name).mkdir()
+            shutil.copy(REPO_PANEL / ps.name / "SOURCE.md", root / ps.name)
     return root
 
 
@@ -168,6 +171,35 @@ def test_training_ends_without_a_verdict_when_panel_sets_are_absent(panel_root, 
     assert end_with_panel(folder, panel_root=partial, log=said.append) is None
     assert f"build.py --mirrors MIRRORS --out {partial} --sets toy-clustering" in said[0]
     assert "not registered" in said[0] and "panel" not in json.loads((folder / INFO_FILE).read_text())
+
+
+def test_training_scores_the_sets_present_and_registers_nothing_when_some_are_absent(
+    panel_root, adapter, tiny_model_dir, tmp_path
+):
+    """A fresh checkout holds a rebuilt-outside-git set's folder with its SOURCE.md alone: the end of training
+    judges the sets that are there, records that provisionally, and says which set to rebuild."""
+    from taskvec.engine.profiles import panel_passes
+    from taskvec.train.model_card import INFO_FILE
+    from taskvec.train.ship_rule import end_with_panel
+
+    folder = tmp_path / "trained"
+    shutil.copytree(adapter, folder)
+    info = json.loads((REPO / "adapters/all-MiniLM-L6-v2/similarity" / INFO_FILE).read_text())
+    info.pop("panel", None)
+    info["hyperparameters"]["model"], info["hyperparameters"]["tasks_file"] = str(tiny_model_dir), None
+    (folder / INFO_FILE).write_text(json.dumps(info))
+    partial = tmp_path / "partial"
+    shutil.copytree(panel_root, partial)
+    for data in (partial / "toy-pairs").iterdir():
+        data.unlink()
+    (partial / "toy-pairs" / "SOURCE.md").write_text("# toy-pairs\nRebuilt outside git.\n")
+    said: list[str] = []
+    result = end_with_panel(folder, panel_root=partial, log=said.append)
+    assert result is not None and set(result["sets"]) == {"toy-similarity"} and result["left_out"] == ["toy-pairs"]
+    assert "--sets toy-pairs" in said[0] and "decides nothing" in said[0]
+    assert result["decision"]["provisional"] and "--sets toy-similarity" in result["command"]
+    assert json.loads((folder / INFO_FILE).read_text())["panel"]["left_out"] == ["toy-pairs"]
+    assert not panel_passes(folder) and said[-1].startswith("ship rule: not a default")
 
 
 # ------------------------------------------------------------------------------------------- the bootstrap

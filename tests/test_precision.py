@@ -158,3 +158,37 @@ def test_every_family_runs_bf16_with_adapters(name: str, tmp_path: Path) -> None
     bf16 = Encoder(folder, device="cpu", dtype="bf16", tasks_file=tasks)
     for task in (bf16.tasks["retrieval"], bf16.tasks["retrieval"].without_adapter()):
         assert cosines(fp32.encode_query(TEXTS, task), bf16.encode_query(TEXTS, task)).min() >= 0.999
+
+
+def test_precision_runs_on_different_sets_add_up() -> None:
+    """benchmarks/precision.py --merge: a later run on the set an earlier one left out joins its figures, and the
+    verdict is taken over both (the largest change anywhere decides)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("precision", Path(__file__).parents[1] / "benchmarks/precision.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    merged = module.merged
+
+    earlier = {
+        "machine": {"cpu": "a"},
+        "load_at_end": 6.8,
+        "fp32": {"emotion": {"task adapter": 0.55}},
+        "bf16": {"emotion": {"task adapter": 0.5504}},
+        "bf16+fp32 mixed": {"emotion": {"task adapter": 0.5501}},
+        "verdicts": {"bf16": {"largest_change": 0.0004, "shares_fp32_space": True}},
+    }
+    later = {
+        "machine": {"cpu": "b"},
+        "load_at_end": 0.9,
+        "fp32": {"scifact": {"no prompt": 0.6451}},
+        "bf16": {"scifact": {"no prompt": 0.6421}},
+        "bf16+fp32 mixed": {"scifact": {"no prompt": 0.6440}},
+        "bf16 agreement": {"top10_overlap_mean": 0.97},
+    }
+    out = merged(earlier, later, ["bf16"])
+    assert set(out["fp32"]) == set(out["bf16"]) == {"emotion", "scifact"}
+    assert out["bf16 agreement"] == {"top10_overlap_mean": 0.97}
+    assert out["verdicts"]["bf16"] == {"largest_change": 0.003, "shares_fp32_space": False}
+    assert [r["machine"]["cpu"] for r in out["runs"]] == ["a", "b"] and out["runs"][1]["sets"] == ["scifact"]

@@ -97,12 +97,15 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, object]]) -> int:
     return len(lines)
 
 
-def write_beir(folder: Path, docs: dict[str, str], queries: dict[str, str], qrels: dict[str, list[str]]) -> str:
+def write_beir(
+    folder: Path, docs: dict[str, str], queries: dict[str, str], qrels: dict[str, list[str]], split: str = "test"
+) -> str:
+    """A BEIR folder whose judgements are ``qrels/<split>.tsv`` (the panel's are test; data/train/build.py's train)."""
     write_jsonl(folder / "corpus.jsonl", ({"_id": i, "title": "", "text": t} for i, t in docs.items()))
     write_jsonl(folder / "queries.jsonl", ({"_id": q, "text": queries[q]} for q in qrels))
     lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t1" for q, ds in qrels.items() for d in ds]
     (folder / "qrels").mkdir(parents=True, exist_ok=True)
-    (folder / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "qrels" / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return f"{len(qrels)} queries, {len(docs)} documents, {len(lines) - 1} judgements"
 
 
@@ -304,16 +307,22 @@ BUILDERS: dict[str, Callable[[Path, Path], str]] = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(
+    argv: list[str] | None = None,
+    builders: dict[str, Callable[[Path, Path], str]] = BUILDERS,
+    out: Path = HERE,
+    description: str = __doc__,
+) -> int:
+    """Build ``builders`` (default: the panel's) from the snapshots under ``--mirrors`` into ``--out``."""
+    parser = argparse.ArgumentParser(description=description.split("\n\n")[0])
     parser.add_argument("--mirrors", type=Path, required=True, help="folder of <owner>+<name>/repo snapshots")
-    parser.add_argument("--out", type=Path, default=HERE, help="panel root to write (default: this folder)")
-    parser.add_argument("--sets", nargs="*", choices=sorted(BUILDERS), help="only these sets (default: all)")
+    parser.add_argument("--out", type=Path, default=out, help=f"folder to write the sets under (default: {out})")
+    parser.add_argument("--sets", nargs="*", choices=sorted(builders), help="only these sets (default: all)")
     args = parser.parse_args(argv)
     failed = 0
-    for name in args.sets or BUILDERS:
+    for name in args.sets or builders:
         try:
-            print(f"{name}: {BUILDERS[name](args.mirrors, args.out / name)}")
+            print(f"{name}: {builders[name](args.mirrors, args.out / name)}")
         except (FileNotFoundError, subprocess.CalledProcessError) as exc:
             failed += 1
             print(f"{name}: not built ({exc})", file=sys.stderr)

@@ -166,11 +166,17 @@ def add_encoder_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_encoder(args: argparse.Namespace) -> Encoder:
-    """The encoder the rest of taskvec would build: flags, then TASKVEC_* variables, then the TOML file."""
+    """The encoder of a measurement, built as the rest of taskvec builds one (flags, then TASKVEC_* variables, then
+    the TOML file) but in fp32 unless --dtype or TASKVEC_DTYPE names another dtype. Figures of record are fp32 (the
+    quality report, the model cards, the published MTEB figures reproduced to five decimals), while ``auto``, the
+    server's default, runs bf16 on a CPU that has it (docs/precision.md)."""
     from taskvec.config import Settings
 
+    values = {k: getattr(args, k) for k in ENCODER_FLAGS if getattr(args, k, None) is not None}
+    if "dtype" not in values and not os.environ.get("TASKVEC_DTYPE"):
+        values["dtype"] = "fp32"
     try:
-        settings = Settings(**{k: getattr(args, k) for k in ENCODER_FLAGS if getattr(args, k, None) is not None})
+        settings = Settings(**values)
     except ValueError as exc:  # pydantic's ValidationError: say which setting, as the main CLI does
         raise InvalidInputError(
             f"Invalid setting: {exc}", field="settings", fix="Correct the flag or variable."
@@ -238,15 +244,11 @@ def _run_suite(args: argparse.Namespace) -> int:
 
 
 def record_encoder(args: argparse.Namespace) -> Encoder:
-    """The encoder of the figures of record: fp32 on the CPU unless --dtype/--device say otherwise."""
-    from taskvec.engine import Encoder
-
-    return Encoder(
-        getattr(args, "model", None),
-        tasks_file=getattr(args, "tasks_file", None),
-        device=getattr(args, "device", "cpu"),
-        dtype=getattr(args, "dtype", "fp32"),
-    )
+    """:func:`build_encoder`'s encoder on the CPU unless --device or TASKVEC_DEVICE names another device: the
+    checks and the panel compare with figures of record made there."""
+    if getattr(args, "device", None) is None and not os.environ.get("TASKVEC_DEVICE"):
+        args.device = "cpu"
+    return build_encoder(args)
 
 
 def checks_cache() -> Path | None:

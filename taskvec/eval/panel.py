@@ -20,7 +20,7 @@ import os
 import random
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import numpy as np
 
 from taskvec import metrics
 from taskvec.engine import Encoder
+from taskvec.engine.tasks import Task
 from taskvec.errors import DataError
 from taskvec.eval import bootstrap
 from taskvec.eval.checks import Runner, mode_tasks
@@ -80,7 +81,13 @@ def read_manifest(root: Path) -> list[PanelSet]:
 
 def missing_sets(root: Path, kind: str) -> list[str]:
     """The sets of one task kind that are not on disk (the ones rebuilt outside git may not be)."""
-    return [s.name for s in read_manifest(root) if s.kind == kind and not (Path(root) / s.name).is_dir()]
+    return [s.name for s in read_manifest(root) if s.kind == kind and not _on_disk(Path(root) / s.name)]
+
+
+def _on_disk(folder: Path) -> bool:
+    """Whether a set's data is there: a fresh checkout has the folder of a set rebuilt outside git, with its
+    SOURCE.md alone."""
+    return folder.is_dir() and any(f.name != "SOURCE.md" for f in folder.iterdir())
 
 
 def rebuild_command(root: Path, names: Sequence[str]) -> str:
@@ -103,7 +110,7 @@ def panel_sets(root: Path, kind: str, names: Sequence[str] | None = None) -> lis
                 fix=f"Name sets of the {kind} panel: {', '.join(s.name for s in sets)}.",
             )
         sets = [s for s in sets if s.name in names]
-    missing = [s.name for s in sets if not (Path(root) / s.name).is_dir()]
+    missing = [s.name for s in sets if not _on_disk(Path(root) / s.name)]
     if missing:
         on_disk = [s.name for s in sets if s.name not in missing]
         raise DataError(
@@ -129,6 +136,27 @@ def candidate_prompts(encoder: Encoder, task: str) -> tuple[str, str]:
     if task == builtin.kind and builtin.kind in encoder.profile.prompts:
         return encoder.profile.prompts[builtin.kind]
     return builtin.query_prompt, builtin.document_prompt
+
+
+def proposed_task(encoder: Encoder, task: str) -> Task:
+    """``task`` as the ship rule judges it, whatever the registry now runs: the adapter shipped for it (a built-in
+    task's ``adapters/<model>/<task>``, a tasks-file task's own), whether or not it runs by default, with the
+    prompts it was trained with, else the candidate prompts. The quality suite's prompt and adapter rows use it."""
+    registered = encoder.tasks[task]
+    shipped = encoder.profile.adapter_folder(task) if task == registered.kind else None
+    adapter = registered.adapter or shipped
+    chosen = mode_tasks(encoder, task, adapter, *_unrecorded_prompts(encoder, task, adapter))["adapter"]
+    return replace(
+        registered, query_prompt=chosen.query_prompt, document_prompt=chosen.document_prompt, adapter=chosen.adapter
+    )
+
+
+def _unrecorded_prompts(encoder: Encoder, task: str, adapter: Path | None) -> tuple[str | None, str | None]:
+    """(None, None) where the adapter records the prompts it was trained with (mode_tasks reads them), else the
+    candidate prompts."""
+    if adapter is not None and (adapter / "taskvec_training.json").is_file():
+        return None, None
+    return candidate_prompts(encoder, task)
 
 
 # ------------------------------------------------------------------------------------------------- measures
@@ -267,8 +295,8 @@ def run_panel(
     of the kind's panel: a partial panel, like a sample, decides nothing."""
     from taskvec.eval.ship import decide
 
-    if query_prompt is None and not (adapter and (adapter / "taskvec_training.json").is_file()):
-        query_prompt, document_prompt = candidate_prompts(encoder, task)
+    if query_prompt is None:
+        query_prompt, document_prompt = _unrecorded_prompts(encoder, task, adapter)
     tasks = mode_tasks(encoder, task, adapter, query_prompt, document_prompt)
     modes = ["base", "prompt"] + (["adapter"] if adapter is not None else [])
     kind = tasks["base"].kind

@@ -1,7 +1,10 @@
 """The ablation suite: every data set of ../shared/data under every variant, written to docs/results/quality.md.
 
 The report follows the ablation table of the Jina v5 paper: rows are the variants (no prompt, generic prompt, task
-prompt, task adapter), columns the data sets, with the published MTEB figure of the base model above them. Every
+prompt, task adapter), columns the data sets, with the published MTEB figure of the base model above them. The prompt
+and adapter rows measure each task as the ship rule judges it (its shipped adapter, whether or not it runs by
+default); a last row, *default*, is what ``task=`` runs today, read from the row that encodes the same way (the same
+embedding space) or measured where none does. Every
 number in the report is computed by this run or read from the published MTEB result files that ship with the data
 (``<data root>/reference_scores/``); the raw results are written next to it as JSON, and the Markdown is rendered
 from that JSON alone.
@@ -20,8 +23,12 @@ from typing import Any
 from taskvec.engine.tasks import GENERIC_PROMPT
 from taskvec.errors import InvalidInputError
 from taskvec.eval.datasets import LOADERS
-from taskvec.eval.runners import run_variant
-from taskvec.eval.variants import ABLATION, DEFAULT_TASKS
+from taskvec.eval.panel import proposed_task
+from taskvec.eval.runners import RUNNERS
+from taskvec.eval.variants import ABLATION, DEFAULT_TASKS, Variant
+
+DEFAULT_ROW = "default"
+ROWS = (*(row for row, _ in ABLATION), DEFAULT_ROW)
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,7 @@ def run_suite(
         "model": encoder.model_name,
         "model_fingerprint": encoder.model_fingerprint,
         "device": str(encoder.device),
+        "dtype": encoder.describe()["dtype"],
         "seed_sets": seed_sets,
         "generic_prompt": GENERIC_PROMPT,
         "sets": [],
@@ -130,7 +138,8 @@ def run_suite(
             report["results"] += [r for r in previous["results"] if r["folder"] == entry.folder]
             continue
         folder = data_root / entry.folder
-        task = encoder.tasks[DEFAULT_TASKS[entry.kind]]
+        name = DEFAULT_TASKS[entry.kind]
+        task, default = proposed_task(encoder, name), encoder.tasks[name]
         report["sets"].append(
             {
                 "folder": entry.folder,
@@ -141,6 +150,7 @@ def run_suite(
                 "differs": entry.differs,
                 "present": folder.is_dir(),
                 "adapter": str(task.adapter) if task.adapter else None,
+                "default": {"status": default.status, "why": default.why},
                 "published": published_figure(data_root / "reference_scores", encoder.model_name, entry),
                 "measured": now,
             }
@@ -148,17 +158,25 @@ def run_suite(
         if not folder.is_dir():
             continue
         data = LOADERS[entry.kind](folder)
-        for row, variant in ABLATION:
-            if variant.adapter == "task" and task.adapter is None:
+        options: dict[str, Any] = {"show_progress": show_progress}
+        if entry.kind == "classification":
+            options["seed_sets"] = seed_sets
+        by_space: dict[str, dict[str, Any]] = {}
+        rows = [(row, variant, variant.apply(task)) for row, variant in ABLATION]
+        for row, variant, applied in [*rows, (DEFAULT_ROW, Variant(), default)]:
+            if row != DEFAULT_ROW and variant.adapter == "task" and applied.adapter is None:
                 continue
-            options: dict[str, Any] = {"show_progress": show_progress}
-            if entry.kind == "classification":
-                options["seed_sets"] = seed_sets
-            result = run_variant(entry.kind, encoder, variant, data, **options)
-            report["results"].append({**result.record(variant), "row": row, "folder": entry.folder})
-            print(
-                f"{entry.folder} / {row}: {result.metric} {result.value:.4f} ({result.seconds:.0f} s)", file=sys.stderr
-            )
+            space = encoder.space(applied).id
+            if space in by_space:  # encodes as a row above (the default is one of them): the same figures
+                record = {**by_space[space], "row": row, "same_as": by_space[space]["row"]}
+            else:
+                result = RUNNERS[entry.kind](encoder, applied, data, **options)
+                record = by_space[space] = {**result.record(variant), "row": row, "folder": entry.folder}
+                print(
+                    f"{entry.folder} / {row}: {result.metric} {result.value:.4f} ({result.seconds:.0f} s)",
+                    file=sys.stderr,
+                )
+            report["results"].append(record)
             _write(json_out, json.dumps(report, indent=1, sort_keys=True))
     _write(json_out, json.dumps(report, indent=1, sort_keys=True))
     _write(out, render_markdown(report, json_name=json_out.name))
@@ -182,7 +200,7 @@ def _previous_report(
             field="sets",
             fix="Run the whole suite first (leave out --sets).",
         ) from None
-    for key in ("model_fingerprint", "seed_sets", "data_root"):
+    for key in ("model_fingerprint", "seed_sets", "data_root", "dtype"):
         if previous.get(key) != report[key]:
             raise InvalidInputError(
                 f"{json_out} was made with {key} {previous.get(key)!r}, this run uses {report[key]!r}.",
@@ -223,7 +241,7 @@ def render_markdown(report: dict[str, Any], *, json_name: str = "quality.json") 
         "<!-- Generated by the quality harness; do not edit. Rerun the command below instead. -->",
         "",
         f"Generated {report['generated']} with {report['model']} (weights {report['model_fingerprint'][:12]}) on "
-        f"{report['device']}; rerun with `{report['command']}`. Every figure comes from the suite's results "
+        f"{report['device']} in {report.get('dtype', 'float32')}; rerun with `{report['command']}`. Every figure comes from the suite's results "
         f"(`{json_name}`) or from the published MTEB result files in `{report['data_root']}/reference_scores/`; "
         "none is typed by hand."
         + (" Columns were measured at different times (see the notes)." if len(measured) > 1 else ""),
@@ -232,14 +250,16 @@ def render_markdown(report: dict[str, Any], *, json_name: str = "quality.json") 
         "|---|" + "---|" * len(sets),
         f"| published MTEB, {model_short}, no prompt | " + " | ".join(_published_cell(s) for s in sets) + " |",
     ]
-    for row, _ in ABLATION:
+    for row in ROWS:
         lines.append(f"| {row} | " + " | ".join(_cell(s, by_cell.get((s["folder"], row)), row) for s in sets) + " |")
     lines += [
         "",
         "Rows: *no prompt* encodes the bare text with no adapter; *generic prompt* puts "
         f"`{report['generic_prompt']}` before every text; *task prompt* uses each task's own prompts (below); "
-        "*task adapter* adds the task's registered LoRA adapter to its prompt (the adapters were trained with "
-        "those prompts). *no adapter*: the task had no adapter registered when the suite ran.",
+        "*task adapter* adds the LoRA adapter shipped for the task to the prompts it was trained with, whether or "
+        "not it runs by default; *no adapter*: none ships for the task. *default* is what the task runs today, "
+        "as the ship rule decided on the held-out panel (docs/panel.md): its figure is that of the row named in "
+        "brackets, which encodes the same way.",
         "",
         f"Classification cells are the mean over {report['seed_sets']} seed sets of MTEB's protocol (draws of "
         "training texts, logistic regression, mean test accuracy) ± the standard deviation across seed sets; the "
@@ -264,7 +284,7 @@ def render_markdown(report: dict[str, Any], *, json_name: str = "quality.json") 
         "| | " + " | ".join(s["title"] for s in sets) + " |",
         "|---|" + "---|" * len(sets),
     ]
-    for row, _ in ABLATION:
+    for row, _ in ABLATION:  # the default row repeats one of these
         cells = [
             f"{by_cell[(s['folder'], row)]['seconds']:.0f}" if (s["folder"], row) in by_cell else "–" for s in sets
         ]
@@ -286,8 +306,10 @@ def _cell(s: dict[str, Any], result: dict[str, Any] | None, row: str) -> str:
         return "no adapter" if row == "task adapter" and not s["adapter"] else "–"
     details = result["details"]
     if result["kind"] == "classification" and details["seed_sets"] > 1:
-        return f"{result['value']:.4f} ± {details['accuracy_std']:.4f}"
-    return f"{result['value']:.4f}"
+        value = f"{result['value']:.4f} ± {details['accuracy_std']:.4f}"
+    else:
+        value = f"{result['value']:.4f}"
+    return f"{value} ({result['same_as']})" if result.get("same_as") else value
 
 
 def _notes(s: dict[str, Any], by_cell: dict[tuple[str, str], dict[str, Any]]) -> str:
@@ -354,16 +376,17 @@ def _size(result: dict[str, Any]) -> str:
 
 def _prompts_table(report: dict[str, Any], by_cell: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     lines = [
-        "| data set | task | query prompt | document prompt | adapter |",
-        "|---|---|---|---|---|",
+        "| data set | task | query prompt | document prompt | adapter | default (ship rule) |",
+        "|---|---|---|---|---|---|",
     ]
     for s in report["sets"]:
         result = by_cell.get((s["folder"], "task adapter")) or by_cell.get((s["folder"], "task prompt"))
         if result is None:
             continue
-        adapter = "/".join(Path(result["adapter"]).parts[-3:]) if result["adapter"] else "none registered"
+        adapter = "/".join(Path(result["adapter"]).parts[-3:]) if result["adapter"] else "none ships"
+        default = s.get("default", {}).get("status", "–")
         lines.append(
             f"| {s['title']} | {result['task']} | `{result['query_prompt']!r}` | `{result['document_prompt']!r}` "
-            f"| {adapter} |"
+            f"| {adapter} | {default} |"
         )
     return lines

@@ -28,7 +28,7 @@ def end_with_panel(
     """Run the panel of the adapter's task on ``adapter``, record it, and log the verdict; None without a panel."""
     from taskvec.engine import Encoder
     from taskvec.eval.cli import checks_cache
-    from taskvec.eval.panel import default_root, missing_sets, rebuild_command, render, run_panel
+    from taskvec.eval.panel import default_root, missing_sets, read_manifest, rebuild_command, render, run_panel
 
     root = panel_root or default_root()
     if root is None:
@@ -39,17 +39,26 @@ def end_with_panel(
         return None
     info = json.loads((Path(adapter) / INFO_FILE).read_text())
     hp = info.get("hyperparameters") or {}
+    sets = None
     if missing := missing_sets(Path(root), info["kind"]):
+        sets = [s.name for s in read_manifest(Path(root)) if s.kind == info["kind"] and s.name not in missing]
         log(
             f"ship rule: the panel at {root} lacks {', '.join(missing)} (rebuild them: {rebuild_command(root, missing)};"
-            " docs/panel.md), so it was not applied. This adapter is not registered as a task's default until "
-            "`taskvec eval panel --card` passes."
+            " docs/panel.md). "
+            + (f"Scoring the sets present ({', '.join(sets)}) decides nothing: " if sets else "It was not applied: ")
+            + "this adapter is not registered as a task's default until `taskvec eval panel --card` passes on the "
+            "whole panel."
         )
-        return None
+        if not sets:
+            return None
     encoder = Encoder(hp.get("model"), tasks_file=hp.get("tasks_file"), device=device, dtype="fp32")
-    result = run_panel(encoder, info["task"], Path(root), adapter=Path(adapter), sample=sample, cache=checks_cache())
-    result["command"] = f"taskvec eval panel --task {info['task']} --adapter {adapter} --panel-root {root}" + (
-        f" --sample {sample}" if sample else ""
+    result = run_panel(
+        encoder, info["task"], Path(root), adapter=Path(adapter), sample=sample, sets=sets, cache=checks_cache()
+    )
+    result["command"] = (
+        f"taskvec eval panel --task {info['task']} --adapter {adapter} --panel-root {root}"
+        + (f" --sample {sample}" if sample else "")
+        + (f" --sets {' '.join(sets)}" if sets else "")
     )
     add_panel(Path(adapter), result)
     log(render(result))
