@@ -223,8 +223,9 @@ class EncodeQueue:
 
         With several workers, the rows the idle workers can take now are chosen that way, and this pass takes the
         longest of them, at most its share (the waiting rows over the idle workers), leaving the shorter ones to
-        the next idle worker, which takes them at once (they have waited for company already). A pass pads every row to its longest, so passes of similar lengths pad
-        little: a classify call's one-word labels no longer run at the width of the longest query beside them.
+        the next idle worker, which takes them at once (they have waited for company already). A pass pads every
+        row to its longest, so passes of similar lengths pad little: a classify call's one-word labels no longer
+        run at the width of the longest query beside them.
         """
         waiting = [r for r in self._pending if r.todo]
         if waiting:  # one pass runs one kind of row: the encoder's, or one reranker's pairs
