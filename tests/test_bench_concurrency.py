@@ -6,26 +6,17 @@ made and add up."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _module(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_overhead_splits_each_call_at_the_server_request() -> None:
-    bench = _module("concurrency")
+    bench = load_benchmark("concurrency")
     # Three sequential calls of 40, 50 and 60 ms; each has one service record and one HTTP request in its window.
     sequential = [(100.0, 0.040), (200.0, 0.050), (300.0, 0.060)]
     timings = {
@@ -53,7 +44,7 @@ def test_overhead_splits_each_call_at_the_server_request() -> None:
 
 
 def test_a_call_without_exactly_one_request_is_left_out() -> None:
-    bench = _module("concurrency")
+    bench = load_benchmark("concurrency")
     sequential = [(100.0, 0.040)]
     timings = {
         "calls": [{"start": 100.010, "service": 0.020, "encode_wait": 0.015}],
@@ -63,7 +54,7 @@ def test_a_call_without_exactly_one_request_is_left_out() -> None:
 
 
 def test_pass_stats_count_the_passes_of_a_phase_and_their_padding() -> None:
-    bench = _module("concurrency")
+    bench = load_benchmark("concurrency")
     passes = [
         {"start": 10.0, "rows": 4, "tokens": 40, "width": 10},  # no padding
         {"start": 11.0, "rows": 2, "tokens": 10, "width": 10},  # half padding
@@ -83,7 +74,7 @@ def test_a_small_run_measures_both_phases_and_the_overhead() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"{scifact} is absent: CI must run with ../shared/data beside the clone")
         pytest.skip(f"{scifact} is absent (the data sets are read from ../shared/data beside the clone)")
-    bench = _module("concurrency")
+    bench = load_benchmark("concurrency")
     args = argparse.Namespace(calls=6, clients=3, docs=4, repeats=1, wait_ms=2.0)
     out = bench.run(args)
     for phase in ("sequential", "concurrent"):

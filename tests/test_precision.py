@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import make_random_adapter, write_tasks_file
+from helpers import load_benchmark, make_random_adapter, write_tasks_file
 from model_families import FAMILIES, make_family_model
 from test_queue import TEXTS  # five texts of different lengths, one longer than a short pass
 
@@ -163,13 +163,7 @@ def test_every_family_runs_bf16_with_adapters(name: str, tmp_path: Path) -> None
 def test_precision_runs_on_different_sets_add_up() -> None:
     """benchmarks/precision.py --merge: a later run on the set an earlier one left out joins its figures, and the
     verdict is taken over both (the largest change anywhere decides)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("precision", Path(__file__).parents[1] / "benchmarks/precision.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    merged = module.merged
+    merged = load_benchmark("precision").merged
 
     earlier = {
         "machine": {"cpu": "a"},

@@ -3,18 +3,11 @@ generated from, so a rendering slip would put wrong figures in the docs."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
+from helpers import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _sweep_module():
-    spec = importlib.util.spec_from_file_location("adapter_sweep", ROOT / "benchmarks" / "adapter_sweep.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _checks(home: float, held_out: float) -> dict[str, dict[str, float | str]]:
@@ -25,7 +18,7 @@ def _checks(home: float, held_out: float) -> dict[str, dict[str, float | str]]:
 
 
 def test_render_puts_interpolated_rows_under_their_adapter_and_names_unfinished_configs():
-    sweep = _sweep_module()
+    sweep = load_benchmark("adapter_sweep")
     configs = [
         {"name": "a_lr5e-4", "task": "similarity", "args": ["--lr", "5e-4"]},
         {"name": "b_scale10", "task": "similarity", "args": ["--scale", "10"]},
