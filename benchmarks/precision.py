@@ -122,7 +122,7 @@ def harness(encoder: Recording, args: argparse.Namespace, dtype: str) -> dict[st
 
 
 def agreement(reference: Recording, other: Recording, data_root: Path) -> dict[str, Any]:
-    """SciFact with the retrieval adapter: per-vector cosine between the dtypes and top-10 overlap per query."""
+    """SciFact under the retrieval task as it runs by default: per-vector cosine between the dtypes and top-10 overlap per query."""
     from taskvec import metrics
 
     data = LOADERS["retrieval"](data_root / "scifact")
@@ -237,7 +237,7 @@ def markdown(r: dict[str, Any]) -> str:
         if a:
             lines += [
                 "",
-                f"SciFact with the retrieval adapter, {dtype} against fp32: document vectors at cosine >= "
+                f"SciFact under the retrieval task as it runs by default, {dtype} against fp32: document vectors at cosine >= "
                 f"{a['document_cosine_min']:.5f} (1st percentile {a['document_cosine_p01']:.5f}, mean "
                 f"{a['document_cosine_mean']:.6f}), query vectors >= {a['query_cosine_min']:.5f}; top-10 overlap "
                 f"{a['top10_overlap_mean']:.3f} on average over {a['queries']} queries ({a['top10_identical_sets']:.1%} "
