@@ -24,6 +24,7 @@ from taskvec.tools.spec import ToolSpec
 
 from .client_logs import ClientLogs
 from .loading import ServiceLoader
+from .schemas import output_schema
 
 log = logging.getLogger("taskvec.server")
 
@@ -84,7 +85,9 @@ def mcp_tool(
         title=spec.title,
         description=description or spec.description,
         parameters=arg_model.model_json_schema(by_alias=True),
-        fn_metadata=FuncMetadata(arg_model=arg_model, output_model=spec.output_model),
+        fn_metadata=FuncMetadata(
+            arg_model=arg_model, output_model=spec.output_model, output_schema=output_schema(spec.output_model)
+        ),
         is_async=True,
         context_kwarg="ctx",
         annotations=spec.annotations,
