@@ -1,23 +1,36 @@
-"""The extra training sets under data/train (docs/training-data.md): the committed ones read through
-``taskvec train``'s data path with their recorded sizes, every set's SOURCE.md names its licence and origin commit,
-and no text of a set on disk is a text of the held-out panel."""
+"""The extra training sets under data/train (docs/training-data.md): the committed ones and those built here read
+through ``taskvec train``'s data path for their task kind with their recorded sizes, every builder's output reads
+so (from small origins made here, so CI needs no snapshot), every set's SOURCE.md names its licence and origin
+commit, and no text of a set on disk is a text of the held-out panel."""
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from taskvec.data.licence import UNKNOWN, licence_near
-from taskvec.train.data import PairSet, for_kind, read_source
+from taskvec.train.data import LabelledSet, PairSet, ScoredSet, for_kind, read_source
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = REPO / "data" / "train"
 PANEL = REPO / "data" / "panel"
 # Committed sets: (queries, documents, judgements), as their SOURCE.md records them.
 COMMITTED = {"tatqa-retrieval": (3331, 3190, 4441)}
+# The similarity, classification and clustering sets (a train.jsonl each, rebuilt, not committed): (rows, labels or
+# distinct scores), as their SOURCE.md records them.
+JSONL_SETS = {
+    "insuranceqa-similarity": (1527, 3),
+    "qatarliving-similarity": (2857, 3),
+    "trec-classification": (5331, 42),
+    "offensive-classification": (3000, 2),
+    "insuranceqa-clustering": (3132, 11),
+    "trec-clustering": (4768, 6),
+}
 
 
 def _builder():
@@ -32,14 +45,28 @@ ORIGINS = {
     "tatqa-retrieval": BUILD.TATQA,
     "policyqa-retrieval": BUILD.POLICYQA,
     "stackoverflow-retrieval": BUILD.LINKSO,
+    "insuranceqa-similarity": BUILD.INSURANCEQA,
+    "qatarliving-similarity": BUILD.IYAS,
+    "trec-classification": BUILD.IYAS,
+    "offensive-classification": BUILD.TWEETEVAL,
+    "insuranceqa-clustering": BUILD.INSURANCEQA,
+    "trec-clustering": BUILD.IYAS,
 }
+SHAPES = {"similarity": ScoredSet, "classification": LabelledSet, "clustering": LabelledSet}
+
+
+def _kind(name: str) -> str:
+    return name.rsplit("-", 1)[1]  # every set is named <origin>-<task kind>
 
 
 def _texts(folder: Path) -> set[str]:
+    """Every text of a set's JSON Lines files (documents, queries, labelled texts, both sides of pairs), whitespace
+    collapsed and case folded."""
     out = set()
-    for name in ("corpus.jsonl", "queries.jsonl"):
-        for line in (folder / name).read_text(encoding="utf-8").splitlines():
-            out.add(" ".join(json.loads(line)["text"].split()).lower())
+    for path in sorted(folder.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            out |= {" ".join(record[k].split()).lower() for k in ("text", "text1", "text2") if k in record}
     return out
 
 
@@ -76,14 +103,146 @@ def test_committed_set_reads_through_the_training_data_path(name: str) -> None:
 
 
 def test_no_training_text_is_a_panel_text() -> None:
-    """Exact matches (whitespace collapsed, case folded) against every panel retrieval set on disk."""
-    panel = {p.name: _texts(p) for p in sorted(PANEL.glob("*-retrieval")) if (p / "corpus.jsonl").is_file()}
-    assert {"medquad-retrieval", "argkp-retrieval"} <= set(panel)  # the committed ones at least
-    built = [p for p in sorted(TRAIN.iterdir()) if (p / "corpus.jsonl").is_file()]
+    """Exact matches (whitespace collapsed, case folded) of every set on disk against every panel set on disk, all
+    kinds: a panel text in any training set could leak into an adapter of another kind through a later mix."""
+    panel = {p.name: _texts(p) for p in sorted(PANEL.iterdir()) if p.is_dir() and any(p.glob("*.jsonl"))}
+    assert {"medquad-retrieval", "argkp-retrieval", "argkp-pairs", "banking77-classification"} <= set(panel)
+    assert all(panel.values())
+    built = [p for p in sorted(TRAIN.iterdir()) if p.is_dir() and any(p.glob("*.jsonl"))]
     assert {p.name for p in built} >= set(COMMITTED)
     for folder in built:
         texts = _texts(folder)
+        assert texts, folder.name
         assert {name: len(texts & other) for name, other in panel.items()} == dict.fromkeys(panel, 0), folder.name
+
+
+@pytest.mark.parametrize("name", sorted(JSONL_SETS))
+def test_built_set_reads_through_the_training_data_path_for_its_kind(name: str) -> None:
+    """The sets built on this machine (``python data/train/build.py --mirrors ...``): their recorded sizes, read as
+    ``taskvec train --data data/train/<set>/train.jsonl`` reads them. CI has no snapshots: the next test covers
+    the builders there."""
+    path = TRAIN / name / "train.jsonl"
+    if not path.is_file():
+        pytest.skip(f"{name} is not built here: python data/train/build.py --mirrors MIRRORS --sets {name}")
+    data = for_kind(read_source(str(path)), _kind(name))
+    assert isinstance(data, SHAPES[_kind(name)])
+    rows, distinct = JSONL_SETS[name]
+    assert len(data) == rows
+    if isinstance(data, ScoredSet):
+        assert len({s for _, _, s in data.pairs}) == distinct
+        assert all(a.strip() and b.strip() and a != b for a, b, _ in data.pairs)
+    else:
+        assert isinstance(data, LabelledSet)
+        assert len(data.label_names) == distinct
+        assert min(data.labels.count(label) for label in data.label_names) >= BUILD.MIN_PER_LABEL
+    assert data.licence == licence_near(TRAIN / name)
+
+
+# ----------------------------------------------------------------------- the builders, on small origins made here
+def _origin(mirrors: Path, repo: str, files: dict[str, bytes]) -> tuple[str, str]:
+    """A git repository at ``mirrors/<owner>+<name>/repo`` holding ``files``: (repo, its commit)."""
+    root = mirrors / repo.replace("/", "+") / "repo"
+    for path, content in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(content)
+
+    def git(*args: str) -> str:
+        env = {
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        }
+        return subprocess.run(
+            ["git", "-C", str(root), *args], check=True, capture_output=True, text=True, env=env
+        ).stdout
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "origin")
+    return repo, git("rev-parse", "HEAD").strip()
+
+
+def _cqa_xml(subject: str, body: str, grades: list[str]) -> bytes:
+    comments = "".join(
+        f'<Comment CID="c{i}" CGOLD="{g}"><CSubject>s</CSubject><CBody>reply {i} {g}</CBody></Comment>'
+        for i, g in enumerate(grades)
+    )
+    return (
+        f'<root><Question QID="q" QCATEGORY="Cars"><QSubject>{subject}</QSubject><QBody>{body}</QBody>{comments}'.encode()
+        + b"</Question></root>"
+    )
+
+
+@pytest.fixture(scope="module")
+def small_origins(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small copies of the three origins, in their own layouts, pinned in BUILD for the module's tests."""
+    mirrors = tmp_path_factory.mktemp("mirrors")
+    words = {f"idx_{i}": f"word{i}" for i in range(30)} | {"idx_99": "cover?"}
+    # Two products of 12 questions each; questions 0 and 1 share an answer.
+    lines = [f"{'life' if i < 12 else 'auto'}-insurance\tidx_{i} idx_99\t{100 + max(i, 1)}" for i in range(24)]
+    insurance = {
+        "V2/vocabulary": "".join(f"{k}\t{v}\n" for k, v in words.items()).encode(),
+        "V2/InsuranceQA.question.anslabel.raw.encoded.gz": gzip.compress(("\n".join(lines) + "\n").encode()),
+    }
+    trec = [f"HUM:ind Who was person {i} ?" for i in range(11)] + [
+        f"NUM:date When did `` event {i} '' end ?" for i in range(10)
+    ]
+    trec += ["NUM:temp How hot is it ?", "HUM:ind Who is Pel\xe9 ?"]
+    iyas = {
+        BUILD.TREC_FILE: "\n".join(trec).encode("latin-1") + b"\n",
+        BUILD.CQA_FILES[0]: _cqa_xml("Car price", "Is 54k a good price for a Lancer?", ["Good", "Dialogue", "Bad"]),
+        BUILD.CQA_FILES[1]: _cqa_xml("Visa", "Visa rules for my wife?", ["Potential", "Not English"]),
+    }
+    tweets = {
+        f"{BUILD.OFFENSIVE_DIR}/train_text.txt": "".join(f"@user tweet  {i}\n" for i in range(25)).encode(),
+        f"{BUILD.OFFENSIVE_DIR}/train_labels.txt": "".join(f"{i % 2}\n" for i in range(25)).encode(),
+        f"{BUILD.OFFENSIVE_DIR}/mapping.txt": b"0\tnot-offensive\n1\toffensive\n",
+    }
+    pins = {
+        "INSURANCEQA": _origin(mirrors, BUILD.INSURANCEQA[0], insurance),
+        "IYAS": _origin(mirrors, BUILD.IYAS[0], iyas),
+        "TWEETEVAL": _origin(mirrors, BUILD.TWEETEVAL[0], tweets),
+    }
+    saved = {name: getattr(BUILD, name) for name in pins}
+    for name, pin in pins.items():
+        setattr(BUILD, name, pin)
+    yield mirrors
+    for name, pin in saved.items():
+        setattr(BUILD, name, pin)
+
+
+@pytest.mark.parametrize("name", sorted(JSONL_SETS))
+def test_builder_output_reads_through_the_training_data_path(name: str, small_origins: Path, tmp_path: Path) -> None:
+    out = tmp_path / name
+    BUILD.BUILDERS[name](small_origins, out)
+    first = (out / "train.jsonl").read_bytes()
+    BUILD.BUILDERS[name](small_origins, out)
+    assert (out / "train.jsonl").read_bytes() == first  # a rebuild is byte for byte the same
+    data = for_kind(read_source(str(out / "train.jsonl")), _kind(name))
+    assert isinstance(data, SHAPES[_kind(name)])
+    if name == "insuranceqa-similarity":  # the one shared answer: a paraphrase, a same-product and an other pair
+        assert [(a, s) for a, _, s in data.pairs] == [
+            ("word0 cover?", 2.0),
+            ("word0 cover?", 1.0),
+            ("word0 cover?", 0.0),
+        ]
+        assert (
+            data.pairs[0][1] == "word1 cover?" and data.pairs[2][1].startswith("word") and data.pairs[2][1] >= "word12"
+        )
+    elif name == "qatarliving-similarity":  # Good 2, Bad 0, Potential 1; chat and non-English replies dropped
+        assert [(a, b, s) for a, b, s in data.pairs] == [
+            ("Car price. Is 54k a good price for a Lancer?", "reply 0 Good", 2.0),
+            ("Car price. Is 54k a good price for a Lancer?", "reply 2 Bad", 0.0),
+            ("Visa rules for my wife?", "reply 0 Potential", 1.0),
+        ]
+    elif name.startswith("trec"):  # Latin-1 read, tokenisation undone, types under 10 questions dropped
+        assert "Who is Pelé?" in data.texts and 'When did "event 0" end?' in data.texts
+        assert data.label_names == (["HUM:ind", "NUM:date"] if name == "trec-classification" else ["HUM", "NUM"])
+    elif name == "insuranceqa-clustering":
+        assert data.label_names == ["auto-insurance", "life-insurance"] and len(data) == 24
+    else:
+        assert data.label_names == ["not-offensive", "offensive"] and "@user tweet 0" in data.texts
 
 
 def test_only_the_committed_sets_are_let_into_git() -> None:

@@ -1,8 +1,10 @@
 """Rebuild the extra training sets (docs/training-data.md) from snapshots of their public source repositories.
 
 Same machinery as the held-out panel (``data/panel/build.py``: pinned commits read with ``git show``, seeded and
-deterministic, the same BEIR writer), but the judgements are ``qrels/train.tsv``, the split ``taskvec train --data``
-reads. None of these sets shares a domain with the panel's retrieval sets (health, debate, Wikipedia questions).
+deterministic, the same writers), in the layouts ``taskvec train --data`` reads: a BEIR folder whose judgements are
+``qrels/train.tsv`` (retrieval), a ``train.jsonl`` of ``text1``/``text2``/``score`` pairs (similarity) or of
+``text``/``label`` records (classification, clustering). None of these sets shares a domain with its kind's panel
+sets (docs/panel.md).
 
     python data/train/build.py --mirrors DIR [--sets NAME ...] [--out data/train]
 
@@ -13,9 +15,15 @@ reported and skipped. The sets whose licence allows redistribution are committed
 from __future__ import annotations
 
 import csv
+import gzip
 import importlib.util
 import io
+import itertools
 import json
+import random
+import re
+import subprocess
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,7 +38,7 @@ def _panel_builder():  # data/panel is a folder of scripts, not a package: load 
 
 
 panel = _panel_builder()
-Source, clean, write_beir = panel.Source, panel.clean, panel.write_beir
+Source, clean, write_beir, write_jsonl = panel.Source, panel.clean, panel.write_beir, panel.write_jsonl
 
 # Origin repositories and the commits every set is read from.
 TATQA = ("NExTplusplus/TAT-QA", "870accc41953dcde885aabeb963d94aabdc0fbc3")
@@ -40,6 +48,17 @@ LINKSO = ("Vremold/LinkSO", "d9dde1a5586d4d7d41183261dfcbdfdf326e9cc2")
 TATQA_FILES = ("dataset_raw/tatqa_dataset_dev.json", "dataset_raw/tatqa_dataset_test_gold.json")
 POLICYQA_FILES = ("data/dev.json", "data/test.json")  # likewise: train.json is not in the snapshot
 LINKSO_FILES = ("SOPostClassifier/data/train", "SOPostClassifier/data/validate")  # CSV: title, body, label
+INSURANCEQA = ("shuzi/insuranceQA", "5c380dd086067adacc2fec3bfa920a78e57bdcf6")
+IYAS = ("diyessi/Iyas", "3773b29aa35d63946abcdd02b5081c681e834773")  # holds TREC and SemEval-2015 Task 3 data
+TWEETEVAL = ("cardiffnlp/tweeteval", "4fbd22cd78421f05b1ecdb4fc5725bc7a7bd8f66")
+INSURANCEQA_FILES = ("V2/InsuranceQA.question.anslabel.raw.encoded.gz", "V2/vocabulary")
+TREC_FILE = "data/question-classifier_en/train_5500.label"  # Li & Roth's 5,452 training questions, Latin-1
+CQA_DIR = "semeval2015-3/data/SemEval2015-Task3-English-data/datasets"
+# The snapshot lacks CQA-QL-train.xml (too large for it): the dev and test files hold 629 questions.
+CQA_FILES = (f"{CQA_DIR}/CQA-QL-devel.xml", f"{CQA_DIR}/emnlp15/CQA-QL-test.xml")
+CQA_SCORES = {"Good": 2.0, "Potential": 1.0, "Bad": 0.0}  # "Dialogue" (chat, often the asker's) and others: dropped
+OFFENSIVE_DIR = "datasets/offensive"  # TweetEval's OLID; its sentiment train texts are not in the snapshot
+MIN_PER_LABEL = 10  # labels with fewer texts are dropped: supervised contrastive loss needs partners for each
 
 
 def _table_text(rows: list[list[str]]) -> str:
@@ -126,10 +145,161 @@ def build_stackoverflow(mirrors: Path, out: Path) -> str:
     return write_beir(out, corpus, queries, qrels, split="train")
 
 
+# ------------------------------------------------------------------------- similarity, classification, clustering
+def _bytes(src: Source, path: str) -> bytes:
+    """A file as bytes (gzip, or text that is not UTF-8): ``Source.text`` decodes as UTF-8."""
+    return subprocess.run(
+        ["git", "--git-dir", str(src.git_dir), "show", f"{src.commit}:{path}"], check=True, capture_output=True
+    ).stdout
+
+
+def _labelled(rows: list[tuple[str, str]], per_label: int | None, seed: int) -> list[dict[str, str]]:
+    """Distinct texts (the first label a text has wins) of labels with at least MIN_PER_LABEL texts, at most
+    ``per_label`` of each (a seeded sample), in label then original order: a rebuild gives the same file."""
+    by_label: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for text, label in rows:
+        if text and text.lower() not in seen:
+            seen.add(text.lower())
+            by_label.setdefault(label, []).append(text)
+    rng = random.Random(seed)
+    out = []
+    for label in sorted(by_label):
+        texts = by_label[label]
+        if len(texts) < MIN_PER_LABEL:
+            continue
+        if per_label is not None and len(texts) > per_label:
+            keep = set(rng.sample(range(len(texts)), per_label))
+            texts = [t for i, t in enumerate(texts) if i in keep]
+        out += [{"text": t, "label": label} for t in texts]
+    return out
+
+
+def _write_labelled(out: Path, rows: list[dict[str, str]]) -> str:
+    return f"{write_jsonl(out / 'train.jsonl', rows)} texts, {len({r['label'] for r in rows})} labels"
+
+
+def insuranceqa_questions(mirrors: Path) -> list[tuple[str, str, list[str]]]:
+    """(insurance product, question, its ground-truth answer ids) of every InsuranceQA V2 question, the question's
+    word ids (``idx_N``) turned back into its words through the vocabulary."""
+    src = Source(mirrors, INSURANCEQA)
+    questions_file, vocabulary_file = INSURANCEQA_FILES
+    words = dict(line.split("\t", 1) for line in src.text(vocabulary_file).splitlines() if "\t" in line)
+    out = []
+    for line in gzip.decompress(_bytes(src, questions_file)).decode("utf-8").splitlines():
+        product, question, answers = line.split("\t")
+        out.append((product, clean(" ".join(words[w] for w in question.split())), answers.split()))
+    return out
+
+
+def build_insuranceqa_similarity(mirrors: Path, out: Path) -> str:
+    """Insurance customer questions in graded pairs: 2 when two questions share a ground-truth answer (InsuranceQA's
+    answers were written once and reused for every question they answer, so these are paraphrases), 1 for one of
+    them with a question on the same product that shares no answer, 0 with a question on another product."""
+    questions = [q for q in insuranceqa_questions(mirrors) if q[1]]
+    by_answer: dict[str, list[int]] = {}
+    by_product: dict[str, list[int]] = {}
+    for i, (product, _, answers) in enumerate(questions):
+        by_product.setdefault(product, []).append(i)
+        for a in answers:
+            by_answer.setdefault(a, []).append(i)
+    same_answer = sorted(
+        {pair for ids in by_answer.values() for pair in itertools.combinations(ids, 2)}
+    )  # index pairs in file order
+    rng = random.Random(2)
+    rows = []
+    for a, b in same_answer:
+        text_a, text_b = questions[a][1], questions[b][1]
+        if text_a.lower() == text_b.lower():
+            continue
+        answers = set(questions[a][2])
+        product = questions[a][0]
+        related = rng.choice([i for i in by_product[product] if i != a and not answers & set(questions[i][2])])
+        other = rng.choice([i for p, ids in sorted(by_product.items()) if p != product for i in ids])
+        rows += [
+            {"text1": text_a, "text2": text_b, "score": 2.0},
+            {"text1": text_a, "text2": questions[related][1], "score": 1.0},
+            {"text1": text_a, "text2": questions[other][1], "score": 0.0},
+        ]
+    return f"{write_jsonl(out / 'train.jsonl', rows)} pairs"
+
+
+def build_insuranceqa_clustering(mirrors: Path, out: Path) -> str:
+    """Insurance customer questions labelled by the product they ask about (life, auto, home, renters, annuities,
+    ...): at most 300 per product; "other-insurance" (36 questions on no one product) is dropped."""
+    rows = [(q, product) for product, q, _ in insuranceqa_questions(mirrors) if product != "other-insurance"]
+    return _write_labelled(out, _labelled(rows, 300, seed=3))
+
+
+def _cqa_text(subject: str | None, body: str | None) -> str:
+    """A forum post: its subject, then its body unless the body repeats the subject (often its first words)."""
+    subject, body = clean(subject or ""), clean(body or "")
+    return body if body.lower().startswith(subject.lower().rstrip(".")) else clean(f"{subject}. {body}")
+
+
+def build_cqa_similarity(mirrors: Path, out: Path) -> str:
+    """Qatar Living forum questions and their replies, graded by the SemEval-2015 Task 3 annotators: 2 a good answer,
+    1 potentially useful, 0 bad (chat and non-English replies are dropped)."""
+    src = Source(mirrors, IYAS)
+    rows = []
+    for path in CQA_FILES:
+        for question in ET.fromstring(src.text(path)).iter("Question"):
+            text = _cqa_text(question.findtext("QSubject"), question.findtext("QBody"))
+            for comment in question.iter("Comment"):
+                reply = clean(comment.findtext("CBody") or "")
+                if text and reply and comment.get("CGOLD") in CQA_SCORES:
+                    rows.append({"text1": text, "text2": reply, "score": CQA_SCORES[comment.get("CGOLD", "")]})
+    return f"{write_jsonl(out / 'train.jsonl', rows)} pairs"
+
+
+def trec_questions(mirrors: Path) -> list[tuple[str, str]]:
+    """(question, ``COARSE:fine`` type) of TREC's 5,452 training questions, tokenisation undone where it is safe."""
+    out = []
+    for line in _bytes(Source(mirrors, IYAS), TREC_FILE).decode("latin-1").splitlines():
+        label, _, question = line.partition(" ")
+        question = re.sub(r"`` ?(.*?) ?''", r'"\1"', question)
+        question = re.sub(r" ([?.,!;:]|'s|n't)(?= |$)", r"\1", question)
+        out.append((clean(re.sub(r"` (.*?) '", r"'\1'", question)), label))
+    return out
+
+
+def build_trec_classification(mirrors: Path, out: Path) -> str:
+    """Open-domain factoid questions labelled by the answer type they ask for (TREC's 50 fine types: a person, a
+    date, a definition, a city, ...); types with fewer than 10 questions are dropped."""
+    return _write_labelled(out, _labelled(trec_questions(mirrors), None, seed=4))
+
+
+def build_trec_clustering(mirrors: Path, out: Path) -> str:
+    """The same questions by coarse answer type (abbreviation, description, entity, human, location, number): at
+    most 1,000 per type."""
+    rows = [(q, label.split(":")[0]) for q, label in trec_questions(mirrors)]
+    return _write_labelled(out, _labelled(rows, 1000, seed=5))
+
+
+def build_offensive_classification(mirrors: Path, out: Path) -> str:
+    """Tweets labelled offensive or not (TweetEval's copy of OLID, SemEval-2019 Task 6, train split): at most 1,500
+    per label. User mentions were already masked by the origin (``@user``)."""
+    src = Source(mirrors, TWEETEVAL)
+    names = dict(line.split("\t") for line in src.text(f"{OFFENSIVE_DIR}/mapping.txt").splitlines() if line)
+    texts = src.text(f"{OFFENSIVE_DIR}/train_text.txt").splitlines()
+    labels = src.text(f"{OFFENSIVE_DIR}/train_labels.txt").split()
+    if len(texts) != len(labels):
+        raise ValueError(f"TweetEval offensive: {len(texts)} tweets for {len(labels)} labels")
+    return _write_labelled(
+        out, _labelled([(clean(t), names[lab]) for t, lab in zip(texts, labels, strict=True)], 1500, seed=6)
+    )
+
+
 BUILDERS: dict[str, Callable[[Path, Path], str]] = {
     "tatqa-retrieval": build_tatqa,
     "policyqa-retrieval": build_policyqa,
     "stackoverflow-retrieval": build_stackoverflow,
+    "insuranceqa-similarity": build_insuranceqa_similarity,
+    "qatarliving-similarity": build_cqa_similarity,
+    "trec-classification": build_trec_classification,
+    "offensive-classification": build_offensive_classification,
+    "insuranceqa-clustering": build_insuranceqa_clustering,
+    "trec-clustering": build_trec_clustering,
 }
 
 
