@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -147,7 +148,10 @@ def _origin(mirrors: Path, repo: str, files: dict[str, bytes]) -> tuple[str, str
         (root / path).write_bytes(content)
 
     def git(*args: str) -> str:
-        env = {
+        env = {  # PATH and HOME kept; the global and system git settings (commit signing, say) ignored
+            **os.environ,
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_AUTHOR_NAME": "t",
             "GIT_AUTHOR_EMAIL": "t@t",
             "GIT_COMMITTER_NAME": "t",
