@@ -4,7 +4,8 @@
   best on a bf16 CPU);
 * the engine in fp32 (vectors equal to ST's) and on its default path (``dtype="auto"``: bf16 on a CPU with bf16
   arithmetic, else fp32), bare and with the shipped retrieval adapter; the adapter path against the bare one;
-* the opt-in variants: int8 dynamic quantization and torch.compile (``--variants``);
+* the opt-in variants: int8 dynamic quantization, torch.compile, and ONNX Runtime's int8 (``--variants``;
+  benchmarks/onnx_int8.py);
 * mixed-task batches (rows of four tasks, each with its own LoRA adapter, in every forward pass) against
   single-task batches of the same rows, on the default path;
 * the physical reference: the FLOPs of the forward over these batches, as GFLOP/s against the CPU's fp32 and bf16
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -45,7 +47,9 @@ from benchmarks.common import (
 from taskvec.engine import Encoder, EncodeRow
 from taskvec.engine.hardware import cpu_flags
 
-VARIANTS = ("int8", "compile")
+VARIANTS = ("int8", "compile", "onnx-int8")
+INT8 = "engine int8 (opt-in), no adapter"
+ONNX_INT8 = "ONNX Runtime int8 (not in the engine), no adapter"
 ST = "sentence-transformers fp32 (batch 32)"
 ST_BF16 = "sentence-transformers bf16 autocast (batch 32)"
 FP32 = "engine fp32, no adapter"
@@ -100,7 +104,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if "int8" in args.variants:
         int8 = Encoder(dtype="int8", **options)
-        runs["engine int8 (opt-in), no adapter"] = lambda: int8.encode(texts, plain)
+        runs[INT8] = lambda: int8.encode(texts, plain)
+        out["int8_min_cosine_vs_st"] = _min_cosine(int8.encode(texts[:64], plain).vectors, theirs)
+    if "onnx-int8" in args.variants:
+        from benchmarks.onnx_int8 import int8_encoder
+
+        folder = Path(tempfile.mkdtemp(prefix="taskvec-onnx-"))
+        onnx_int8 = int8_encoder(fp32.model_path, folder, fp32.max_seq_length, torch.get_num_threads())
+        runs[ONNX_INT8] = lambda: onnx_int8(texts)
+        out["onnx_int8_min_cosine_vs_st"] = _min_cosine(onnx_int8(texts[:64]), theirs)
     if "compile" in args.variants:
         compiled = Encoder(compile=True, **options)
         start = time.perf_counter()
@@ -109,6 +121,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["compile_min_cosine_vs_eager"] = _min_cosine(vectors, engine.encode(texts[:64], plain).vectors)
         runs[f"engine torch.compile (opt-in, {dtype}), no adapter"] = lambda: compiled.encode(texts, plain)
     seconds = interleaved(runs, args.repeats)
+    if "onnx-int8" in args.variants:
+        shutil.rmtree(folder, ignore_errors=True)
     out["docs_per_second"] = {name: round(len(texts) / median(s), 2) for name, s in seconds.items()}
     rates = out["docs_per_second"]
     out["ratio_vs_st"] = {name: ratio(v, rates[ST]) for name, v in rates.items()}
@@ -186,6 +200,16 @@ def markdown(r: dict[str, Any]) -> str:
             f"The fp32 forward runs at {fp32_rate / peak['fp32']:.0%} of the fp32 peak; the default path at "
             f"{default_rate / peak[key]:.0%} of the {key} peak."
         )
+    int8 = [
+        f"{name} {r[key]:.5f}"
+        for name, key in (
+            ("torch's dynamic int8", "int8_min_cosine_vs_st"),
+            ("ONNX Runtime's", "onnx_int8_min_cosine_vs_st"),
+        )
+        if key in r
+    ]
+    if int8:
+        lines += ["", f"int8 vectors, lowest cosine to ST fp32 over {min(64, r['docs'])} documents: {'; '.join(int8)}."]
     if "compile_seconds" in r:
         lines += [
             "",

@@ -14,6 +14,7 @@ decision (benchmarks/precision.py, the harness on every home set) is read from d
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -35,6 +36,8 @@ MODULES = {"encode": encode, "concurrency": concurrency, "index": index, "search
 
 
 def arguments(quick: bool) -> dict[str, list[str]]:
+    # ONNX Runtime's int8 beside torch's, where it is installed (pip install onnx onnxruntime; not a dependency)
+    onnx = ["onnx-int8"] if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx") else []
     if quick:
         return {
             "encode": ["--docs", "32", "--mixed-docs", "32", "--repeats", "1", "--variants", "int8"],
@@ -44,7 +47,7 @@ def arguments(quick: bool) -> dict[str, list[str]]:
             "memory": ["--repeats", "1"],
         }
     return {
-        "encode": ["--docs", "128", "--mixed-docs", "64", "--repeats", "3", "--variants", "int8"],
+        "encode": ["--docs", "128", "--mixed-docs", "64", "--repeats", "3", "--variants", "int8", *onnx],
         "concurrency": ["--calls", "96", "--clients", "16", "--repeats", "2"],
         "index": ["--docs", "128", "--repeats", "2"],
         "search": [
@@ -139,7 +142,7 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             e,
         )
         for name, value in vs_st.items():
-            if "opt-in" in name:
+            if "opt-in" in name or name == encode.ONNX_INT8:
                 add(f"{name} vs ST fp32", f"{value:.2f}x", ref, "opt-in: measured, no target", e)
     if "throughput_ratio" in c:
         measured = f"{c['concurrent']['calls_per_second']:.1f} calls/s = {c['throughput_ratio']:.2f}x"
