@@ -59,7 +59,7 @@ AGNEWS_CLASSES = {"1": "World", "2": "Sports", "3": "Business", "4": "Sci/Tech"}
 
 
 class Source:
-    """One pinned commit of a snapshot: its files as text."""
+    """One pinned commit of a snapshot: its files as text (UTF-8) or as bytes (gzip, other encodings)."""
 
     def __init__(self, mirrors: Path, repo: tuple[str, str]) -> None:
         name, self.commit = repo
@@ -70,7 +70,12 @@ class Source:
             raise FileNotFoundError(f"no snapshot of {name} at {self.git_dir}")
 
     def text(self, path: str) -> str:
-        return self._git("show", f"{self.commit}:{path}")
+        return self.bytes(path).decode("utf-8")
+
+    def bytes(self, path: str) -> bytes:
+        return subprocess.run(
+            ["git", "--git-dir", str(self.git_dir), "show", f"{self.commit}:{path}"], check=True, capture_output=True
+        ).stdout
 
     def files(self, folder: str) -> list[str]:
         return sorted(self._git("ls-tree", "--name-only", f"{self.commit}", f"{folder}/").split())

@@ -22,7 +22,6 @@ import itertools
 import json
 import random
 import re
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -146,13 +145,6 @@ def build_stackoverflow(mirrors: Path, out: Path) -> str:
 
 
 # ------------------------------------------------------------------------- similarity, classification, clustering
-def _bytes(src: Source, path: str) -> bytes:
-    """A file as bytes (gzip, or text that is not UTF-8): ``Source.text`` decodes as UTF-8."""
-    return subprocess.run(
-        ["git", "--git-dir", str(src.git_dir), "show", f"{src.commit}:{path}"], check=True, capture_output=True
-    ).stdout
-
-
 def _labelled(rows: list[tuple[str, str]], per_label: int | None, seed: int) -> list[dict[str, str]]:
     """Distinct texts (the first label a text has wins) of labels with at least MIN_PER_LABEL texts, at most
     ``per_label`` of each (a seeded sample), in label then original order: a rebuild gives the same file."""
@@ -186,7 +178,7 @@ def insuranceqa_questions(mirrors: Path) -> list[tuple[str, str, list[str]]]:
     questions_file, vocabulary_file = INSURANCEQA_FILES
     words = dict(line.split("\t", 1) for line in src.text(vocabulary_file).splitlines() if "\t" in line)
     out = []
-    for line in gzip.decompress(_bytes(src, questions_file)).decode("utf-8").splitlines():
+    for line in gzip.decompress(src.bytes(questions_file)).decode("utf-8").splitlines():
         product, question, answers = line.split("\t")
         out.append((product, clean(" ".join(words[w] for w in question.split())), answers.split()))
     return out
@@ -255,7 +247,7 @@ def build_cqa_similarity(mirrors: Path, out: Path) -> str:
 def trec_questions(mirrors: Path) -> list[tuple[str, str]]:
     """(question, ``COARSE:fine`` type) of TREC's 5,452 training questions, tokenisation undone where it is safe."""
     out = []
-    for line in _bytes(Source(mirrors, IYAS), TREC_FILE).decode("latin-1").splitlines():
+    for line in Source(mirrors, IYAS).bytes(TREC_FILE).decode("latin-1").splitlines():
         label, _, question = line.partition(" ")
         question = re.sub(r"`` ?(.*?) ?''", r'"\1"', question)
         question = re.sub(r" ([?.,!;:]|'s|n't)(?= |$)", r"\1", question)
