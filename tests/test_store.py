@@ -91,8 +91,12 @@ def test_guard_refuses_other_prompt_or_adapter(store: Store) -> None:
         replace(RETRIEVAL, query_prompt="question: "),
         replace(RETRIEVAL, adapter="x", adapter_fingerprint="f"),
     ):
-        with pytest.raises(SpaceMismatchError, match="other settings"):
+        with pytest.raises(SpaceMismatchError, match="other settings") as err:
             store.search("docs", changed, unit(1)[0])
+        # The caller already searched with the collection's task: the way out is the settings, not another task.
+        fix = err.value.fix or ""
+        assert "search with task=" not in str(err.value) and "index the documents of 'docs' again" in fix
+        assert "override task 'retrieval' in a tasks file" in fix
 
 
 def test_dimension_mismatch_is_refused(store: Store) -> None:

@@ -2,7 +2,9 @@
 
 Its refusals are instructions: they name the spaces a collection holds, the space the request asked for, and the
 two ways out (query with a task the collection was indexed with, naming every one and the closest to the request
-first, or index it again with this task).
+first, or index it again with this task). Where the collection holds the requested task made with other settings
+(a task's default adapter changed in an upgrade, or another tasks file), the ways out are the settings: index again,
+or serve the old ones.
 """
 
 from __future__ import annotations
@@ -37,8 +39,19 @@ def check_space(collection: str, held: dict[str, tuple[EmbeddingSpace, int]], re
     same_task = [s for s, _ in live.values() if s.task == requested.task]
     tasks = ranked_tasks(requested, live)
     if same_task:
+        # Searching with the collection's own task is what the caller did: the way out is the settings, not the task.
         detail = "; ".join(", ".join(requested.differences(s)) for s in same_task)
-        reason = f"it holds task {requested.task!r} made with other settings ({detail})"
+        raise SpaceMismatchError(
+            f"Refused: collection {collection!r} cannot be searched in the embedding space you asked for, because "
+            f"it holds task {requested.task!r} made with other settings ({detail}): this server makes "
+            f"{requested.task!r} vectors differently now (a task's default adapter or prompt changed, or another "
+            f"tasks file is in use). Collection holds: {listing}. You asked for: {requested.describe()}.",
+            field="task",
+            fix=f"Either index the documents of {collection!r} again with task={requested.task!r} (the rows made "
+            "with the old settings stay beside them until the collection is dropped or re-created), or serve the "
+            f"settings they were made with: override task {requested.task!r} in a tasks file (TASKVEC_TASKS_FILE) "
+            "with that adapter and those prompts (adapter = \"\" for none).",
+        )
     else:
         reason = f"it was indexed with task(s) {', '.join(map(repr, sorted(tasks)))}, not {requested.task!r}"
     if len(tasks) == 1:
