@@ -210,6 +210,11 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     if int8:
         lines += ["", f"int8 vectors, lowest cosine to ST fp32 over {min(64, r['docs'])} documents: {'; '.join(int8)}."]
+    rates = r["docs_per_second"]
+    if INT8 in rates and ONNX_INT8 in rates:
+        lines.append(
+            f"ONNX Runtime's int8 against torch's dynamic int8: **{rates[ONNX_INT8] / rates[INT8]:.2f}x** docs/s."
+        )
     if "compile_seconds" in r:
         lines += [
             "",

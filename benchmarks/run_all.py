@@ -223,8 +223,10 @@ NOTES = """## How the figures are made, and what is behind them
 - **Opt-in variants.** `dtype="int8"`: dynamic per-channel quantization of the linear layers (fbgemm, VNNI); its
   vectors form a space of their own (they move home-set figures by up to a point: docs/precision.md) and it takes
   no LoRA adapters. On a bf16 CPU it is slower than the bf16 default and worse in quality, so it is for CPUs
-  without bf16. ONNX Runtime's int8 was not tried: it would beat dynamic quantization only where bf16 is absent,
-  adds an export step and a dependency, and cannot take the per-task adapters without one graph per adapter.
+  without bf16. ONNX Runtime's int8 (benchmarks/onnx_int8.py: the backbone exported, weights quantized per
+  channel, MLAS's VNNI kernels) is timed beside it where onnx and onnxruntime are installed; the engine adopts it
+  only if it beats torch's int8 by a clear margin (1.3x), since it adds an export step, a dependency and one graph
+  per adapter. The encode section gives the ratio and each int8 path's cosine to fp32.
   `compile=True` (torch.compile) is measured with `benchmarks/encode.py --variants compile`.
 - **Encode queue and concurrent calls.** One `EncodeQueue` per server: each tool call's rows are checked and
   tokenized on the caller's thread, then worker threads (one per core on CPU) fill every forward pass from all
@@ -235,7 +237,10 @@ NOTES = """## How the figures are made, and what is behind them
   concurrency section times calls on open sessions (each session opens and calls every tool once before the
   clock starts: its set-up, tools/list and the SDK's compilation of each output schema, is paid once per client,
   not per call), clocks the server's service methods and each HTTP request in its ASGI app (benchmarks/served.py),
-  and gives what a call costs outside encoding and search, split into the server's share and the client's. On 2
+  and gives what a call costs outside encoding and search, split into the server's share and the client's.
+  The client's share includes the MCP SDK's check of each structured result against the tool's output schema
+  (jsonschema, every call); the tools publish those schemas with their models inlined and nullable fields as
+  type lists (server/schemas.py), which halves that check for a ten-hit search result. On 2
   cores the client's 16 sessions, the server's event loop and its two encode workers share the same two cores
   and one GIL per process.
 - **Search.** Unfiltered vector searches are answered from memory: a space's unit vectors and result columns are
