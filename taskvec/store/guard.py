@@ -50,7 +50,7 @@ def check_space(collection: str, held: dict[str, tuple[EmbeddingSpace, int]], re
             fix=f"Either index the documents of {collection!r} again with task={requested.task!r} (the rows made "
             "with the old settings stay beside them until the collection is dropped or re-created), or serve the "
             f"settings they were made with: override task {requested.task!r} in a tasks file (TASKVEC_TASKS_FILE) "
-            "with that adapter and those prompts (adapter = \"\" for none).",
+            'with that adapter and those prompts (adapter = "" for none).',
         )
     else:
         reason = f"it was indexed with task(s) {', '.join(map(repr, sorted(tasks)))}, not {requested.task!r}"
