@@ -112,6 +112,8 @@ async def test_tasks_resource_names_adapters_relative_to_the_tasks_file(tiny_mod
 @pytest.mark.real_model
 def test_shipped_adapters_are_named_not_located(real_encoder: Encoder) -> None:
     adapters = {t.name: t.adapter for t in task_list(real_encoder.spaces).tasks}
-    # Only adapters that run are listed: similarity's passed the ship rule, retrieval's did not (docs/panel.md).
+    # Only adapters that run are listed: similarity's and retrieval's passed the ship rule, classification's did not
+    # (docs/panel.md), and code has none.
     assert adapters["similarity"] == "all-MiniLM-L6-v2/similarity (shipped)"
-    assert adapters["retrieval"] is None and adapters["code"] is None
+    assert adapters["retrieval"] == "all-MiniLM-L6-v2/retrieval (shipped)"
+    assert adapters["classification"] is None and adapters["code"] is None
