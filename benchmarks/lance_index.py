@@ -4,7 +4,9 @@ At each size, on clustered synthetic vectors (384 dimensions, as all-MiniLM-L6-v
 build time and on-disk size of each vector index kind the store offers (IVF_HNSW_SQ, IVF_PQ), then ``Store.search``
 p50/p99 and recall@10 against exact search with the refine pass off and at several factors (the default is 5); the same searches with and without the scalar
 index on the space column (every search is prefiltered by its space); and, as the references of the same run,
-LanceDB's exact scan and the store's in-memory path with the bytes it holds per million rows.
+LanceDB's exact scan and the store's in-memory path with the bytes it holds per million rows. Last, the resident
+memory of a fresh process that holds the store and answers the same searches through each path (no model loaded:
+the model's own memory is in docs/results/performance.md).
 
     python benchmarks/lance_index.py --rows 100000 1000000
 """
@@ -12,6 +14,7 @@ LanceDB's exact scan and the store's in-memory path with the bytes it holds per 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import tempfile
 import time
@@ -19,17 +22,59 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import bench_main, load_average, ratio
 from benchmarks.search import SPACE, clustered, exact_ids, fill, latency, recall, timed_queries
 from taskvec.store import IndexPolicy, Store
+from taskvec.store.queries import RESULT_COLUMNS, where
 
 KINDS = ("IVF_HNSW_SQ", "IVF_PQ")
 
 
 def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _rss_child(uri: str, budget: int | None, queries: np.ndarray, out: Any) -> None:
+    """In a fresh process: open the store, answer ``queries``, report resident memory (current and peak, MiB)."""
+    store = Store(uri, memory_budget=budget)
+    for q in queries:
+        store.search("c", SPACE, q, limit=10)
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    out.put(
+        {
+            key: round(int(status[field].split()[0]) / 1024)
+            for key, field in (("rss_mib", "VmRSS"), ("peak_mib", "VmHWM"))
+        }
+    )
+
+
+def process_rss(uri: str, budget: int | None, queries: np.ndarray) -> dict[str, int]:
+    """Resident memory of a process serving searches from the store at ``uri`` (``budget``: its memory budget;
+    None for the machine's default, 0 to answer every search from LanceDB's index)."""
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of this process's arrays
+    out = spawn.Queue()
+    child = spawn.Process(target=_rss_child, args=(uri, budget, queries, out))
+    child.start()
+    result = out.get()
+    child.join()
+    return result
+
+
+def builder_queries(table: Any, queries: np.ndarray, policy: IndexPolicy, k: int = 10) -> list[float]:
+    """The same indexed searches through LanceDB's query builder, as the store asked them before it kept a Lance
+    dataset open (the reference for that change): seconds per query."""
+    condition, seconds = where(SPACE, None), []
+    for q in queries:
+        start = time.perf_counter()
+        query = table.search(q, vector_column_name="vector").distance_type("cosine").nprobes(policy.nprobes)
+        query = query.ef(max(policy.ef, k * policy.refine_factor)).refine_factor(policy.refine_factor)
+        query.where(condition, prefilter=True).select([*RESULT_COLUMNS, "_distance"]).limit(k).to_list()
+        seconds.append(time.perf_counter() - start)
+    return seconds
 
 
 def bench_rows(
@@ -67,9 +112,16 @@ def bench_rows(
             row["by_refine"][factor] = {**latency(seconds), "recall_at_10": round(recall(found, truth), 4)}
         store.indexes = replace(store.indexes, refine_factor=IndexPolicy().refine_factor)
         table = store.db.open_table("c")
+        seconds = builder_queries(table, qs, store.indexes)
+        row["lancedb_query_builder"] = latency(seconds)
         table.drop_index("space_id_idx")  # the same searches, the space prefilter now a scan
         seconds, _ = timed_queries(store, "c", qs)
         row["without_space_index"] = latency(seconds)
+        if kind == kinds[0]:
+            row["process_rss"] = {
+                "in_memory": process_rss(store.uri, None, qs),
+                "lancedb_index": process_rss(store.uri, 0, qs),
+            }
         out["kinds"][kind] = row
     out["load_at_end"] = load_average()
     return out
@@ -118,11 +170,24 @@ def markdown(r: dict[str, Any]) -> str:
                     f"| {k['index_bytes_per_million_rows'] / 2**20:,.0f} MiB | {q['p50_ms']:.2f} / {q['p99_ms']:.2f} ms "
                     f"| {q['recall_at_10']:.3f} | {ratio(q['p50_ms'], exact['p50_ms'])} |"
                 )
+            if "lancedb_query_builder" in k:
+                b = k["lancedb_query_builder"]
+                lines.append(
+                    f"| {s['rows']:,} | {kind}, refine {default}, through LanceDB's query builder (the store's path before "
+                    f"it kept a Lance dataset open) | | | {b['p50_ms']:.2f} / {b['p99_ms']:.2f} ms | | {ratio(b['p50_ms'], exact['p50_ms'])} |"
+                )
             w = k["without_space_index"]
             lines.append(
                 f"| {s['rows']:,} | {kind}, refine {default}, space prefilter without its bitmap index | | "
                 f"| {w['p50_ms']:.2f} / {w['p99_ms']:.2f} ms | | {ratio(w['p50_ms'], exact['p50_ms'])} |"
             )
+        for kind, k in s["kinds"].items():
+            for path, m in k.get("process_rss", {}).items():
+                where = "in memory (within the budget)" if path == "in_memory" else f"{kind} (budget 0)"
+                lines.append(
+                    f"| {s['rows']:,} | resident memory of a process serving the searches {where} | | | "
+                    f"{m['rss_mib']:,} MiB (peak {m['peak_mib']:,}) | | |"
+                )
         lines.append("")
         lines.append(
             f"1-minute load {s['load_at_start']} at the start, {s['load_at_end']} at the end of {s['rows']:,} rows."

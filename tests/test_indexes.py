@@ -117,6 +117,25 @@ def test_upserts_after_indexing_are_found_before_and_after_optimize(tmp_path) ->
     assert store.search("docs", SPACE, fresh[0], limit=1)[0].id == "new"
 
 
+@pytest.mark.parametrize("store_uri", ["local", "s3"], indirect=True)
+def test_a_reader_that_keeps_its_dataset_open_sees_every_later_write(store_uri: str) -> None:
+    """The LanceDB path keeps the table's Lance dataset open between searches; a write through another store (a
+    replica), a delete and a dropped-and-recreated collection must each be seen by the reader's next search."""
+    writer, reader = Store(store_uri, indexes=SMALL), Store(store_uri, memory_budget=0, indexes=SMALL)
+    vectors = fill(writer)
+    writer.wait_for_indexes()
+    q = clustered(1, 6)[0]
+    assert [h.id for h in reader.search("docs", SPACE, q, limit=5)] == exact_top(vectors, q, k=5)
+    writer.upsert("docs", [Document("new", "a new document", {"group": 9})], q[None, :], SPACE)
+    assert reader.search("docs", SPACE, q, limit=1)[0].id == "new"
+    assert reader.search("docs", SPACE, q, limit=1, filter={"group": 9})[0].id == "new"
+    writer.delete("docs", ids=["new"])
+    assert "new" not in {h.id for h in reader.search("docs", SPACE, q, limit=5)}
+    writer.drop("docs")
+    writer.upsert("docs", [Document("only", "the one document left", {})], q[None, :], SPACE)
+    assert [h.id for h in reader.search("docs", SPACE, q, limit=5)] == ["only"]
+
+
 def test_memory_budget_setting_takes_sizes(monkeypatch) -> None:
     monkeypatch.setenv("TASKVEC_MEMORY_BUDGET", "2GiB")
     assert Settings().memory_budget == 2 << 30

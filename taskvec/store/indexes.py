@@ -92,8 +92,12 @@ def ensure_indexes(table: Any, policy: IndexPolicy) -> list[str]:
     return built
 
 
-def tune(query: Any, policy: IndexPolicy, limit: int) -> Any:
-    """Recall settings on a vector query; LanceDB ignores them where the table has no vector index."""
+def nearest(vector: Any, policy: IndexPolicy, limit: int) -> dict[str, Any]:
+    """A Lance ``nearest`` query with the policy's recall settings; Lance ignores them where the table has no vector
+    index (an exact scan answers then)."""
     candidates = limit * (policy.refine_factor or 1)  # HNSW must find at least as many as the refine pass reads
-    query = query.nprobes(policy.nprobes).ef(max(policy.ef, candidates))
-    return query if policy.refine_factor is None else query.refine_factor(policy.refine_factor)
+    query = {"column": "vector", "q": vector, "k": limit, "metric": "cosine", "nprobes": policy.nprobes}
+    query["ef"] = max(policy.ef, candidates)
+    if policy.refine_factor is not None:
+        query["refine_factor"] = policy.refine_factor
+    return query
