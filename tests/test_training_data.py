@@ -1,7 +1,8 @@
-"""The extra training sets under data/train (docs/training-data.md): the committed ones and those built here read
-through ``taskvec train``'s data path for their task kind with their recorded sizes, every builder's output reads
-so (from small origins made here, so CI needs no snapshot), every set's SOURCE.md names its licence and origin
-commit, and no text of a set on disk is a text of the held-out panel."""
+"""The extra training sets under data/train (docs/training-data.md): the committed ones read through ``taskvec
+train``'s data path with their recorded sizes; every builder's output reads so for its task kind (from small origins
+made here, so CI needs no snapshot), and a rebuild from a pinned commit that disagrees with the builder's record of
+the set fails; every set's SOURCE.md names its licence, origin commit and the recorded size; and no text of a set on
+disk is a text of the held-out panel."""
 
 from __future__ import annotations
 
@@ -22,16 +23,6 @@ TRAIN = REPO / "data" / "train"
 PANEL = REPO / "data" / "panel"
 # Committed sets: (queries, documents, judgements), as their SOURCE.md records them.
 COMMITTED = {"tatqa-retrieval": (3331, 3190, 4441)}
-# The similarity, classification and clustering sets (a train.jsonl each, rebuilt, not committed): (rows, labels or
-# distinct scores), as their SOURCE.md records them.
-JSONL_SETS = {
-    "insuranceqa-similarity": (1527, 3),
-    "qatarliving-similarity": (2857, 3),
-    "trec-classification": (5331, 42),
-    "offensive-classification": (3000, 2),
-    "insuranceqa-clustering": (3132, 11),
-    "trec-clustering": (4768, 6),
-}
 
 
 def _builder():
@@ -117,26 +108,16 @@ def test_no_training_text_is_a_panel_text() -> None:
         assert {name: len(texts & other) for name, other in panel.items()} == dict.fromkeys(panel, 0), folder.name
 
 
-@pytest.mark.parametrize("name", sorted(JSONL_SETS))
-def test_built_set_reads_through_the_training_data_path_for_its_kind(name: str) -> None:
-    """The sets built on this machine (``python data/train/build.py --mirrors ...``): their recorded sizes, read as
-    ``taskvec train --data data/train/<set>/train.jsonl`` reads them. CI has no snapshots: the next test covers
-    the builders there."""
-    path = TRAIN / name / "train.jsonl"
-    if not path.is_file():
-        pytest.skip(f"{name} is not built here: python data/train/build.py --mirrors MIRRORS --sets {name}")
-    data = for_kind(read_source(str(path)), _kind(name))
-    assert isinstance(data, SHAPES[_kind(name)])
-    rows, distinct = JSONL_SETS[name]
-    assert len(data) == rows
-    if isinstance(data, ScoredSet):
-        assert len({s for _, _, s in data.pairs}) == distinct
-        assert all(a.strip() and b.strip() and a != b for a, b, _ in data.pairs)
-    else:
-        assert isinstance(data, LabelledSet)
-        assert len(data.label_names) == distinct
-        assert min(data.labels.count(label) for label in data.label_names) >= BUILD.MIN_PER_LABEL
-    assert data.licence == licence_near(TRAIN / name)
+def test_recorded_sizes_are_the_ones_each_source_note_gives() -> None:
+    """The builder's record of each rebuilt set (what a rebuild from the pinned commit must give) is what the set's
+    SOURCE.md tells a reader."""
+    for name, (origin, commit, rows, distinct) in BUILD.RECORDED.items():
+        assert getattr(BUILD, origin) == ORIGINS[name] and ORIGINS[name][1] == commit, name
+        note = (TRAIN / name / "SOURCE.md").read_text(encoding="utf-8")
+        unit = "pairs" if _kind(name) == "similarity" else "texts"
+        assert f"| rows | {rows:,} {unit}" in note, name
+        if unit == "texts":
+            assert f"{rows:,} texts, {distinct} labels" in note, name
 
 
 # ----------------------------------------------------------------------- the builders, on small origins made here
@@ -216,7 +197,7 @@ def small_origins(tmp_path_factory: pytest.TempPathFactory) -> Path:
         setattr(BUILD, name, pin)
 
 
-@pytest.mark.parametrize("name", sorted(JSONL_SETS))
+@pytest.mark.parametrize("name", sorted(BUILD.RECORDED))
 def test_builder_output_reads_through_the_training_data_path(name: str, small_origins: Path, tmp_path: Path) -> None:
     out = tmp_path / name
     BUILD.BUILDERS[name](small_origins, out)
@@ -247,6 +228,21 @@ def test_builder_output_reads_through_the_training_data_path(name: str, small_or
         assert data.label_names == ["auto-insurance", "life-insurance"] and len(data) == 24
     else:
         assert data.label_names == ["not-offensive", "offensive"] and "@user tweet 0" in data.texts
+
+
+def test_a_rebuild_that_disagrees_with_its_record_fails(small_origins: Path, tmp_path: Path) -> None:
+    """A set rebuilt from its recorded commit must have the recorded size; here the small origin's commit stands in
+    for the pinned one."""
+    name = "trec-classification"
+    saved = BUILD.RECORDED[name]
+    try:
+        BUILD.RECORDED[name] = ("IYAS", BUILD.IYAS[1], 22, 2)  # what the small origin gives
+        BUILD.BUILDERS[name](small_origins, tmp_path / "right")
+        BUILD.RECORDED[name] = ("IYAS", BUILD.IYAS[1], 5331, 42)
+        with pytest.raises(ValueError, match=r"built 22 rows with 2 distinct .* SOURCE.md records 5331 and 42"):
+            BUILD.BUILDERS[name](small_origins, tmp_path / "wrong")
+    finally:
+        BUILD.RECORDED[name] = saved
 
 
 def test_only_the_committed_sets_are_let_into_git() -> None:

@@ -282,6 +282,44 @@ def build_offensive_classification(mirrors: Path, out: Path) -> str:
     )
 
 
+# What each set built from its pinned commit holds, as its SOURCE.md records it: (the origin's name in this module,
+# that commit, rows, labels or distinct scores). A rebuild from the same commit that disagrees fails: a set that
+# silently changed size would train a different adapter than its model card says.
+RECORDED: dict[str, tuple[str, str, int, int]] = {
+    "insuranceqa-similarity": ("INSURANCEQA", INSURANCEQA[1], 1527, 3),
+    "qatarliving-similarity": ("IYAS", IYAS[1], 2857, 3),
+    "trec-classification": ("IYAS", IYAS[1], 5331, 42),
+    "offensive-classification": ("TWEETEVAL", TWEETEVAL[1], 3000, 2),
+    "insuranceqa-clustering": ("INSURANCEQA", INSURANCEQA[1], 3132, 11),
+    "trec-clustering": ("IYAS", IYAS[1], 4768, 6),
+}
+
+
+def check_recorded(name: str, out: Path) -> None:
+    """Raise unless ``out/train.jsonl`` has the recorded size of ``name``, where it was built from the recorded
+    commit (a set built from another commit, a test's small origin say, has no record to meet)."""
+    origin, commit, rows, distinct = RECORDED[name]
+    if globals()[origin][1] != commit:
+        return
+    records = [json.loads(line) for line in (out / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    found = (len(records), len({r["score"] if "score" in r else r["label"] for r in records}))
+    if found != (rows, distinct):
+        raise ValueError(
+            f"{name}: built {found[0]} rows with {found[1]} distinct labels or scores from {commit[:12]}, but its "
+            f"SOURCE.md records {rows} and {distinct}. Check the snapshot and the builder; if the change is meant, "
+            "update RECORDED and SOURCE.md together (and retrain what trained on it)."
+        )
+
+
+def _checked(name: str, build: Callable[[Path, Path], str]) -> Callable[[Path, Path], str]:
+    def checked(mirrors: Path, out: Path) -> str:
+        summary = build(mirrors, out)
+        check_recorded(name, out)
+        return summary
+
+    return checked
+
+
 BUILDERS: dict[str, Callable[[Path, Path], str]] = {
     "tatqa-retrieval": build_tatqa,
     "policyqa-retrieval": build_policyqa,
@@ -293,6 +331,7 @@ BUILDERS: dict[str, Callable[[Path, Path], str]] = {
     "insuranceqa-clustering": build_insuranceqa_clustering,
     "trec-clustering": build_trec_clustering,
 }
+BUILDERS |= {name: _checked(name, BUILDERS[name]) for name in RECORDED}
 
 
 if __name__ == "__main__":
