@@ -52,8 +52,7 @@ def check_space(collection: str, held: dict[str, tuple[EmbeddingSpace, int]], re
             f"settings they were made with: override task {requested.task!r} in a tasks file (TASKVEC_TASKS_FILE) "
             'with that adapter and those prompts (adapter = "" for none).',
         )
-    else:
-        reason = f"it was indexed with task(s) {', '.join(map(repr, sorted(tasks)))}, not {requested.task!r}"
+    reason = f"it was indexed with task(s) {', '.join(map(repr, sorted(tasks)))}, not {requested.task!r}"
     if len(tasks) == 1:
         held = f"search with task={tasks[0]!r} (the task the collection was indexed with)"
     else:
