@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -45,6 +46,32 @@ def scifact_queries(limit: int | None = None) -> list[str]:
 
 def load_average() -> float:
     return round(os.getloadavg()[0], 2)
+
+
+def machine_cpu_seconds() -> float | None:
+    """CPU-seconds every process on the machine has used since boot (``/proc/stat``: all but idle and I/O wait,
+    steal included: a hypervisor's other guests); None where there is no ``/proc/stat``."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """CPU-seconds used by this process's finished children (a benchmark run as a subprocess)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def others_cpu_cores(seconds: float = 15.0) -> float | None:
+    """Cores busy with other work, averaged over ``seconds`` while this process sleeps; unlike the load average it
+    counts neither threads that wait nor a benchmark's own threads."""
+    start = machine_cpu_seconds()
+    time.sleep(seconds)
+    end = machine_cpu_seconds()
+    return None if start is None or end is None else round(max(0.0, end - start) / seconds, 2)
 
 
 def machine() -> dict[str, Any]:
