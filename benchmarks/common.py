@@ -15,7 +15,8 @@ import random
 import resource
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +60,26 @@ def machine_cpu_seconds() -> float | None:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def children_cpu_seconds() -> float:
-    """CPU-seconds used by this process's finished children (a benchmark run as a subprocess)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+MAX_OTHER_CORES = 0.25  # cores other processes may use, on average, during a benchmark whose figures are kept
+
+
+def own_cpu_seconds() -> float:
+    """CPU-seconds used by this process and its finished children (a benchmark run as a subprocess)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+@contextmanager
+def others_cpu() -> Iterator[dict[str, float | None]]:
+    """``others_cores``, once the block is done: cores other processes used on average during it (the machine's CPU
+    time less this process's and its children's); None where that cannot be measured."""
+    out: dict[str, float | None] = {"others_cores": None}
+    machine_start, own_start, start = machine_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+    yield out
+    machine_end, wall = machine_cpu_seconds(), time.perf_counter() - start
+    if machine_start is not None and machine_end is not None and wall > 0:
+        others = machine_end - machine_start - (own_cpu_seconds() - own_start)
+        out["others_cores"] = round(max(0.0, others) / wall, 2)
 
 
 def others_cpu_cores(seconds: float = 15.0) -> float | None:

@@ -30,19 +30,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import concurrency, encode, index, memory, search
-from benchmarks.common import (
-    REPO,
-    children_cpu_seconds,
-    load_average,
-    machine,
-    machine_cpu_seconds,
-    others_cpu_cores,
-)
+from benchmarks.common import MAX_OTHER_CORES, REPO, load_average, machine, others_cpu, others_cpu_cores
 from taskvec.eval.suite import SUITE
 
 BENCH = Path(__file__).resolve().parent
 MAX_LOAD = 1.5  # above this 1-minute load on 2 cores, figures move with other jobs: marked (without /proc/stat)
-MAX_OTHER_CORES = 0.25  # cores other processes may use, on average, during a benchmark whose figures are kept
 MODULES = {"encode": encode, "concurrency": concurrency, "index": index, "search": search, "memory": memory}
 
 
@@ -85,17 +77,17 @@ def wait_for_quiet(max_others: float, max_load: float, minutes: float) -> dict[s
 def run_one(name: str, extra: list[str]) -> dict[str, Any]:
     """Run ``benchmarks/<name>.py``; its last stdout line is its JSON result."""
     print(f"== {name} {' '.join(extra)}", file=sys.stderr, flush=True)
-    start, machine_before, own_before = time.perf_counter(), machine_cpu_seconds(), children_cpu_seconds()
-    done = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *extra], capture_output=True, text=True, cwd=REPO)
-    wall, machine_after = time.perf_counter() - start, machine_cpu_seconds()
+    start = time.perf_counter()
+    with others_cpu() as shared:
+        done = subprocess.run(
+            [sys.executable, str(BENCH / f"{name}.py"), *extra], capture_output=True, text=True, cwd=REPO
+        )
     if done.returncode != 0:
         print(done.stderr[-4000:], file=sys.stderr)
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["benchmark_seconds"] = round(wall, 1)
-    if machine_before is not None and machine_after is not None:  # the machine's CPU time less the benchmark's own
-        others = machine_after - machine_before - (children_cpu_seconds() - own_before)
-        result["others_cores"] = round(max(0.0, others) / wall, 2)
+    result["benchmark_seconds"] = round(time.perf_counter() - start, 1)
+    result.update(shared)
     print(f"   {result['benchmark_seconds']} s", file=sys.stderr, flush=True)
     return result
 
