@@ -136,6 +136,23 @@ def test_a_reader_that_keeps_its_dataset_open_sees_every_later_write(store_uri: 
     assert [h.id for h in reader.search("docs", SPACE, q, limit=5)] == ["only"]
 
 
+def test_a_search_through_lancedb_stays_in_its_space_whether_or_not_others_are_there(tmp_path) -> None:
+    """A collection of one space is searched without the space prefilter (it would admit every row); as soon as
+    the searched version holds another space's rows, the prefilter is back."""
+    other = EmbeddingSpace("m", "fp-1", "similarity", "", "", None, None, "mean", True, 256, DIM)
+    store = Store(tmp_path / "db", memory_budget=0, indexes=SMALL)
+    vectors = fill(store)
+    store.wait_for_indexes()
+    q = vectors[7]
+    assert store.search("docs", SPACE, q, limit=1)[0].id == "7"
+    twin = [Document(f"twin-{i}", f"the other space's copy {i}", {}) for i in range(ROWS)]
+    store.upsert("docs", twin, vectors, other)  # the same vectors, so without the prefilter they would be found too
+    assert {h.id for h in store.search("docs", SPACE, q, limit=20)} <= {str(i) for i in range(ROWS)}
+    assert {h.id for h in store.search("docs", other, q, limit=20)} <= {d.id for d in twin}
+    store.delete("docs", ids=[d.id for d in twin])
+    assert store.search("docs", SPACE, q, limit=1)[0].id == "7"
+
+
 def test_memory_budget_setting_takes_sizes(monkeypatch) -> None:
     monkeypatch.setenv("TASKVEC_MEMORY_BUDGET", "2GiB")
     assert Settings().memory_budget == 2 << 30

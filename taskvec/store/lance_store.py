@@ -55,6 +55,7 @@ from taskvec.store.queries import (
     fuse,
     hit,
     text_search,
+    vector_condition,
     vector_search,
     where,
 )
@@ -406,8 +407,9 @@ class Store:
             rows = snapshot.columns.take(pa.array(positions, type=pa.int64())).to_pylist()
             vector_hits = [hit(row, float(score)) for row, score in zip(rows, scores.tolist(), strict=True)]
         else:
-            dataset = self._dataset(name, state)
-            vector_hits = vector_search(dataset, query, where(space, predicate), depth, self.indexes)
+            only_space = all(rows == 0 for sid, (_, rows) in state.spaces.items() if sid != space.id)
+            condition = vector_condition(space, predicate, only_space=only_space)  # the dataset is at state's version
+            vector_hits = vector_search(self._dataset(name, state), query, condition, depth, self.indexes)
         if mode == "vector":
             return vector_hits[:limit]
         table = table or self._open(name)
