@@ -4,6 +4,7 @@ documents. Thresholds are lowered so that a few hundred rows stand for the hundr
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from taskvec.config import Settings
@@ -169,6 +170,32 @@ def test_snapshot_bytes_count_vectors_and_columns(tmp_path) -> None:
     snapshot = store._snapshot("docs", SPACE, store._state("docs"))
     assert isinstance(snapshot, SpaceSnapshot)
     assert snapshot.nbytes >= 100 * DIM * 4 + snapshot.columns.nbytes
+
+
+@pytest.mark.parametrize("expected", [0, 37, 100, 250])
+def test_a_snapshot_read_batch_by_batch_holds_exactly_the_scanned_rows(expected: int) -> None:
+    """Rows arrive in batches into one array sized by the expected count; more rows than expected grow it, fewer
+    leave no tail, and every row keeps its vector (as a unit vector), row id and columns together."""
+    vectors = clustered(100, 11) * 3.0  # not unit length: the snapshot normalises
+    schema = pa.schema([("id", pa.string()), ("text", pa.string())])
+    batches = [
+        pa.record_batch(
+            {
+                "id": [str(i) for i in range(a, b)],
+                "text": [f"t{i}" for i in range(a, b)],
+                "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors[a:b].ravel()), DIM),
+                "_rowid": pa.array(range(1000 + a, 1000 + b), pa.uint64()),
+            }
+        )
+        for a, b in ((0, 30), (30, 31), (31, 100))
+    ]
+    snapshot = SpaceSnapshot.read(batches, schema, expected, (None, 1), DIM)
+    assert len(snapshot) == 100 and snapshot.unit.shape == (100, DIM)
+    np.testing.assert_allclose(snapshot.unit, vectors / np.linalg.norm(vectors, axis=1, keepdims=True), rtol=1e-6)
+    assert snapshot.rowids.tolist() == list(range(1000, 1100))
+    assert snapshot.columns.column("id").to_pylist() == [str(i) for i in range(100)]
+    empty = SpaceSnapshot.read([], schema, expected, (None, 1), DIM)
+    assert len(empty) == 0 and empty.columns.schema == schema
 
 
 @pytest.mark.parametrize("kind", ["IVF_PQ", "IVF_RQ"])

@@ -42,7 +42,7 @@ from taskvec.spaces import EmbeddingSpace
 from taskvec.store.catalog import CollectionInfo, SpaceCount, check_collection_name
 from taskvec.store.changes import change_token, folder_id
 from taskvec.store.documents import Document
-from taskvec.store.fast_path import SnapshotCache, SpaceSnapshot, default_memory_budget
+from taskvec.store.fast_path import SnapshotCache, SpaceSnapshot, default_memory_budget, release_freed_memory
 from taskvec.store.filters import METADATA_COLUMN, compile_filter
 from taskvec.store.guard import check_space
 from taskvec.store.indexes import DEFAULT_POLICY, IndexPolicy, ensure_indexes, index_names, missing_indexes
@@ -448,16 +448,18 @@ class Store:
             snapshot = self._snapshots.get(key, identity)
             if snapshot is not None:
                 return snapshot
-            table = self.db.open_table(name)
-            if table.version != identity[1]:
-                table.checkout(identity[1])  # read exactly the version the guard checked
-            dataset = table.to_lance()
-            data = dataset.to_table(columns=_SNAPSHOT_COLUMNS, filter=f"space_id = {quote(space.id)}", with_row_id=True)
-            fresh = SpaceSnapshot.load(data, identity, space.dimension)
+            dataset = self._dataset(name, state)  # exactly the version the guard checked
+            scanner = dataset.scanner(
+                columns=_SNAPSHOT_COLUMNS, filter=f"space_id = {quote(space.id)}", with_row_id=True
+            )
+            schema = pa.schema([dataset.schema.field(c) for c in _SNAPSHOT_COLUMNS if c != "vector"])
+            rows = state.spaces[space.id][1]
+            fresh = SpaceSnapshot.read(scanner.to_batches(), schema, rows, identity, space.dimension)
             if len(fresh) >= max(self.ann_threshold, _MIN_INDEXED_ROWS):
                 previous = self._snapshots.latest(key)
                 fresh.index(previous if previous is not None and previous.ivf is not None else None)
             self._snapshots.put(key, fresh)  # not held when over the budget: this search still uses it
+            release_freed_memory()
             return fresh
 
     def search_index(self, name: str, space: EmbeddingSpace) -> dict[str, Any]:
