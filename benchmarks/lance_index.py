@@ -81,6 +81,20 @@ def builder_queries(table: Any, queries: np.ndarray, policy: IndexPolicy, k: int
     return seconds
 
 
+def exact_scan_queries(folder: Path, queries: np.ndarray, k: int = 10) -> tuple[list[float], list[list[str]]]:
+    """LanceDB's exact scan (no index used, even where the kept collection of --root has one): seconds and ids."""
+    import lance
+
+    dataset, seconds, found = lance.dataset(str(folder / "c.lance")), [], []
+    for q in queries:
+        start = time.perf_counter()
+        nearest = {"column": "vector", "q": q, "k": k, "metric": "cosine", "use_index": False}
+        table = dataset.to_table(nearest=nearest, columns=["id"], disable_scoring_autoprojection=True)
+        found.append(table["id"].to_pylist())
+        seconds.append(time.perf_counter() - start)
+    return seconds, found
+
+
 def prefiltered_queries(store: Store, queries: np.ndarray, truth: list[set[str]], k: int = 10) -> dict[str, Any]:
     """The indexed searches with the space prefilter, as the store runs them on a collection that holds several
     spaces (a single-space collection is searched without it): latency and recall."""
@@ -95,7 +109,7 @@ def prefiltered_queries(store: Store, queries: np.ndarray, truth: list[set[str]]
 
 
 def bench_rows(
-    n: int, root: Path, *, queries: int, exact_queries: int, refine: list[int], kinds: list[str]
+    n: int, root: Path, *, queries: int, exact_queries: int, refine: list[int], kinds: list[str], efs: list[int]
 ) -> dict[str, Any]:
     topics = max(10, n // 2000)
     vectors, qs = clustered(n, 1, topics), clustered(queries, 2, topics)
@@ -109,7 +123,7 @@ def bench_rows(
         if not built_before.is_file():
             fill(store, "c", vectors)
         if kind == kinds[0]:  # the references, once: LanceDB's exact scan and the in-memory path
-            seconds, found = timed_queries(store, "c", qs[:exact_queries])
+            seconds, found = exact_scan_queries(folder, qs[:exact_queries])
             out["lancedb_exact"] = {**latency(seconds), "recall_at_10": round(recall(found, truth[:exact_queries]), 4)}
             memory = Store(store.uri)
             memory.search("c", SPACE, qs[0])
@@ -124,8 +138,8 @@ def bench_rows(
             start = time.perf_counter()
             report = store.optimize("c")
             row = {"build_seconds": round(time.perf_counter() - start, 1), "built": report["indexes_built"]}
-            built_before.write_text(json.dumps(row))
-        row["index_bytes_per_million_rows"] = round(folder_bytes(folder / "c.lance" / "_indices") / n * 1e6)
+            row["index_bytes_per_million_rows"] = round(folder_bytes(folder / "c.lance" / "_indices") / n * 1e6)
+            built_before.write_text(json.dumps(row))  # sizes after the build: a rerun's rebuilt space index adds files
         row["by_refine"] = {}
         for factor in refine:
             store.indexes = replace(store.indexes, refine_factor=factor or None)
@@ -133,6 +147,12 @@ def bench_rows(
             seconds, found = timed_queries(store, "c", qs)
             row["by_refine"][factor] = {**latency(seconds), "recall_at_10": round(recall(found, truth), 4)}
         store.indexes = replace(store.indexes, refine_factor=IndexPolicy().refine_factor)
+        row["by_ef"] = {}
+        for ef in efs:  # HNSW's candidate list, at the default refine factor
+            store.indexes = replace(store.indexes, ef=ef)
+            seconds, found = timed_queries(store, "c", qs)
+            row["by_ef"][ef] = {**latency(seconds), "recall_at_10": round(recall(found, truth), 4)}
+        store.indexes = replace(store.indexes, ef=IndexPolicy().ef)
         row["prefiltered"] = prefiltered_queries(store, qs, truth)
         table = store.db.open_table("c")
         row["lancedb_query_builder"] = latency(builder_queries(table, qs, store.indexes))
@@ -162,6 +182,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     exact_queries=args.exact_queries,
                     refine=args.refine,
                     kinds=args.kinds,
+                    efs=args.ef,
                 )
             )
     return results
@@ -193,6 +214,11 @@ def markdown(r: dict[str, Any]) -> str:
                     f"| {q['recall_at_10']:.3f} | {ratio(q['p50_ms'], exact['p50_ms'])} |"
                 )
 
+            for ef, q in k.get("by_ef", {}).items():
+                lines.append(
+                    f"| {s['rows']:,} | {kind}, refine {default}, one space, ef {ef} | | | {q['p50_ms']:.2f} / "
+                    f"{q['p99_ms']:.2f} ms | {q['recall_at_10']:.3f} | {ratio(q['p50_ms'], exact['p50_ms'])} |"
+                )
             variants = [("prefiltered by space (a collection of several spaces)", k.get("prefiltered"))]
             variants.append(
                 (
@@ -229,6 +255,9 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exact-queries", type=int, default=10, help="queries for LanceDB's exact scan")
     parser.add_argument("--refine", type=int, nargs="+", default=[0, 5, 20], help="refine factors (0: off)")
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="vector index kinds to build")
+    parser.add_argument(
+        "--ef", type=int, nargs="*", default=[], help="HNSW candidate lists to compare (refine default)"
+    )
     parser.add_argument(
         "--root",
         type=Path,

@@ -31,8 +31,8 @@ def where(space: EmbeddingSpace, predicate: str | None) -> str:
 
 def vector_condition(space: EmbeddingSpace, predicate: str | None, *, only_space: bool) -> str | None:
     """A vector search's prefilter. The space predicate is left out where the searched version of the collection
-    holds rows of no other space: it would admit every row, and prefiltering costs a mask over all of them (about
-    a sixth of a search's time at 100K rows, docs/scaling.md)."""
+    holds rows of no other space: it would admit every row, and prefiltering costs a mask over all of them (half
+    of a search's time at a million rows, docs/scaling.md)."""
     if only_space:
         return predicate
     return where(space, predicate)
@@ -53,8 +53,9 @@ def vector_search(
     """Nearest rows by cosine among those ``condition`` admits (prefiltered: the space predicate, answered by its
     scalar index, comes first); through the vector index where the collection has one.
 
-    ``dataset`` is the table's Lance dataset, kept open by the store: Lance's own scanner answers in about half the
-    time of LanceDB's query builder (docs/scaling.md), and an open dataset keeps its index pages cached.
+    ``dataset`` is the table's Lance dataset, kept open by the store: Lance's own scanner answers faster than
+    LanceDB's query builder (a quarter less time at a million rows, docs/scaling.md), and an open dataset keeps its
+    index pages cached.
     """
     rows = dataset.to_table(
         nearest=nearest(np.asarray(vector, dtype=np.float32), policy, limit),
