@@ -54,7 +54,7 @@ def vector_search(
     scalar index, comes first); through the vector index where the collection has one.
 
     ``dataset`` is the table's Lance dataset, kept open by the store: Lance's own scanner answers faster than
-    LanceDB's query builder (a quarter less time at a million rows, docs/scaling.md), and an open dataset keeps its
+    LanceDB's query builder (10-25% less time at a million rows, docs/scaling.md), and an open dataset keeps its
     index pages cached.
     """
     rows = dataset.to_table(
