@@ -38,7 +38,7 @@ class IndexPolicy:
     vector_min_rows: int = 100_000  # rows in a collection before the ANN index is built (below: exact scans)
     scalar_min_rows: int = 10_000  # rows before the space and id columns are indexed
     nprobes: int = 32  # IVF partitions searched per query (LanceDB makes one partition per ~100K rows or more)
-    ef: int = 200  # HNSW candidate list per partition (>= limit): 200 costs ~5% over 100 for recall 0.96 -> 0.996
+    ef: int = 200  # HNSW candidate list per partition (>= limit); at 1M rows as fast as 100, recall 0.996 vs 0.964
     refine_factor: int | None = 5  # re-score limit x this many candidates on the full vectors; None: off
 
     def __post_init__(self) -> None:
