@@ -13,7 +13,7 @@ Every row gives nDCG@10 over SciFact's 300 test queries, recall@10 against the e
 and the index's bytes per million rows (the ``_indices`` folder over the row count). Encoding the 5,183 documents
 takes minutes on 2 cores; the vectors are cached on disk per embedding space.
 
-    python benchmarks/compression.py                       # the bare model, what the retrieval task runs today
+    python benchmarks/compression.py                       # the bare model (no adapter)
     python benchmarks/compression.py --adapter DIR --label "retrieval adapter, Matryoshka 256/128/64"
 """
 
