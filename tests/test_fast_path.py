@@ -12,6 +12,7 @@ import pytest
 from taskvec.errors import SpaceMismatchError, UnknownCollectionError
 from taskvec.spaces import EmbeddingSpace
 from taskvec.store import Document, Store
+from taskvec.store.fast_path import permute_rows
 
 DIM = 16
 SPACE = EmbeddingSpace("m", "fp-1", "retrieval", "q: ", "d: ", None, None, "mean", True, 256, DIM)
@@ -130,3 +131,15 @@ def _recall(store: Store, data: np.ndarray, queries: np.ndarray, k: int = 10) ->
         exact = {f"d{i}" if i < 3000 else "fresh" for i in np.argsort(-(unit @ (q / np.linalg.norm(q))))[:k]}
         found += len(exact & set(ids(store.search("big", SPACE, q, limit=k))))
     return found / (len(queries) * k)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 2, 9, 1000])
+def test_rows_are_permuted_in_place_as_fancy_indexing_would(rows: int) -> None:
+    """The IVF build groups a snapshot's vectors by list without a second copy of them: the in-place rotation of
+    each cycle, in blocks smaller than the cycles, gives exactly ``rows[order]``."""
+    rng = np.random.default_rng(rows)
+    vectors = rng.normal(size=(rows, 4)).astype(np.float32)
+    for order in (rng.permutation(rows), np.argsort(rng.integers(0, 3, rows), kind="stable")):
+        expected, permuted = vectors[order], vectors.copy()
+        permute_rows(permuted, order, block=3)
+        assert np.array_equal(permuted, expected)

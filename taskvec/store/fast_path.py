@@ -112,6 +112,28 @@ def release_freed_memory() -> None:
 _malloc_trim: Any = None
 
 
+def permute_rows(rows: np.ndarray, order: np.ndarray, block: int = 4096) -> None:
+    """``rows[:] = rows[order]`` in place, with ``block`` rows of extra memory instead of a second array: each cycle
+    of the permutation is rotated in blocks (a row is moved only after the block before it was read)."""
+    done = np.zeros(len(order), dtype=bool)
+    done[order == np.arange(len(order))] = True
+    for start in np.flatnonzero(~done):
+        if done[start]:
+            continue
+        cycle = [int(start)]  # start, order[start], order[order[start]], ... until the cycle closes
+        at = int(order[start])
+        while at != start:
+            cycle.append(at)
+            at = int(order[at])
+        positions = np.asarray(cycle)
+        done[positions] = True
+        first = rows[positions[0]].copy()
+        for a in range(0, len(positions) - 1, block):  # row positions[j] takes row positions[j + 1]
+            b = min(a + block, len(positions) - 1)
+            rows[positions[a:b]] = rows[positions[a + 1 : b + 1]]
+        rows[positions[-1]] = first
+
+
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to length 1 (zero rows stay zero), so a dot product is the cosine LanceDB computes."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -282,7 +304,8 @@ class SpaceSnapshot:
             centroids, trained_rows = spherical_kmeans(self.unit, nlist_for(len(self)), seed=seed), len(self)
             lists = assign(self.unit, centroids)
         order = np.argsort(lists, kind="stable")
-        self.rowids, self.unit, self.lists = self.rowids[order], self.unit[order], lists[order]
+        self.rowids, self.lists = self.rowids[order], lists[order]
+        permute_rows(self.unit, order)  # in place: a copy would hold the space's vectors twice
         self.columns = self.columns.take(pa.array(order))
         offsets = np.concatenate([[0], np.cumsum(np.bincount(self.lists, minlength=len(centroids)))])
         if old is not None and centroids is old.centroids:
