@@ -64,6 +64,18 @@ class ModelProfile:
             return None
         return folder if panel_passes(folder) else None
 
+    def shipped_reranker(self) -> Path | None:
+        """The rerank adapter the built-in ``rerank`` task runs: the shipped one, only where its own record says it
+        passed the rerank ship rule (``taskvec eval checks/panel --rerank --card``; taskvec.train.rerank_card)."""
+        folder = self.adapter_folder("rerank")
+        if folder is None:
+            return None
+        try:
+            ships = json.loads((folder / "taskvec_training.json").read_text()).get("ships")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return folder if ships is True else None
+
 
 def panel_passes(folder: Path) -> bool:
     """Whether an adapter folder's recorded panel (taskvec_training.json) passes the ship rule, read in full."""

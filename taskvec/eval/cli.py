@@ -138,6 +138,13 @@ def _populate(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--card", action="store_true", help="record the panel in the adapter's model card")
     p.add_argument("--json", action="store_true", help="print the panel as one JSON object on the last line")
     p.add_argument("--json-out", type=Path, help="also write the panel to this JSON file")
+    p.add_argument(
+        "--rerank",
+        metavar="TASK",
+        help="retrieval only: the served task's search against the same search reranked by this rerank task or "
+        "folder (--card records it in the rerank adapter's card)",
+    )
+    p.add_argument("--candidates", type=_positive, default=50, help="with --rerank: first-stage depth (50)")
     add_encoder_options(p)
     p.set_defaults(func=_run_panel)
 
@@ -300,6 +307,10 @@ def _run_panel(args: argparse.Namespace) -> int:
         raise InvalidInputError(
             "no panel to run", field="--panel-root", fix="Pass --panel-root DIR or set TASKVEC_PANEL (docs/panel.md)."
         )
+    if args.rerank:
+        from taskvec.eval.rerank import run_panel_command
+
+        return run_panel_command(args, Path(root))
     encoder = record_encoder(args)
     if args.adapter is None:
         adapter = encoder.profile.adapter_folder(args.task)
@@ -320,7 +331,7 @@ def _run_panel(args: argparse.Namespace) -> int:
         cache=checks_cache(),
         report=lambda name, row: print(name, json.dumps(row), file=sys.stderr, flush=True),
     )
-    result["command"] = _panel_command(args, root)
+    result["command"] = panel_command(args, root)
     print(render(result))
     if args.json_out:
         args.json_out.write_text(json.dumps(result, indent=2) + "\n")
@@ -334,10 +345,13 @@ def _run_panel(args: argparse.Namespace) -> int:
     return 0
 
 
-def _panel_command(args: argparse.Namespace, root: Path) -> str:
+def panel_command(args: argparse.Namespace, root: Path) -> str:
+    """The ``taskvec eval panel`` command line a card records: the flags that change what was measured."""
     words = ["taskvec eval panel", f"--task {args.task}"]
     if args.adapter:
         words.append(f"--adapter {args.adapter}")
+    if args.rerank:
+        words.append(f"--rerank {args.rerank} --candidates {args.candidates}")
     words.append(f"--panel-root {root}")
     for flag in ("sample", "query_prompt", "document_prompt"):
         if getattr(args, flag) is not None:

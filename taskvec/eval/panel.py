@@ -167,7 +167,18 @@ def _keep(n: int, sample: int | None, rng: random.Random) -> list[int]:
     return sorted(rng.sample(range(n), sample)) if sample and sample < n else list(range(n))
 
 
-def _retrieval(folder: Path, embed: Embed, sample: int | None) -> bootstrap.Measure:
+@dataclass
+class RetrievalUnits:
+    """A retrieval set as the panel scores it: the queries (the bootstrap's units), their graded relevance, and
+    the documents searched (all of them, or with ``sample`` the sampled queries' relevant ones and distractors)."""
+
+    queries: list[str]
+    grades: list[dict[str, int]]
+    doc_ids: list[str]
+    docs: list[str]
+
+
+def retrieval_units(folder: Path, sample: int | None) -> RetrievalUnits:
     data = LOADERS["retrieval"](folder)
     rng = random.Random(0)
     all_queries = list(data.queries)
@@ -178,13 +189,20 @@ def _retrieval(folder: Path, embed: Embed, sample: int | None) -> bootstrap.Meas
         others = [i for i in doc_rows if data.doc_ids[i] not in relevant]
         extra = set(rng.sample(others, min(len(others), DISTRACTORS_PER_QUERY * len(query_ids))))
         doc_rows = [i for i in doc_rows if data.doc_ids[i] in relevant or i in extra]
-    doc_ids = [data.doc_ids[i] for i in doc_rows]
-    queries = embed([data.queries[q] for q in query_ids], "query")
-    docs = embed([data.docs[i] for i in doc_rows], "document")
-    rankings = metrics.exact_search(queries, docs, doc_ids, depth=10)
-    return bootstrap.MeanOfUnits(
-        [metrics.ndcg_at_k(r, data.qrels[q], 10) for q, r in zip(query_ids, rankings, strict=True)]
+    return RetrievalUnits(
+        [data.queries[q] for q in query_ids],
+        [data.qrels[q] for q in query_ids],
+        [data.doc_ids[i] for i in doc_rows],
+        [data.docs[i] for i in doc_rows],
     )
+
+
+def _retrieval(folder: Path, embed: Embed, sample: int | None) -> bootstrap.Measure:
+    units = retrieval_units(folder, sample)
+    rankings = metrics.exact_search(
+        embed(units.queries, "query"), embed(units.docs, "document"), units.doc_ids, depth=10
+    )
+    return bootstrap.MeanOfUnits([metrics.ndcg_at_k(r, g, 10) for r, g in zip(rankings, units.grades, strict=True)])
 
 
 def _pairs(folder: Path, embed: Embed, sample: int | None, layout: str) -> bootstrap.Measure:

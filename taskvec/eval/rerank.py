@@ -200,3 +200,147 @@ def run_checks_command(args: Any) -> int:
     if args.json:
         print(json.dumps(results))
     return 0
+
+
+# ------------------------------------------------------------------------------------ taskvec eval panel --rerank
+def run_rerank_panel(
+    encoder: Encoder,
+    first_stage: str,
+    reranker: Reranker,
+    root: Path,
+    *,
+    candidates: int = 50,
+    sample: int | None = None,
+    sets: Sequence[str] | None = None,
+    rounds: int = 1000,
+    cache: Path | None = None,
+    report: Any = None,
+) -> dict[str, Any]:
+    """Every retrieval set of the held-out panel (docs/panel.md) searched in two stages: the served task
+    ``first_stage`` ranks the whole corpus, the reranker rescores each query's top ``candidates``. nDCG@10 of both
+    stages, and the change's verdict (up / level / down) against 1.96 standard deviations of a paired bootstrap
+    over queries, as the embedding adapters' panel reads it."""
+    from taskvec.eval import bootstrap
+    from taskvec.eval.checks import Runner
+    from taskvec.eval.panel import panel_sets, read_manifest, retrieval_units
+
+    task = encoder.tasks[first_stage]
+    runner = Runner(encoder, task, cache)
+    chosen = panel_sets(Path(root), "retrieval", sets)
+    rows: dict[str, dict[str, Any]] = {}
+    for ps in chosen:
+        units = retrieval_units(Path(root) / ps.name, sample)
+        stages = rerank_rankings(
+            reranker,
+            units.queries,
+            runner.embed(units.queries, "query"),
+            units.docs,
+            runner.embed(units.docs, "document"),
+            units.doc_ids,
+            candidates,
+            same_space=same_space(encoder, reranker, task),
+        )
+        measures = {
+            "first_stage": bootstrap.MeanOfUnits(per_query_ndcg(stages.first, units.grades)),
+            "reranked": bootstrap.MeanOfUnits(per_query_ndcg(stages.reranked, units.grades)),
+        }
+        draws = bootstrap.paired_bootstrap(measures, rounds)
+        point = {mode: m.score() for mode, m in measures.items()}
+        change = point["reranked"] - point["first_stage"]
+        noise = bootstrap.Z95 * float(np.std(draws["reranked"] - draws["first_stage"]))
+        rows[ps.name] = {
+            "domain": ps.domain,
+            "metric": ps.metric,
+            "units": len(units.queries),
+            **{mode: round(v, 5) for mode, v in point.items()},
+            "change": round(change, 5),
+            "noise": round(noise, 5),
+            "verdict": bootstrap.verdict(change, noise),
+            "truncated_pairs": stages.truncated,
+        }
+        if report:
+            report(ps.name, rows[ps.name])
+    return {
+        "first_stage_task": first_stage,
+        "reranker": reranker.identity.describe(),
+        "reranker_id": reranker.identity.id,
+        "candidates": candidates,
+        "panel_root": str(root),
+        "sample": sample,
+        "left_out": [s.name for s in read_manifest(Path(root)) if s.kind == "retrieval" and s not in chosen],
+        "rounds": rounds,
+        "sets": rows,
+    }
+
+
+def render_panel(result: dict[str, Any]) -> str:
+    """The rerank panel as a text table for people."""
+    partial = ([f"SAMPLE of {result['sample']}"] if result["sample"] else []) + (
+        [f"LEFT OUT {', '.join(result['left_out'])}"] if result["left_out"] else []
+    )
+    lines = [
+        f"rerank panel: {result['reranker']} over the top {result['candidates']} of task "
+        f"{result['first_stage_task']!r}; {result['rounds']} paired bootstrap rounds"
+        + "".join(f"; {p}" for p in partial)
+    ]
+    for name, row in result["sets"].items():
+        lines.append(
+            f"  {name} [{row['domain']}; {row['metric']}; n={row['units']}]: one stage {row['first_stage']:.4f}, "
+            f"two stages {row['reranked']:.4f} ({row['change']:+.4f} ± {row['noise']:.4f}, {row['verdict']})"
+        )
+    return "\n".join(lines)
+
+
+def run_panel_command(args: Any, root: Path) -> int:
+    """``taskvec eval panel --task T --rerank R [--card]``: the two-stage panel; --card records it in the rerank
+    adapter's model card and applies the ship rule."""
+    import json
+    import sys
+
+    from taskvec.errors import InvalidInputError
+    from taskvec.eval.cli import checks_cache, panel_command, record_encoder
+
+    if args.adapter is not None or args.query_prompt is not None or args.document_prompt is not None:
+        raise InvalidInputError(
+            "--rerank measures the served first stage: it takes no --adapter or prompts.",
+            field="--adapter",
+            fix="Drop --adapter/--query-prompt/--document-prompt; the first stage is the task as it is served.",
+        )
+    encoder = record_encoder(args)
+    if encoder.tasks[args.task].kind != "retrieval":
+        raise InvalidInputError(
+            f"--rerank reranks a retrieval search; task {args.task!r} is of kind {encoder.tasks[args.task].kind!r}.",
+            field="--task",
+            fix="Pass --task retrieval (or another retrieval task).",
+        )
+    reranker = reranker_for(encoder, args.rerank)
+    if args.card and not (Path(args.rerank) / "adapter_config.json").is_file():
+        raise InvalidInputError(
+            "--card records the panel in a rerank adapter's folder.",
+            field="--card",
+            fix="Pass --rerank the folder of a rerank adapter (taskvec train --task rerank), or drop --card.",
+        )
+    result = run_rerank_panel(
+        encoder,
+        args.task,
+        reranker,
+        root,
+        candidates=args.candidates,
+        sample=args.sample,
+        sets=args.sets,
+        rounds=args.rounds,
+        cache=checks_cache(),
+        report=lambda name, row: print(name, json.dumps(row), file=sys.stderr, flush=True),
+    )
+    result["command"] = panel_command(args, root)
+    print(render_panel(result))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+    if args.card:
+        from taskvec.train.rerank_card import add_rerank_panel
+
+        ships = add_rerank_panel(Path(args.rerank), result)
+        print(f"recorded in {Path(args.rerank) / 'README.md'}; ship rule {'passes' if ships else 'fails'}")
+    if args.json:
+        print(json.dumps(result))
+    return 0

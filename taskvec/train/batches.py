@@ -7,9 +7,12 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskvec.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from taskvec.train.rerank import RerankConfig
 from taskvec.train.data import Dataset, LabelledSet, PairSet, ScoredSet, read_source
 
 
@@ -53,7 +56,7 @@ def _label_batches(data: LabelledSet, batch_size: int, rng: random.Random) -> li
     return batches
 
 
-def plan_epoch(sources: Sequence[Dataset], cfg: TrainConfig, rng: random.Random) -> list[Batch]:
+def plan_epoch(sources: Sequence[Dataset], cfg: TrainConfig | RerankConfig, rng: random.Random) -> list[Batch]:
     """One epoch's batches: each source batched on its own, then interleaved at random.
 
     With ``mix_temperature`` t < 1 a small source gets more batches than its share (sizes weighted by size**t), so

@@ -1,9 +1,9 @@
 """The model card (README.md) of a rerank adapter, rendered from ``taskvec_training.json`` like the embedding
 adapters' cards: training sets, validation, the test figures of every set checked, the ship decision, the command.
 
-``add_rerank_figures`` records test figures measured after training (``taskvec eval checks --rerank``) in both
-files and applies the ship rule: a reranker is a default only if the two-stage pipeline is at or above the
-one-stage pipeline on every held-out set.
+``add_rerank_figures`` (``taskvec eval checks --rerank``) and ``add_rerank_panel`` (``taskvec eval panel --rerank``)
+record figures measured after training in both files and apply the ship rule: a reranker is a default only if the
+two-stage pipeline is at or above the one-stage pipeline, beyond noise, on every held-out check and panel set.
 """
 
 from __future__ import annotations
@@ -12,18 +12,63 @@ import json
 from pathlib import Path
 from typing import Any
 
+from taskvec.eval.bootstrap import Z95
 from taskvec.train.model_card import INFO_FILE, _table
 
 
-def ship_decision(test: dict[str, dict[str, Any]]) -> tuple[bool, str]:
-    """(ships, why): at or above the one-stage pipeline on every held-out set, and measured on at least one."""
+def _down(row: dict[str, Any]) -> bool:
+    """A held-out check whose change is below zero beyond 1.96 bootstrap standard deviations (inside it: level)."""
+    return row["reranked"] - row["first_stage"] < -Z95 * float(row.get("change_std", 0.0))
+
+
+def ship_decision(test: dict[str, dict[str, Any]], panel: dict[str, Any] | None = None) -> tuple[bool, str]:
+    """(ships, why): measured on the whole held-out panel (docs/panel.md) and on the held-out checks, with the
+    two-stage pipeline below the one-stage pipeline beyond noise on none of them."""
     held_out = {k: v for k, v in test.items() if "held-out" in k}
+    downs = [f"{k} ({v['reranked'] - v['first_stage']:+.4f})" for k, v in held_out.items() if _down(v)]
+    if panel:
+        downs += [
+            f"{k} ({v['change']:+.4f} ± {v['noise']:.4f})" for k, v in panel["sets"].items() if v["verdict"] == "down"
+        ]
+    if downs:
+        return False, f"below the one-stage pipeline beyond noise on {', '.join(downs)}, so it is **not** a default."
+    missing = []
     if not held_out:
-        return False, "not measured on any held-out set yet, so it is not a default."
-    worse = [k for k, v in held_out.items() if v["reranked"] < v["first_stage"]]
-    if worse:
-        return False, f"below the one-stage pipeline on {', '.join(worse)}, so it is **not** a default."
-    return True, "at or above the one-stage pipeline on every held-out set: it may ship as the default."
+        missing.append("the held-out checks (`taskvec eval checks --rerank ... --card`)")
+    if not panel:
+        missing.append("the held-out panel (`taskvec eval panel --rerank ... --card`)")
+    elif panel.get("sample") or panel.get("left_out"):
+        missing.append("the whole held-out panel (the recorded one is a sample or leaves sets out)")
+    if missing:
+        return False, f"not yet measured on {' and '.join(missing)}, so it is not a default."
+    return True, (
+        f"at or above the one-stage pipeline (within noise or better) on all {len(held_out)} held-out checks and all "
+        f"{len(panel['sets'])} panel sets: it may ship as the default."
+    )
+
+
+def _panel_rows(panel: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            f"{name} ({row['domain']})",
+            row["units"],
+            row["first_stage"],
+            row["reranked"],
+            f"{row['change']:+.4f} ± {row['noise']:.4f} {row['verdict']}",
+        ]
+        for name, row in panel["sets"].items()
+    ]
+    return [
+        "",
+        "## Held-out panel",
+        "",
+        f"Measured by `{panel['command']}`: public retrieval sets of domains no taskvec adapter trains on "
+        f"(docs/panel.md). The first stage is the served `{panel['first_stage_task']}` task; the reranker rescores "
+        f"each query's top {panel['candidates']}. Each change is ± 1.96 standard deviations of a paired bootstrap "
+        f"over queries ({panel['rounds']} rounds); inside it the change is *level*.",
+        "",
+        _table(rows, ["panel set (domain)", "queries", "one stage", "two stages", "change"]),
+    ]
 
 
 def render(info: dict[str, Any]) -> str:
@@ -83,7 +128,6 @@ def render(info: dict[str, Any]) -> str:
             ]
             for k, v in test.items()
         ]
-        _, why = ship_decision(test)
         parts += [
             "",
             "## Test figures",
@@ -91,9 +135,11 @@ def render(info: dict[str, Any]) -> str:
             info.get("test_note", ""),
             "",
             _table(rows, ["data set (split)", "candidates", "one stage", "two stages", "change", "spread"]),
-            "",
-            f"**Ship rule:** {why}",
         ]
+    if info.get("panel"):
+        parts += _panel_rows(info["panel"])
+    if test or info.get("panel"):
+        parts += ["", f"**Ship rule:** {ship_decision(test, info.get('panel'))[1]}"]
     parts += [
         "",
         "## Hyperparameters",
@@ -126,7 +172,20 @@ def add_rerank_figures(folder: Path, figures: dict[str, dict[str, Any]], note: s
     info = json.loads(path.read_text())
     info["test"] = {**info.get("test", {}), **figures}
     info["test_note"] = note
-    info["ships"], _ = ship_decision(info["test"])
+    return _record(path, info)
+
+
+def add_rerank_panel(folder: Path, panel: dict[str, Any]) -> bool:
+    """Record a two-stage panel (``taskvec eval panel --rerank``) in the adapter's files; returns whether the ship
+    rule passes."""
+    path = Path(folder) / INFO_FILE
+    info = json.loads(path.read_text())
+    info["panel"] = panel
+    return _record(path, info)
+
+
+def _record(path: Path, info: dict[str, Any]) -> bool:
+    info["ships"], _ = ship_decision(info.get("test") or {}, info.get("panel"))
     path.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
-    write_card(folder, info)
+    write_card(path.parent, info)
     return bool(info["ships"])

@@ -29,6 +29,7 @@ def config_from_args(args: argparse.Namespace) -> RerankConfig:
         max_steps=args.max_steps,
         batch_size=max(1, args.batch_size // args.group),  # --batch-size counts pairs: queries x group
         group=args.group,
+        mix_temperature=args.mix_temperature,
         candidates=args.candidates,
         mine_skip=args.mine_skip,
         max_seq_length=args.max_seq_length or RerankConfig.max_seq_length,
