@@ -19,6 +19,7 @@ from pathlib import Path
 from taskvec import __version__
 from taskvec import cli_commands as commands
 from taskvec.errors import Interrupted, TaskvecError
+from taskvec.options import DEFAULT_CANDIDATES
 
 EXTENSIONS = ("taskvec.eval.cli", "taskvec.train.cli")  # command groups that import torch as they register
 
@@ -119,7 +120,12 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
         metavar="TASK",
         help="rescore the first stage's top --candidates with a reranker (default task: rerank)",
     )
-    p.add_argument("--candidates", type=int, default=50, help="with --rerank: first-stage hits to rescore (50)")
+    p.add_argument(
+        "--candidates",
+        type=int,
+        default=DEFAULT_CANDIDATES,
+        help="with --rerank: first-stage hits to rescore (%(default)s)",
+    )
     _settings(p)
     p.set_defaults(func=commands.cmd_search)
 

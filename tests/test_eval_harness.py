@@ -360,6 +360,33 @@ def test_suite_writes_the_table_from_results_and_reference_files(
         run_suite(encoder, data_root, out=out, json_out=out.with_suffix(".json"), seed_sets=2, only=["nope"])
 
 
+def test_suite_adds_a_reranked_row_to_retrieval_columns_where_a_reranker_is_served(
+    tiny_model_dir: Path, data_root: Path, tmp_path: Path
+) -> None:
+    from test_rerank import save_rerank_adapter
+
+    from taskvec.engine import Encoder
+    from taskvec.eval.suite import RERANK_ROW
+
+    out = tmp_path / "quality.md"
+    plain = run_suite(Encoder(tiny_model_dir, device="cpu"), data_root, out=out, json_out=out.with_suffix(".json"),
+                      seed_sets=2, sets=SUITE[:2])  # fmt: skip
+    assert RERANK_ROW not in out.read_text() and all(r["row"] != RERANK_ROW for r in plain["results"])
+    for name, scale in (("zero", 0.0), ("moved", 1.0)):
+        save_rerank_adapter(tiny_model_dir, tmp_path / name, seed=3, head_scale=scale)
+        (tmp_path / f"{name}.toml").write_text(f'[tasks.rerank]\nkind = "rerank"\nadapter = "{tmp_path / name}"\n')
+        encoder = Encoder(tiny_model_dir, device="cpu", tasks_file=tmp_path / f"{name}.toml")
+        report = run_suite(encoder, data_root, out=out, json_out=out.with_suffix(".json"), seed_sets=2, sets=SUITE[:2])
+        cells = {(r["folder"], r["row"]): r for r in report["results"]}
+        two = cells[("scifact", RERANK_ROW)]
+        assert ("stsbenchmark", RERANK_ROW) not in cells  # retrieval columns only
+        assert two["details"]["rerank"]["first_stage"] == pytest.approx(cells[("scifact", "default")]["value"])
+        if scale == 0:  # an untrained head reranks nothing: the row equals the default's figure
+            assert two["value"] == pytest.approx(cells[("scifact", "default")]["value"])
+        row = next(line for line in out.read_text().splitlines() if line.startswith(f"| {RERANK_ROW} |"))
+        assert f"{two['value']:.4f}" in row and row.count("–") == 1
+
+
 # ----------------------------------------------------------------------------------------------- real model
 @pytest.mark.real_model
 def test_sts_benchmark_reproduces_the_published_mteb_figure(real_encoder) -> None:

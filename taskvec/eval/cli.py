@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from taskvec.errors import InvalidInputError
 from taskvec.eval.checks import ENCODE_BATCH, FEW_SHOT_DRAWS, MODES
 from taskvec.eval.variants import ADAPTER_CHOICES, DEFAULT_TASKS, PROMPT_CHOICES, Variant
+from taskvec.options import DEFAULT_CANDIDATES
 
 if TYPE_CHECKING:
     from taskvec.engine import Encoder
@@ -73,7 +74,12 @@ def _populate(parser: argparse.ArgumentParser) -> None:
             p.add_argument("--runs", type=_positive, default=10, help="k-means runs with different seeds (default: 10)")
         if kind == "retrieval":
             p.add_argument("--rerank", metavar="TASK", help="rerank the first stage with this rerank task or folder")
-            p.add_argument("--candidates", type=_positive, default=50, help="with --rerank: first-stage depth (50)")
+            p.add_argument(
+                "--candidates",
+                type=_positive,
+                default=DEFAULT_CANDIDATES,
+                help="with --rerank: first-stage depth (%(default)s)",
+            )
         add_encoder_options(p)
         p.set_defaults(func=_run_one, eval_kind=kind)
 
@@ -111,7 +117,12 @@ def _populate(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print all figures as one JSON object on the last line")
     p.add_argument("--json-out", type=Path, help="also write the figures to this JSON file")
     p.add_argument("--rerank", metavar="TASK", help="two stages: the task's first stage reranked by this task/folder")
-    p.add_argument("--candidates", type=_positive, default=50, help="with --rerank: first-stage depth (50)")
+    p.add_argument(
+        "--candidates",
+        type=_positive,
+        default=DEFAULT_CANDIDATES,
+        help="with --rerank: first-stage depth (%(default)s)",
+    )
     add_encoder_options(p)
     p.set_defaults(func=_run_checks)
 
@@ -144,7 +155,12 @@ def _populate(parser: argparse.ArgumentParser) -> None:
         help="retrieval only: the served task's search against the same search reranked by this rerank task or "
         "folder (--card records it in the rerank adapter's card)",
     )
-    p.add_argument("--candidates", type=_positive, default=50, help="with --rerank: first-stage depth (50)")
+    p.add_argument(
+        "--candidates",
+        type=_positive,
+        default=DEFAULT_CANDIDATES,
+        help="with --rerank: first-stage depth (%(default)s)",
+    )
     add_encoder_options(p)
     p.set_defaults(func=_run_panel)
 

@@ -18,6 +18,7 @@ from taskvec import metrics
 from taskvec.engine import Encoder, Task
 from taskvec.engine.rerank import Reranker, build_reranker
 from taskvec.engine.tasks import RERANK_KIND
+from taskvec.options import DEFAULT_CANDIDATES
 
 BOOTSTRAP_SAMPLES = 2000
 
@@ -131,7 +132,7 @@ def run_rerank_checks(
     reranker: Reranker,
     data_root: Path,
     *,
-    candidates: int = 50,
+    candidates: int = DEFAULT_CANDIDATES,
     only: Sequence[str] | None = None,
     cache: Path | None = None,
     report: Any = None,
@@ -209,7 +210,7 @@ def run_rerank_panel(
     reranker: Reranker,
     root: Path,
     *,
-    candidates: int = 50,
+    candidates: int = DEFAULT_CANDIDATES,
     sample: int | None = None,
     sets: Sequence[str] | None = None,
     rounds: int = 1000,

@@ -23,6 +23,7 @@ from taskvec.engine.encoder import Encoder
 from taskvec.engine.tasks import Role, Task
 from taskvec.eval.datasets import ClassificationData
 from taskvec.eval.variants import DEFAULT_TASKS, Variant
+from taskvec.options import DEFAULT_CANDIDATES
 
 MTEB_SEED = 42  # the seed MTEB gives numpy before sampling few-shot training sets
 MTEB_DEFAULT_SAMPLES_PER_LABEL = 8  # MTEB's default where a task's metadata sets none
@@ -101,7 +102,7 @@ def run_retrieval(
     mrr_k: int = 10,
     show_progress: bool = False,
     rerank: str | None = None,
-    candidates: int = 50,
+    candidates: int = DEFAULT_CANDIDATES,
 ) -> EvalResult:
     """Exact cosine search of every judged query over the whole corpus; nDCG@10 (also recall@100, MRR@10).
 
