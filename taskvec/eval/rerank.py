@@ -193,7 +193,8 @@ def run_checks_command(args: Any) -> int:
             results,
             note=f"Measured by `taskvec eval checks --task {args.task} --rerank {args.rerank} --candidates "
             f"{args.candidates} --card`: the first stage is the served `{args.task}` task (its adapter), exact cosine "
-            "search; the reranker rescores each query's top candidates. Spread: bootstrap standard deviation of the "
+            f"search; the reranker rescores each query's top candidates; both in {encoder.describe()['dtype']}. "
+            "Spread: bootstrap standard deviation of the "
             f"change over queries ({BOOTSTRAP_SAMPLES} resamples). Home sets are test splits never trained on; "
             "held-out sets are of other data.",
         )
@@ -266,6 +267,7 @@ def run_rerank_panel(
         "reranker": reranker.identity.describe(),
         "reranker_id": reranker.identity.id,
         "candidates": candidates,
+        "dtype": encoder.describe()["dtype"],
         "panel_root": str(root),
         "sample": sample,
         "left_out": [s.name for s in read_manifest(Path(root)) if s.kind == "retrieval" and s not in chosen],
