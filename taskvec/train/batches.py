@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from taskvec.train.config import TrainConfig
-
-if TYPE_CHECKING:
-    from taskvec.train.rerank import RerankConfig
 from taskvec.train.data import Dataset, LabelledSet, PairSet, ScoredSet, read_source
+
+if TYPE_CHECKING:  # rerank imports this module
+    from taskvec.train.rerank import RerankConfig
 
 
 @dataclass
