@@ -195,6 +195,11 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
     _collection(p, "collection to delete from")
     p.add_argument("--ids", nargs="+", help="documents to delete, with their chunks, in every task")
     _filter(p)
+    p.add_argument(
+        "--space",
+        help="delete only this embedding space's rows (an id `taskvec describe` lists), e.g. one a task made "
+        "before its default changed",
+    )
     _settings(p, model=False)
     p.set_defaults(func=commands.cmd_delete)
 

@@ -368,7 +368,9 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     settings = settings_from(args, "store", "calls")
-    result = _store_service(args, settings).delete(_collection(args, settings), ids=args.ids, filter=args.filter)
+    result = _store_service(args, settings).delete(
+        _collection(args, settings), ids=args.ids, filter=args.filter, space=args.space
+    )
     return _emit(args, result, f"deleted {result.deleted} rows from {result.collection!r}")
 
 

@@ -61,9 +61,15 @@ class StoreService:
         )
 
     def delete(
-        self, collection: str, *, ids: list[str] | None = None, filter: str | dict | None = None
+        self,
+        collection: str,
+        *,
+        ids: list[str] | None = None,
+        filter: str | dict | None = None,
+        space: str | None = None,
     ) -> DeleteResult:
-        return DeleteResult(collection=collection, deleted=self.store.delete(collection, ids=ids, filter=filter))
+        deleted = self.store.delete(collection, ids=ids, filter=filter, space=space)
+        return DeleteResult(collection=collection, deleted=deleted)
 
     def drop_collection(self, collection: str) -> DropResult:
         """Remove the collection and every row it holds, in every task."""

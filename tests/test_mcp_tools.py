@@ -160,6 +160,25 @@ async def test_delete_removes_documents_from_every_space(tiny_service: TaskvecSe
         assert described["rows"] == 6
 
 
+async def test_delete_by_space_removes_one_space_and_names_the_known_ones(tiny_service: TaskvecService) -> None:
+    async with Client(build_server(tiny_service)) as client:
+        await call_ok(client, "index", docs_args("home"))
+        await call_ok(client, "index", docs_args("home", "similarity"))
+        described = await call_ok(client, "describe_collection", {"collection": "home"})
+        space = {s["space"]["task"]: s["space"]["id"] for s in described["spaces"]}
+        text = await call_error(client, "delete", {"collection": "home", "space": "0123456789abcdef"})
+        assert "(field: space)" in text and space["similarity"] in text and "describe_collection" in text
+        assert (await call_ok(client, "describe_collection", {"collection": "home"}))["rows"] == 12  # nothing lost
+        one = await call_ok(client, "delete", {"collection": "home", "space": space["similarity"], "ids": ["saw"]})
+        assert one["deleted"] == 1  # ids narrow the space
+        rest = await call_ok(client, "delete", {"collection": "home", "space": space["similarity"]})
+        assert rest["deleted"] == 5
+        described = await call_ok(client, "describe_collection", {"collection": "home"})
+        assert {s["space"]["task"]: s["rows"] for s in described["spaces"] if s["rows"]} == {"retrieval": 6}
+        found = await call_ok(client, "search", {"collection": "home", "query": DOCS[3]["text"], "task": "retrieval"})
+        assert len(found["hits"]) == 6  # the other space is whole
+
+
 async def test_resources_are_readable(tiny_service: TaskvecService) -> None:
     async with Client(build_server(tiny_service)) as client:
         await call_ok(client, "index", docs_args("home"))
@@ -430,7 +449,7 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("cluster", {"collection": "home", "task": "retrieval", "filter": {"room": {"$like": "s%"}}}, "filter.room.$like", FILTER_FIX),
     ("describe_collection", {"collection": "nope"}, "collection", "list_collections"),
     ("describe_collection", {"collection": "../etc"}, "collection", "letters, digits"),
-    ("delete", {"collection": "home"}, "ids", "Pass ids=[...] or a metadata filter"),
+    ("delete", {"collection": "home"}, "ids", "Pass ids=[...], a metadata filter or a space id"),
     ("delete", {"collection": "nope", "ids": ["kettle"]}, "collection", "list_collections"),
     ("delete", {"collection": "home", "filter": {"room": {"$gt": ["a"]}}}, "filter.room.$gt", "Compare against a string"),
     ("delete", {"collection": "home", "ids": "kettle"}, "ids", "Send ids"),

@@ -97,6 +97,7 @@ def test_guard_refuses_other_prompt_or_adapter(store: Store) -> None:
         fix = err.value.fix or ""
         assert "search with task=" not in str(err.value) and "index the documents of 'docs' again" in fix
         assert "override task 'retrieval' in a tasks file" in fix
+        assert f"delete(space=...): {RETRIEVAL.id}" in fix  # the old rows, by the id that removes them
 
 
 def test_dimension_mismatch_is_refused(store: Store) -> None:

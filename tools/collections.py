@@ -99,17 +99,23 @@ class DeleteInput(ToolInput):
         default=None, description="Delete these document ids (and their chunks), in every task of the collection"
     )
     filter: FilterField
+    space: str | None = Field(
+        default=None,
+        description="Delete only this embedding space's rows (a space id describe_collection lists), e.g. the "
+        "space a task made before its default changed; ids and filter narrow it further",
+    )
 
 
 def _delete(service: StoreService, params: DeleteInput, control: CallControl) -> DeleteResult:
-    return service.delete(params.collection, ids=params.ids, filter=params.filter)
+    return service.delete(params.collection, ids=params.ids, filter=params.filter, space=params.space)
 
 
 DELETE = ToolSpec(
     name="delete",
     title="Delete documents",
     description=(
-        "Permanently delete documents from a collection by ids and/or a metadata filter, in every task space. "
+        "Permanently delete documents from a collection by ids and/or a metadata filter, in every task space "
+        "or in one (space). "
         "Destructive: the rows cannot be recovered through taskvec. Returns how many rows were deleted. To remove "
         "a whole collection, use drop_collection."
     ),

@@ -48,7 +48,8 @@ def check_space(collection: str, held: dict[str, tuple[EmbeddingSpace, int]], re
             f"tasks file is in use). Collection holds: {listing}. You asked for: {requested.describe()}.",
             field="task",
             fix=f"Either index the documents of {collection!r} again with task={requested.task!r} (the rows made "
-            "with the old settings stay beside them until the collection is dropped or re-created), or serve the "
+            "with the old settings stay beside them; delete them after with delete(space=...): "
+            f"{', '.join(sid for sid, (s, _) in live.items() if s.task == requested.task)}), or serve the "
             f"settings they were made with: override task {requested.task!r} in a tasks file (TASKVEC_TASKS_FILE) "
             'with that adapter and those prompts (adapter = "" for none).',
         )

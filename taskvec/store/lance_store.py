@@ -248,10 +248,21 @@ class Store:
                         raise
             return upsert_into(self.db.open_table(name), batch, space, sources)
 
-    def delete(self, name: str, *, ids: Sequence[str] | None = None, filter: str | dict | None = None) -> int:
-        """Delete documents (in every space) by ids and/or a metadata filter, in one commit; the rows removed."""
+    def delete(
+        self,
+        name: str,
+        *,
+        ids: Sequence[str] | None = None,
+        filter: str | dict | None = None,
+        space: str | None = None,
+    ) -> int:
+        """Delete documents by ids and/or a metadata filter, in every space or only in ``space`` (a space id the
+        collection holds: say the space a task made before its default adapter changed), in one commit; the rows
+        removed."""
         self._open(name)
         clauses = []
+        if space is not None:
+            clauses.append(f"space_id = {quote(self._known_space(name, space))}")
         if ids:
             clauses.append(ids_clause(ids))
         predicate = compile_filter(filter)
@@ -259,12 +270,24 @@ class Store:
             clauses.append(predicate)
         if not clauses:
             raise InvalidInputError(
-                "Nothing to delete: give ids or a filter.",
+                "Nothing to delete: give ids, a filter or a space.",
                 field="ids",
-                fix="Pass ids=[...] or a metadata filter; to remove the whole collection, use drop_collection.",
+                fix="Pass ids=[...], a metadata filter or a space id; to remove the whole collection, use "
+                "drop_collection.",
             )
         with self._writing(name):
             return delete_where(self._open(name), " AND ".join(clauses))
+
+    def _known_space(self, name: str, space: str) -> str:
+        spaces = self.spaces(name)
+        if space not in spaces:
+            listed = ", ".join(f"{sid} ({s.task}, {rows} rows)" for sid, (s, rows) in spaces.items()) or "none"
+            raise InvalidInputError(
+                f"Collection {name!r} holds no embedding space {space!r}; it holds: {listed}.",
+                field="space",
+                fix="Pass a space id that describe_collection lists for this collection.",
+            )
+        return space
 
     def drop(self, name: str) -> int:
         """Remove the collection with every row of every space; the rows it held."""
