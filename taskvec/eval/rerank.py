@@ -214,7 +214,7 @@ def run_rerank_panel(
     candidates: int = DEFAULT_CANDIDATES,
     sample: int | None = None,
     sets: Sequence[str] | None = None,
-    rounds: int = 1000,
+    rounds: int | None = None,
     cache: Path | None = None,
     report: Any = None,
 ) -> dict[str, Any]:
@@ -224,8 +224,9 @@ def run_rerank_panel(
     over queries, as the embedding adapters' panel reads it."""
     from taskvec.eval import bootstrap
     from taskvec.eval.checks import Runner
-    from taskvec.eval.panel import panel_sets, read_manifest, retrieval_units
+    from taskvec.eval.panel import ROUNDS, panel_sets, read_manifest, retrieval_units
 
+    rounds = rounds or ROUNDS
     task = encoder.tasks[first_stage]
     runner = Runner(encoder, task, cache)
     chosen = panel_sets(Path(root), "retrieval", sets)

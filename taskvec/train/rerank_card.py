@@ -64,8 +64,9 @@ def _panel_rows(panel: dict[str, Any]) -> list[str]:
         "",
         f"Measured by `{panel['command']}`: public retrieval sets of domains no taskvec adapter trains on "
         f"(docs/panel.md). The first stage is the served `{panel['first_stage_task']}` task; the reranker rescores "
-        f"each query's top {panel['candidates']}, both in {panel.get('dtype', 'float32')}. Each change is ± 1.96 standard deviations of a paired bootstrap "
-        f"over queries ({panel['rounds']} rounds); inside it the change is *level*.",
+        f"each query's top {panel['candidates']}, both in {panel.get('dtype', 'float32')}. Each change is ± 1.96 "
+        f"standard deviations of a paired bootstrap over queries ({panel['rounds']} rounds); inside it the change is "
+        "*level*.",
         "",
         _table(rows, ["panel set (domain)", "queries", "one stage", "two stages", "change"]),
     ]
