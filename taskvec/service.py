@@ -296,9 +296,10 @@ class TaskvecService(StoreService):
             raise InvalidInputError(
                 "rerank must be true or a rerank task's name.", field="rerank", fix="Pass rerank=true or a task name."
             )
-        if name == RERANK_KIND and name not in set(self.encoder.tasks):  # the registry raises on a miss
+        if name == RERANK_KIND and name not in self.encoder.tasks:
             raise InvalidInputError(
-                "No rerank task is configured: no reranker ships for this model, and the tasks file adds none.",
+                "No rerank task is configured: no reranker that passed its ship rule ships for this model "
+                "(docs/rerank.md), and the tasks file adds none.",
                 field="rerank",
                 fix='Add [tasks.rerank] kind = "rerank" with model = "/path/to/a/CrossEncoder" (or adapter = a '
                 "`taskvec train --task rerank` folder) to the tasks TOML file, or search without rerank.",
