@@ -341,11 +341,7 @@ def _run_panel(args: argparse.Namespace) -> int:
         adapter=adapter,
         query_prompt=args.query_prompt,
         document_prompt=args.document_prompt,
-        sample=args.sample,
-        sets=args.sets,
-        rounds=args.rounds,
-        cache=checks_cache(),
-        report=lambda name, row: print(name, json.dumps(row), file=sys.stderr, flush=True),
+        **panel_options(args),
     )
     result["command"] = panel_command(args, root)
     print(render(result))
@@ -359,6 +355,17 @@ def _run_panel(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     return 0
+
+
+def panel_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What every panel run takes from the command line: sample, sets, rounds, the vector cache, the report."""
+    return {
+        "sample": args.sample,
+        "sets": args.sets,
+        "rounds": args.rounds,
+        "cache": checks_cache(),
+        "report": lambda name, row: print(name, json.dumps(row), file=sys.stderr, flush=True),
+    }
 
 
 def panel_command(args: argparse.Namespace, root: Path) -> str:

@@ -299,10 +299,9 @@ def run_panel_command(args: Any, root: Path) -> int:
     """``taskvec eval panel --task T --rerank R [--card]``: the two-stage panel; --card records it in the rerank
     adapter's model card and applies the ship rule."""
     import json
-    import sys
 
     from taskvec.errors import InvalidInputError
-    from taskvec.eval.cli import checks_cache, panel_command, record_encoder
+    from taskvec.eval.cli import panel_command, panel_options, record_encoder
 
     if args.adapter is not None or args.query_prompt is not None or args.document_prompt is not None:
         raise InvalidInputError(
@@ -330,11 +329,7 @@ def run_panel_command(args: Any, root: Path) -> int:
         reranker,
         root,
         candidates=args.candidates,
-        sample=args.sample,
-        sets=args.sets,
-        rounds=args.rounds,
-        cache=checks_cache(),
-        report=lambda name, row: print(name, json.dumps(row), file=sys.stderr, flush=True),
+        **panel_options(args),
     )
     result["command"] = panel_command(args, root)
     print(render_panel(result))
