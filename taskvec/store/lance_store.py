@@ -67,9 +67,9 @@ from taskvec.store.writer import (
     dimension_of,
     needs_optimize,
     optimize,
-    quote,
     retry_conflicts,
     rows_table,
+    space_clause,
     upsert_into,
 )
 
@@ -195,7 +195,7 @@ class Store:
             state = _CollectionState(identity, token, cached.spaces)
         else:
             described = described_spaces(table)
-            counts = {sid: table.count_rows(f"space_id = {quote(sid)}") for sid in described}
+            counts = {sid: table.count_rows(space_clause(sid)) for sid in described}
             state = _CollectionState(identity, token, {sid: (described[sid], counts[sid]) for sid in described})
         self._states[name] = state
         return state
@@ -262,7 +262,7 @@ class Store:
         self._open(name)
         clauses = []
         if space is not None:
-            clauses.append(f"space_id = {quote(self._known_space(name, space))}")
+            clauses.append(space_clause(self._known_space(name, space)))
         if ids:
             clauses.append(ids_clause(ids))
         predicate = compile_filter(filter)
@@ -472,9 +472,7 @@ class Store:
             if snapshot is not None:
                 return snapshot
             dataset = self._dataset(name, state)  # exactly the version the guard checked
-            scanner = dataset.scanner(
-                columns=_SNAPSHOT_COLUMNS, filter=f"space_id = {quote(space.id)}", with_row_id=True
-            )
+            scanner = dataset.scanner(columns=_SNAPSHOT_COLUMNS, filter=space_clause(space.id), with_row_id=True)
             schema = pa.schema([dataset.schema.field(c) for c in _SNAPSHOT_COLUMNS if c != "vector"])
             rows = state.spaces[space.id][1]
             fresh = SpaceSnapshot.read(scanner.to_batches(), schema, rows, identity, space.dimension)

@@ -17,7 +17,7 @@ from taskvec.results import SearchHit
 from taskvec.spaces import EmbeddingSpace
 from taskvec.store.filters import METADATA_COLUMN
 from taskvec.store.indexes import DEFAULT_POLICY, IndexPolicy, nearest
-from taskvec.store.writer import quote
+from taskvec.store.writer import space_clause
 
 RRF_K = 60  # reciprocal-rank-fusion constant, as in Cormack et al. and most hybrid search engines
 MAX_LIMIT = 1000  # hits one search may return
@@ -26,7 +26,7 @@ QueryVector = np.ndarray | Callable[[], np.ndarray]  # a callable is asked for o
 
 
 def where(space: EmbeddingSpace, predicate: str | None) -> str:
-    return f"space_id = {quote(space.id)}" + (f" AND ({predicate})" if predicate else "")
+    return space_clause(space.id) + (f" AND ({predicate})" if predicate else "")
 
 
 def vector_condition(space: EmbeddingSpace, predicate: str | None, *, only_space: bool) -> str | None:

@@ -98,6 +98,11 @@ def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def space_clause(space_id: str) -> str:
+    """The predicate selecting one embedding space's rows."""
+    return f"space_id = {quote(space_id)}"
+
+
 # ------------------------------------------------------------------------------------------------- upsert
 def create_with(db: Any, name: str, batch: pa.Table, space: EmbeddingSpace) -> WriteResult:
     """A new collection with its first rows and its space description: one commit."""
