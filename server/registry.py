@@ -12,10 +12,12 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
+import pydantic_core
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from taskvec.control import CallControl
@@ -61,7 +63,7 @@ def mcp_tool(
         def run() -> Any:
             start = time.perf_counter()
             service = loader.service(control) if spec.needs_model else loader.store_service(control)
-            result = spec.handler(service, params, control)
+            result = tool_result(spec.handler(service, params, control))
             log.debug("%s answered in %.3fs", spec.name, time.perf_counter() - start)
             return result
 
@@ -92,6 +94,25 @@ def mcp_tool(
         context_kwarg="ctx",
         annotations=spec.annotations,
     )
+
+
+def tool_result(result: BaseModel) -> CallToolResult:
+    """The answer as the client receives it: the structured content with the null fields of each listed item left
+    out (a hit's ``rerank_score`` outside a reranked search, a document's ``parent_id`` when it is no chunk: fields
+    that do not apply; the output schema requires none of them), and the same JSON, compact, as the text block for
+    clients that read only text. Top-level nulls stay: they answer something (``next_offset: null`` is the last
+    page). Nulls inside metadata are the user's and stay. Built here on the worker thread, not by the SDK on the
+    event loop; the client validates fewer fields, and an agent reading the text pays for no indentation."""
+    structured = result.model_dump(mode="json", by_alias=True)
+    for key, value in structured.items():
+        if isinstance(value, list):
+            structured[key] = [_without_nulls(item) for item in value]
+    text = pydantic_core.to_json(structured).decode()
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
+def _without_nulls(item: Any) -> Any:
+    return {k: v for k, v in item.items() if v is not None} if isinstance(item, dict) else item
 
 
 class _SpecTool(Tool):

@@ -60,6 +60,23 @@ async def test_index_then_search_finds_each_document_by_its_own_text(tiny_servic
         assert (again["inserted"], again["updated"]) == (0, 6)  # upsert by id: nothing duplicated
 
 
+async def test_a_result_leaves_out_the_null_fields_of_listed_items_and_its_text_is_the_same_json(
+    tiny_service: TaskvecService,
+) -> None:
+    docs = [{"id": "a", "text": "Bleed the radiators in autumn.", "metadata": {"room": "hall", "floor": None}}]
+    async with Client(build_server(tiny_service)) as client:
+        await call_ok(client, "index", docs_args("home", docs=docs))
+        with anyio.fail_after(CALL_TIMEOUT):
+            result = await client.call_tool("search", {"collection": "home", "query": "radiators"})
+        (hit,) = result.structured_content["hits"]
+        # not a reranked search, not a chunk: those fields do not apply and are absent, not null
+        assert set(hit) == {"id", "text", "score", "metadata"}
+        assert hit["metadata"] == {"room": "hall", "floor": None}  # the user's own nulls stay
+        assert "reranker" in result.structured_content and result.structured_content["reranker"] is None
+        (block,) = result.content
+        assert json.loads(block.text) == result.structured_content and "\n" not in block.text  # compact
+
+
 async def test_search_filter_limit_and_hybrid_mode(tiny_service: TaskvecService) -> None:
     async with Client(build_server(tiny_service)) as client:
         await call_ok(client, "index", docs_args("home"))

@@ -34,9 +34,8 @@ async def test_get_documents_by_id_and_as_a_peek(tiny_service: TaskvecService) -
             "id": "kettle",
             "text": DOCS[0]["text"],
             "metadata": {"room": "kitchen"},
-            "parent_id": None,
             "tasks": ["retrieval", "similarity"],
-        }
+        }  # no parent_id: a listed item's null fields (it is no chunk) are left out of the result
         first = await call_ok(client, "get_documents", {"collection": "home", "limit": 2})
         rest = await call_ok(
             client, "get_documents", {"collection": "home", "limit": 2, "offset": first["next_offset"]}
