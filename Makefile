@@ -46,8 +46,8 @@ serve: setup
 quality: setup
 	$(BIN)/taskvec eval suite --data-root ../shared/data --out docs/results/quality.md
 
-# All CPU benchmarks; writes docs/results/performance.md (it says how long the run took). The GPU one is separate:
-# $(BIN)/python benchmarks/gpu_encode.py on a machine with CUDA.
+# All CPU benchmarks; writes docs/results/performance.md (it says how long the run took). The GPU ones are separate:
+# benchmarks/device_checks.sh on a machine with CUDA (encode throughput and rerank latency; see the script).
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
 

@@ -42,11 +42,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact" / "corpus.jsonl"
 
 
-def read_corpus(path: Path) -> list[str]:
+def read_corpus(path: Path, *, titles: bool = False) -> list[str]:
+    """Each document's title and text (or, with ``titles``, its title alone: a short query-like text)."""
     import gzip
 
     with gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as f:
         docs = [json.loads(line) for line in f]
+    if titles:
+        return [d.get("title", "") for d in docs]
     return [f"{d.get('title', '')} {d['text']}".strip() for d in docs]
 
 
