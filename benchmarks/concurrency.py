@@ -182,16 +182,22 @@ def overhead(sequential: list[tuple[float, float]], timings: dict[str, list[dict
     """Per sequential call: latency at the client minus the server's service time for it (the one service record
     that started inside the call's window; calls are one at a time, so there is exactly one), split at the HTTP
     request's time in the server's ASGI app into the server's share and the client's (with the socket)."""
-    rows = []
+    rows, sides = [], []
     for wall, seconds in sequential:
         inside = [r for r in timings["calls"] if wall <= r["start"] <= wall + seconds]
         requests = [r for r in timings["requests"] if wall <= r["start"] <= wall + seconds]
         if len(inside) == 1 and len(requests) == 1:
-            rows.append((seconds, inside[0]["service"], inside[0]["encode_wait"], requests[0]["seconds"]))
+            call, request = inside[0], requests[0]
+            rows.append((seconds, call["service"], call["encode_wait"], request["seconds"]))
+            # the server's share, either side of the service: request parsing, validation and the hop onto the
+            # worker thread before it; the hop back, the result's validation, serialisation and sending after it
+            sides.append((call["start"] - request["start"], request["start"] + request["seconds"] - call["end"]))
     if not rows:
         return {}
     ms = lambda values: round(percentile([v * 1000 for v in values], 50), 2)  # noqa: E731
     return {
+        "server_before_service_p50_ms": ms([before for before, _ in sides]),
+        "server_after_service_p50_ms": ms([after for _, after in sides]),
         "calls_matched": len(rows),
         "call_p50_ms": ms([c for c, _, _, _ in rows]),
         "service_p50_ms": ms([s for _, s, _, _ in rows]),
@@ -304,6 +310,14 @@ def _overhead_lines(o: dict[str, Any]) -> list[str]:
             f"the socket {o['client_p50_ms']:.1f} ms."
             if "server_p50_ms" in o
             else "."
+        )
+        + (
+            f" The server's share, either side of the service: {o['server_before_service_p50_ms']:.1f} ms before it "
+            "(the JSON-RPC request read, checked and dispatched, the arguments validated, the hop onto a worker "
+            f"thread) and {o['server_after_service_p50_ms']:.1f} ms after it (the hop back, the result validated "
+            "against the output schema, serialised and sent)."
+            if "server_before_service_p50_ms" in o
+            else ""
         ),
     ]
 

@@ -21,10 +21,10 @@ def test_overhead_splits_each_call_at_the_server_request() -> None:
     sequential = [(100.0, 0.040), (200.0, 0.050), (300.0, 0.060)]
     timings = {
         "calls": [
-            {"start": 100.010, "service": 0.020, "encode_wait": 0.015},
-            {"start": 200.010, "service": 0.025, "encode_wait": 0.020},
-            {"start": 300.010, "service": 0.030, "encode_wait": 0.025},
-            {"start": 400.0, "service": 0.5, "encode_wait": 0.5},  # outside every window: a warm-up call
+            {"start": 100.007, "service": 0.020, "encode_wait": 0.015, "end": 100.027},
+            {"start": 200.007, "service": 0.025, "encode_wait": 0.020, "end": 200.032},
+            {"start": 300.007, "service": 0.030, "encode_wait": 0.025, "end": 300.037},
+            {"start": 400.0, "service": 0.5, "encode_wait": 0.5, "end": 400.5},  # outside every window: a warm-up call
         ],
         "requests": [
             {"start": 100.005, "seconds": 0.030},
@@ -40,14 +40,19 @@ def test_overhead_splits_each_call_at_the_server_request() -> None:
     assert o["p50_ms"] == pytest.approx(25.0)  # latency - service: 20, 25 and 30 ms
     assert o["server_p50_ms"] == pytest.approx(10.0)  # request - service: 10 ms each
     assert o["client_p50_ms"] == pytest.approx(15.0)  # latency - request: 10, 15 and 20 ms
-    assert "of which the server's ASGI app around the service 10.0 ms" in "\n".join(bench._overhead_lines(o))
+    # the server's 10 ms either side of the service: 2 ms from the request to the service, 8 ms after it
+    assert o["server_before_service_p50_ms"] == pytest.approx(2.0)
+    assert o["server_after_service_p50_ms"] == pytest.approx(8.0)
+    lines = "\n".join(bench._overhead_lines(o))
+    assert "of which the server's ASGI app around the service 10.0 ms" in lines
+    assert "2.0 ms before it" in lines and "8.0 ms after it" in lines
 
 
 def test_a_call_without_exactly_one_request_is_left_out() -> None:
     bench = load_benchmark("concurrency")
     sequential = [(100.0, 0.040)]
     timings = {
-        "calls": [{"start": 100.010, "service": 0.020, "encode_wait": 0.015}],
+        "calls": [{"start": 100.010, "service": 0.020, "encode_wait": 0.015, "end": 100.030}],
         "requests": [{"start": 100.005, "seconds": 0.030}, {"start": 100.006, "seconds": 0.001}],
     }
     assert bench.overhead(sequential, timings) == {}
