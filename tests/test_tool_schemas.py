@@ -151,3 +151,19 @@ def test_output_schemas_have_no_references_or_nullable_unions_of_scalars(listed_
         assert not [n for n in nodes if "$ref" in n or "$defs" in n], tool["name"]
         unions = [n["anyOf"] for n in nodes if "anyOf" in n]
         assert all(u[0] == {"type": "null"} and "properties" in u[1] for u in unions), (tool["name"], unions)
+
+
+def test_no_listed_item_requires_a_field_that_may_be_null(listed_tools: list[dict[str, Any]]) -> None:
+    """Results leave out a listed item's null fields (server/registry.py ``tool_result``); a field that is both
+    nullable and required in an item would then be missing where clients require it."""
+
+    def nullable(prop: dict[str, Any]) -> bool:
+        kinds = prop.get("type")
+        return (isinstance(kinds, list) and "null" in kinds) or {"type": "null"} in prop.get("anyOf", [])
+
+    for tool in listed_tools:
+        for name, prop in tool["outputSchema"]["properties"].items():
+            item = prop.get("items") if prop.get("type") == "array" else None
+            if isinstance(item, dict) and "properties" in item:
+                bad = [f for f in item.get("required", []) if nullable(item["properties"][f])]
+                assert not bad, f"{tool['name']}.{name}[] requires {bad}, which may be null: give them a default"
