@@ -5,7 +5,8 @@ build time and on-disk size of each vector index kind the store offers (IVF_HNSW
 p50/p99 and recall@10 against exact search with the refine pass off and at several factors (the default is 5), on
 a collection of one space (searched without a space prefilter); the same searches prefiltered by space, as on a
 collection of several spaces, with and without the bitmap index on the space column, and through LanceDB's query
-builder (the store's path before it kept a Lance dataset open); and, as the references of the same run, LanceDB's
+builder (the store's path before it kept a Lance dataset open); searches of a space that holds part of the rows
+(44%, 11%, 2%), prefiltered and by the store's plan, in turns; and, as the references of the same run, LanceDB's
 exact scan and the store's in-memory path with the bytes it holds per million rows. Last, the resident memory of a
 fresh process that holds the store and answers the same searches through each path (no model loaded: the model's
 own memory is in docs/results/performance.md).
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import bench_main, load_average, ratio
 from benchmarks.search import SPACE, clustered, exact_ids, fill, latency, recall, timed_queries
 from taskvec.store import IndexPolicy, Store
-from taskvec.store.queries import RESULT_COLUMNS, vector_search, where
+from taskvec.store.queries import POSTFILTER_MIN_SHARE, RESULT_COLUMNS, vector_search, where
 
 KINDS = ("IVF_HNSW_SQ", "IVF_PQ")
 
@@ -95,17 +96,60 @@ def exact_scan_queries(folder: Path, queries: np.ndarray, k: int = 10) -> tuple[
     return seconds, found
 
 
-def prefiltered_queries(store: Store, queries: np.ndarray, truth: list[set[str]], k: int = 10) -> dict[str, Any]:
-    """The indexed searches with the space prefilter, as the store runs them on a collection that holds several
-    spaces (a single-space collection is searched without it): latency and recall."""
-    dataset, condition = store.db.open_table("c").to_lance(), where(SPACE, None)
-    vector_search(dataset, queries[0], condition, k, store.indexes)  # warm the index cache
+def prefiltered_queries(
+    store: Store,
+    queries: np.ndarray,
+    truth: list[set[str]],
+    k: int = 10,
+    *,
+    condition: str | None = None,
+    share: float | None = None,
+) -> dict[str, Any]:
+    """Indexed searches under a condition (default: the space predicate, prefiltered, as on a collection of several
+    spaces whose share of the rows is not given), as the store runs them: latency and recall. ``share``: the
+    fraction of rows the condition admits, which lets the search postfilter first (``vector_search``)."""
+    dataset, condition = store.db.open_table("c").to_lance(), condition or where(SPACE, None)
+    vector_search(dataset, queries[0], condition, k, store.indexes, share=share)  # warm the index cache
     seconds, found = [], []
     for q in queries:
         start = time.perf_counter()
-        found.append([h.id for h in vector_search(dataset, q, condition, k, store.indexes)])
+        found.append([h.id for h in vector_search(dataset, q, condition, k, store.indexes, share=share)])
         seconds.append(time.perf_counter() - start)
     return {**latency(seconds), "recall_at_10": round(recall(found, truth), 4)}
+
+
+# A collection of several spaces, emulated on the one-space collection: the searched space is the rows whose id sorts
+# below a bound ('5': 44% of the rows, '2': 11%, '12': 2%), a condition both of whose parts LanceDB answers from an
+# index (the space's bitmap, the id's B-tree), as it answers the space predicate of a real second space.
+PART_SPACES = ("5", "2", "12")
+
+
+def part_space_queries(store: Store, vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> list[dict[str, Any]]:
+    """Searches of a space that holds part of the collection's rows, per share: prefiltered (the store's plan before
+    it knew each space's share) and by the store's plan now (postfiltered first from ``POSTFILTER_MIN_SHARE``), the
+    two in turns query by query; latency and recall against the exact answer within the space."""
+    dataset = store.db.open_table("c").to_lance()
+    ids = np.array([str(i) for i in range(len(vectors))])
+    out = []
+    for bound in PART_SPACES:
+        positions = np.flatnonzero(ids < bound)
+        within = exact_ids(vectors[positions], queries, k)  # positions among the space's rows
+        truth = [{str(positions[int(i)]) for i in found} for found in within]
+        condition, share = f"{where(SPACE, None)} AND id < '{bound}'", len(positions) / len(vectors)
+        plans = {"prefiltered": None, "store_plan": share}
+        seconds: dict[str, list[float]] = {plan: [] for plan in plans}
+        found: dict[str, list[list[str]]] = {plan: [] for plan in plans}
+        for q in [queries[0], *queries]:  # the first query warms the caches and is not counted
+            for plan, known in plans.items():
+                start = time.perf_counter()
+                hits = vector_search(dataset, q, condition, k, store.indexes, share=known)
+                seconds[plan].append(time.perf_counter() - start)
+                found[plan].append([h.id for h in hits])
+        row: dict[str, Any] = {"share": round(share, 4)}
+        for plan in plans:
+            row[plan] = {**latency(seconds[plan][1:]), "recall_at_10": round(recall(found[plan][1:], truth), 4)}
+        out.append(row)
+    return out
 
 
 def bench_rows(
@@ -154,6 +198,7 @@ def bench_rows(
             row["by_ef"][ef] = {**latency(seconds), "recall_at_10": round(recall(found, truth), 4)}
         store.indexes = replace(store.indexes, ef=IndexPolicy().ef)
         row["prefiltered"] = prefiltered_queries(store, qs, truth)
+        row["spaces_of_part"] = part_space_queries(store, vectors, qs)
         table = store.db.open_table("c")
         row["lancedb_query_builder"] = latency(builder_queries(table, qs, store.indexes))
         table.drop_index("space_id_idx")  # the same prefiltered searches, the space predicate now a scan
@@ -219,7 +264,13 @@ def markdown(r: dict[str, Any]) -> str:
                     f"| {s['rows']:,} | {kind}, refine {default}, one space, ef {ef} | | | {q['p50_ms']:.2f} / "
                     f"{q['p99_ms']:.2f} ms | {q['recall_at_10']:.3f} | {ratio(q['p50_ms'], exact['p50_ms'])} |"
                 )
-            variants = [("prefiltered by space (a collection of several spaces)", k.get("prefiltered"))]
+            variants = [
+                (
+                    "prefiltered by the space predicate (the store's plan for several spaces before it knew their"
+                    " shares)",
+                    k.get("prefiltered"),
+                )
+            ]
             variants.append(
                 (
                     "prefiltered, through LanceDB's query builder (the store's path before it kept a Lance dataset open)",
@@ -227,6 +278,11 @@ def markdown(r: dict[str, Any]) -> str:
                 )
             )
             variants.append(("prefiltered by space without its bitmap index", k.get("without_space_index")))
+            for part in k.get("spaces_of_part", []):
+                share = f"a space of {part['share']:.1%} of the rows"
+                plan = "postfiltered first" if part["share"] >= POSTFILTER_MIN_SHARE else "prefiltered"
+                variants.append((f"{share}, prefiltered", part["prefiltered"]))
+                variants.append((f"{share}, the store's plan ({plan})", part["store_plan"]))
             for label, q in variants:
                 if q is None:
                     continue

@@ -154,6 +154,61 @@ def test_a_search_through_lancedb_stays_in_its_space_whether_or_not_others_are_t
     assert store.search("docs", SPACE, q, limit=1)[0].id == "7"
 
 
+class RecordingDataset:
+    """A real Lance dataset that notes how each vector search was filtered (True: prefiltered, False: postfiltered)."""
+
+    def __init__(self, dataset: object) -> None:
+        self.dataset, self.plans = dataset, []
+
+    def to_table(self, **query: object) -> pa.Table:
+        self.plans.append(query["prefilter"])
+        return self.dataset.to_table(**query)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.dataset, name)
+
+
+@pytest.mark.parametrize(
+    ("arrangement", "plans"),
+    [
+        ("half, mixed", [False]),  # the nearest rows of the whole table hold enough of the space's rows
+        ("half, the other space crowding the query", [False, True]),  # they do not: prefiltered again
+        ("a fortieth", [True]),  # too small a share to postfilter
+        ("half, no vector index", [True]),  # an exact scan prefiltered reads only the space's rows
+    ],
+)
+def test_a_space_of_part_of_a_collection_gets_its_exact_nearest_rows_by_either_plan(
+    tmp_path, monkeypatch, arrangement: str, plans: list[bool]
+) -> None:
+    other = EmbeddingSpace("m", "fp-1", "similarity", "", "", None, None, "mean", True, 256, DIM)
+    no_vector_index = IndexPolicy(vector_min_rows=10**9, scalar_min_rows=100)
+    policy = no_vector_index if arrangement.endswith("no vector index") else SMALL
+    store = Store(tmp_path / "db", memory_budget=0, indexes=policy)
+    mine = 20 if arrangement == "a fortieth" else 400
+    vectors = fill(store, rows=mine)
+    q = clustered(1, 5)[0]
+    theirs = clustered(800 - mine, 6)
+    if arrangement.endswith("crowding the query"):
+        theirs = q + 0.01 * theirs  # every row of the other space nearer the query than any of this space's
+        theirs /= np.linalg.norm(theirs, axis=1, keepdims=True)
+    store.upsert("docs", [Document(f"o{i}", f"other {i}", {}) for i in range(len(theirs))], theirs, other)
+    store.wait_for_indexes()
+    recording = RecordingDataset(store.db.open_table("docs").to_lance())
+    monkeypatch.setattr(store, "_dataset", lambda name, state: recording)
+    hits = [h.id for h in store.search("docs", SPACE, q, limit=10)]
+    assert len(hits) == 10 and len(set(hits) & set(exact_top(vectors, q))) >= 9, hits  # approximate with an index
+    assert recording.plans == plans
+
+
+def test_new_collections_are_written_in_the_file_format_that_reads_a_few_rows_fast(tmp_path) -> None:
+    import lance
+
+    from taskvec.store.writer import FILE_FORMAT
+
+    fill(Store(tmp_path / "db"), rows=10)
+    assert lance.dataset(str(tmp_path / "db" / "docs.lance")).data_storage_version == FILE_FORMAT
+
+
 def test_memory_budget_setting_takes_sizes(monkeypatch) -> None:
     monkeypatch.setenv("TASKVEC_MEMORY_BUDGET", "2GiB")
     assert Settings().memory_budget == 2 << 30

@@ -10,7 +10,8 @@ The vector index is IVF_HNSW_SQ (per IVF partition an HNSW graph over 8-bit scal
 with ``ef`` 200 and the top ``limit x 5`` candidates re-scored on the full vectors: on clustered 384-dimension
 vectors that is recall@10 >= 0.95 where IVF_PQ, 6x smaller, stays far below even with a refine pass
 (``benchmarks/lance_index.py``; figures in docs/scaling.md). The index spans every space of the collection; the
-``space_id`` prefilter, answered by the bitmap index, keeps each search inside its own space.
+``space_id`` predicate keeps each search inside its own space, as a postfilter where the space holds a large share
+of the rows and as a prefilter, answered by the bitmap index, where it does not (``queries.vector_search``).
 """
 
 from __future__ import annotations

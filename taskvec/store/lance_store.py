@@ -430,9 +430,12 @@ class Store:
             rows = snapshot.columns.take(pa.array(positions, type=pa.int64())).to_pylist()
             vector_hits = [hit(row, float(score)) for row, score in zip(rows, scores.tolist(), strict=True)]
         else:
-            only_space = all(rows == 0 for sid, (_, rows) in state.spaces.items() if sid != space.id)
-            condition = vector_condition(space, predicate, only_space=only_space)  # the dataset is at state's version
-            vector_hits = vector_search(self._dataset(name, state), query, condition, depth, self.indexes)
+            total = sum(rows for _, rows in state.spaces.values())
+            share = state.spaces[space.id][1] / total if total else 0.0  # of the rows the space predicate admits
+            condition = vector_condition(space, predicate, only_space=share == 1.0)  # the dataset is at state's version
+            dataset = self._dataset(name, state)
+            known = None if predicate else share  # a metadata filter's share is not known without a scan
+            vector_hits = vector_search(dataset, query, condition, depth, self.indexes, share=known)
         if mode == "vector":
             return vector_hits[:limit]
         table = table or self._open(name)

@@ -36,6 +36,11 @@ SPACES_KEY = b"taskvec.spaces"
 VERSION_RETENTION = timedelta(hours=1)  # old versions a reader may still be on; older ones are cleaned up
 OPTIMIZE_AT_FRAGMENTS = 32  # compact a collection once it has this many small fragments
 CONFLICT_ATTEMPTS = 5  # commits tried before a write gives up (LanceDB retries inside each attempt too)
+# Lance file format of new collections. 2.2 (LanceDB 0.40's default) reads a few rows of a column that holds one
+# value throughout (task, space_id, an empty metadata) 7-10x slower than 2.1, 2.7-5.4 ms for 10 rows of a million
+# against 0.3-0.8, and the rest alike (docs/results/file_format.md): that was a large part of a search through the
+# vector index (docs/scaling.md). A collection keeps the format it was created in; both read and write alike.
+FILE_FORMAT = "2.1"
 _T = TypeVar("_T")
 
 
@@ -107,7 +112,8 @@ def space_clause(space_id: str) -> str:
 def create_with(db: Any, name: str, batch: pa.Table, space: EmbeddingSpace) -> WriteResult:
     """A new collection with its first rows and its space description: one commit."""
     schema = table_schema(space.dimension, {space.id: space})
-    table = db.create_table(name, data=batch.cast(schema), schema=schema)
+    options = {"new_table_data_storage_version": FILE_FORMAT}  # merged into the connection's storage options
+    table = db.create_table(name, data=batch.cast(schema), schema=schema, storage_options=options)
     ensure_text_index(table)
     return WriteResult(inserted=batch.num_rows, updated=0)
 
