@@ -126,8 +126,9 @@ PART_SPACES = ("5", "2", "12")
 
 def part_space_queries(store: Store, vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> list[dict[str, Any]]:
     """Searches of a space that holds part of the collection's rows, per share: prefiltered (the store's plan before
-    it knew each space's share) and by the store's plan now (postfiltered first from ``POSTFILTER_MIN_SHARE``), the
-    two in turns query by query; latency and recall against the exact answer within the space."""
+    it knew each space's share), postfiltered first at any share, and by the store's plan now (postfiltered first
+    from ``POSTFILTER_MIN_SHARE``), in turns query by query; latency and recall against the exact answer within the
+    space."""
     dataset = store.db.open_table("c").to_lance()
     ids = np.array([str(i) for i in range(len(vectors))])
     out = []
@@ -136,13 +137,18 @@ def part_space_queries(store: Store, vectors: np.ndarray, queries: np.ndarray, k
         within = exact_ids(vectors[positions], queries, k)  # positions among the space's rows
         truth = [{str(positions[int(i)]) for i in found} for found in within]
         condition, share = f"{where(SPACE, None)} AND id < '{bound}'", len(positions) / len(vectors)
-        plans = {"prefiltered": None, "store_plan": share}
+        # (share given, least share to postfilter first): the store's plan, and each plan forced
+        plans = {
+            "prefiltered": (None, POSTFILTER_MIN_SHARE),
+            "postfiltered_first": (share, 0.0),
+            "store_plan": (share, POSTFILTER_MIN_SHARE),
+        }
         seconds: dict[str, list[float]] = {plan: [] for plan in plans}
         found: dict[str, list[list[str]]] = {plan: [] for plan in plans}
         for q in [queries[0], *queries]:  # the first query warms the caches and is not counted
-            for plan, known in plans.items():
+            for plan, (known, least) in plans.items():
                 start = time.perf_counter()
-                hits = vector_search(dataset, q, condition, k, store.indexes, share=known)
+                hits = vector_search(dataset, q, condition, k, store.indexes, share=known, min_share=least)
                 seconds[plan].append(time.perf_counter() - start)
                 found[plan].append([h.id for h in hits])
         row: dict[str, Any] = {"share": round(share, 4)}
@@ -282,6 +288,7 @@ def markdown(r: dict[str, Any]) -> str:
                 share = f"a space of {part['share']:.1%} of the rows"
                 plan = "postfiltered first" if part["share"] >= POSTFILTER_MIN_SHARE else "prefiltered"
                 variants.append((f"{share}, prefiltered", part["prefiltered"]))
+                variants.append((f"{share}, postfiltered first", part.get("postfiltered_first")))
                 variants.append((f"{share}, the store's plan ({plan})", part["store_plan"]))
             for label, q in variants:
                 if q is None:

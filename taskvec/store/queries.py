@@ -25,8 +25,8 @@ RRF_K = 60  # reciprocal-rank-fusion constant, as in Cormack et al. and most hyb
 MAX_LIMIT = 1000  # hits one search may return
 RESULT_COLUMNS = ["id", "text", METADATA_COLUMN, "parent_id"]  # what a hit holds; each column read costs
 # Postfilter first (see ``vector_search``) where the condition admits at least this share of the rows, asking for
-# OVERFETCH x limit / share nearest rows so that `limit` of them pass with near certainty. Below ~5% the postfilter
-# reads more rows than the prefilter costs (at a million rows: 34 against 20 ms at 2%, 15 against 32 ms at 11%).
+# OVERFETCH x limit / share nearest rows so that `limit` of them pass with near certainty. Far below it the
+# postfilter reads more rows than the prefilter costs (docs/scaling.md, "A million rows": 2%, 11% and 44%).
 POSTFILTER_MIN_SHARE = 0.05
 OVERFETCH = 2
 QueryVector = np.ndarray | Callable[[], np.ndarray]  # a callable is asked for only once the guard has passed
@@ -62,26 +62,27 @@ def vector_search(
     policy: IndexPolicy = DEFAULT_POLICY,
     *,
     share: float | None = None,
+    min_share: float = POSTFILTER_MIN_SHARE,
 ) -> list[SearchHit]:
     """Nearest rows by cosine among those ``condition`` admits; through the vector index where the collection has
     one.
 
     ``share``, where known, is the fraction of the rows ``condition`` admits (the store knows it for the space
-    predicate: each space's row count). From ``POSTFILTER_MIN_SHARE`` up the search is first postfiltered: the
-    nearest ``OVERFETCH x limit / share`` rows of the whole table, then the condition. If ``limit`` of them pass,
-    they are the answer (any admitted row left out is farther than all of them); if not, the search runs again
-    prefiltered. Why: Lance's graph search under a prefilter costs several times the unfiltered one (at a million
-    rows 55 against 11 ms for a space of 44% of the rows, docs/scaling.md), while the postfilter costs a search of a
-    few more neighbours and reading them. Below the share, where it is unknown (a metadata filter), or where the
-    table has no vector index yet (an exact scan prefiltered reads only the admitted rows: 28 against 123 ms for
-    a space of 22% of 50,000 rows) the prefilter runs first.
+    predicate: each space's row count). From ``min_share`` up the search is first postfiltered: the nearest
+    ``OVERFETCH x limit / share`` rows of the whole table, then the condition. If ``limit`` of them pass, they are
+    the answer (any admitted row left out is farther than all of them); if not, the search runs again prefiltered.
+    Why: Lance's graph search under a prefilter costs several times the unfiltered one (at a million rows 44
+    against 10 ms for a space of 44% of the rows, docs/scaling.md), while the postfilter costs a search of a few
+    more neighbours and reading them. Below the share, where it is unknown (a metadata filter), or where the table
+    has no vector index yet (an exact scan prefiltered reads only the admitted rows, postfiltered every row) the
+    prefilter runs first.
 
     ``dataset`` is the table's Lance dataset, kept open by the store: Lance's own scanner answers faster than
     LanceDB's query builder (10-25% less time at a million rows, docs/scaling.md), and an open dataset keeps its
     index pages cached.
     """
     query = np.asarray(vector, dtype=np.float32)
-    if condition and share is not None and share >= POSTFILTER_MIN_SHARE and _has_vector_index(dataset):
+    if condition and share is not None and share >= min_share and _has_vector_index(dataset):
         depth = math.ceil(OVERFETCH * limit / share)
         if depth <= MAX_LIMIT:
             # The refine pass re-scores exactly the rows fetched (factor 1), OVERFETCH x limit of them admitted: as
