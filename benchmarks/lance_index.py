@@ -6,10 +6,11 @@ p50/p99 and recall@10 against exact search with the refine pass off and at sever
 a collection of one space (searched without a space prefilter); the same searches prefiltered by space, as on a
 collection of several spaces, with and without the bitmap index on the space column, and through LanceDB's query
 builder (the store's path before it kept a Lance dataset open); searches of a space that holds part of the rows
-(44%, 11%, 2%), prefiltered and by the store's plan, in turns; and, as the references of the same run, LanceDB's
-exact scan and the store's in-memory path with the bytes it holds per million rows. Last, the resident memory of a
-fresh process that holds the store and answers the same searches through each path (no model loaded: the model's
-own memory is in docs/results/performance.md).
+(44%, 11%, 2%), prefiltered and by the store's plan, in turns; searches with a metadata filter admitting 50%, 10%
+and 2% of the rows (every row has ``{"group": i % 50}``), prefiltered and by the store's plan, in turns; and, as
+the references of the same run, LanceDB's exact scan and the store's in-memory path with the bytes it holds per
+million rows. Last, the resident memory of a fresh process that holds the store and answers the same searches
+through each path (no model loaded: the model's own memory is in docs/results/performance.md).
 
     python benchmarks/lance_index.py --rows 100000 1000000
     python benchmarks/lance_index.py --rows 1000000 --root /tmp/lance-1m   # keep the data; a rerun reuses it
@@ -23,6 +24,7 @@ import multiprocessing
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import bench_main, load_average, ratio
 from benchmarks.search import SPACE, clustered, exact_ids, fill, latency, recall, timed_queries
+from taskvec.results import SearchHit
 from taskvec.store import IndexPolicy, Store
+from taskvec.store.filters import compile_filter
 from taskvec.store.queries import POSTFILTER_MIN_SHARE, RESULT_COLUMNS, vector_search, where
 
 KINDS = ("IVF_HNSW_SQ", "IVF_PQ")
@@ -118,6 +122,25 @@ def prefiltered_queries(
     return {**latency(seconds), "recall_at_10": round(recall(found, truth), 4)}
 
 
+Plan = Callable[[np.ndarray], list[SearchHit]]
+
+
+def in_turns(plans: dict[str, Plan], queries: np.ndarray, truth: list[set[str]]) -> dict[str, dict[str, Any]]:
+    """Each plan's searches, in turns query by query (the first query warms the caches and is not counted): latency
+    and recall@10 against ``truth`` per plan."""
+    seconds: dict[str, list[float]] = {name: [] for name in plans}
+    found: dict[str, list[list[str]]] = {name: [] for name in plans}
+    for q in [queries[0], *queries]:
+        for name, search in plans.items():
+            start = time.perf_counter()
+            hits = search(q)
+            seconds[name].append(time.perf_counter() - start)
+            found[name].append([h.id for h in hits])
+    return {
+        name: {**latency(seconds[name][1:]), "recall_at_10": round(recall(found[name][1:], truth), 4)} for name in plans
+    }
+
+
 # A collection of several spaces, emulated on the one-space collection: the searched space is the rows whose id sorts
 # below a bound ('5': 44% of the rows, '2': 11%, '12': 2%), a condition both of whose parts LanceDB answers from an
 # index (the space's bitmap, the id's B-tree), as it answers the space predicate of a real second space.
@@ -137,24 +160,45 @@ def part_space_queries(store: Store, vectors: np.ndarray, queries: np.ndarray, k
         within = exact_ids(vectors[positions], queries, k)  # positions among the space's rows
         truth = [{str(positions[int(i)]) for i in found} for found in within]
         condition, share = f"{where(SPACE, None)} AND id < '{bound}'", len(positions) / len(vectors)
-        # (share given, least share to postfilter first): the store's plan, and each plan forced
-        plans = {
-            "prefiltered": (None, POSTFILTER_MIN_SHARE),
-            "postfiltered_first": (share, 0.0),
-            "store_plan": (share, POSTFILTER_MIN_SHARE),
+
+        def plan(known: float | None, least: float, c: str = condition) -> Plan:  # share given, least to postfilter
+            return lambda q: vector_search(dataset, q, c, k, store.indexes, share=known, min_share=least)
+
+        plans = {  # the store's plan, and each plan forced
+            "prefiltered": plan(None, POSTFILTER_MIN_SHARE),
+            "postfiltered_first": plan(share, 0.0),
+            "store_plan": plan(share, POSTFILTER_MIN_SHARE),
         }
-        seconds: dict[str, list[float]] = {plan: [] for plan in plans}
-        found: dict[str, list[list[str]]] = {plan: [] for plan in plans}
-        for q in [queries[0], *queries]:  # the first query warms the caches and is not counted
-            for plan, (known, least) in plans.items():
-                start = time.perf_counter()
-                hits = vector_search(dataset, q, condition, k, store.indexes, share=known, min_share=least)
-                seconds[plan].append(time.perf_counter() - start)
-                found[plan].append([h.id for h in hits])
-        row: dict[str, Any] = {"share": round(share, 4)}
-        for plan in plans:
-            row[plan] = {**latency(seconds[plan][1:]), "recall_at_10": round(recall(found[plan][1:], truth), 4)}
-        out.append(row)
+        out.append({"share": round(share, 4), **in_turns(plans, queries, truth)})
+    return out
+
+
+# Metadata filters on the collection's {"group": i % GROUPS}: a filter admitting 50%, 10% and 2% of the rows.
+GROUPS = 50
+METADATA_FILTERS = ({"group": {"$lt": 25}}, {"group": {"$lt": 5}}, {"group": 0})
+
+
+def metadata_filter_queries(
+    store: Store, vectors: np.ndarray, queries: np.ndarray, k: int = 10
+) -> list[dict[str, Any]]:
+    """Searches with a metadata filter, per share of the rows it admits: prefiltered (the store's plan before it
+    postfiltered metadata filters first) and ``Store.search`` (the store's plan now), in turns query by query;
+    latency and recall against the exact answer among the admitted rows."""
+    dataset = store.db.open_table("c").to_lance()
+    group = np.arange(len(vectors)) % GROUPS
+    out = []
+    for metadata_filter in METADATA_FILTERS:
+        bound = metadata_filter["group"]
+        positions = np.flatnonzero(group < bound["$lt"] if isinstance(bound, dict) else group == bound)
+        within = exact_ids(vectors[positions], queries, k)
+        truth = [{str(positions[int(i)]) for i in found} for found in within]
+        condition = compile_filter(metadata_filter)  # as the store asks it of a collection of one space
+        plans: dict[str, Plan] = {
+            "prefiltered": lambda q, c=condition: vector_search(dataset, q, c, k, store.indexes),
+            "store_plan": lambda q, f=metadata_filter: store.search("c", SPACE, q, limit=k, filter=f),
+        }
+        share = round(len(positions) / len(vectors), 4)
+        out.append({"filter": metadata_filter, "share": share, **in_turns(plans, queries, truth)})
     return out
 
 
@@ -171,7 +215,7 @@ def bench_rows(
         never = IndexPolicy(vector_index=kind, vector_min_rows=n + 1, scalar_min_rows=n + 1)
         store = Store(folder, memory_budget=0, indexes=never)
         if not built_before.is_file():
-            fill(store, "c", vectors)
+            fill(store, "c", vectors, groups=GROUPS)
         if kind == kinds[0]:  # the references, once: LanceDB's exact scan and the in-memory path
             seconds, found = exact_scan_queries(folder, qs[:exact_queries])
             out["lancedb_exact"] = {**latency(seconds), "recall_at_10": round(recall(found, truth[:exact_queries]), 4)}
@@ -205,6 +249,7 @@ def bench_rows(
         store.indexes = replace(store.indexes, ef=IndexPolicy().ef)
         row["prefiltered"] = prefiltered_queries(store, qs, truth)
         row["spaces_of_part"] = part_space_queries(store, vectors, qs)
+        row["metadata_filters"] = metadata_filter_queries(store, vectors, qs)
         table = store.db.open_table("c")
         row["lancedb_query_builder"] = latency(builder_queries(table, qs, store.indexes))
         table.drop_index("space_id_idx")  # the same prefiltered searches, the space predicate now a scan
@@ -290,6 +335,10 @@ def markdown(r: dict[str, Any]) -> str:
                 variants.append((f"{share}, prefiltered", part["prefiltered"]))
                 variants.append((f"{share}, postfiltered first", part.get("postfiltered_first")))
                 variants.append((f"{share}, the store's plan ({plan})", part["store_plan"]))
+            for part in k.get("metadata_filters", []):
+                share = f"a metadata filter admitting {part['share']:.0%} of the rows"
+                variants.append((f"{share}, prefiltered", part["prefiltered"]))
+                variants.append((f"{share}, the store's plan", part["store_plan"]))
             for label, q in variants:
                 if q is None:
                     continue

@@ -47,11 +47,16 @@ def clustered(n: int, seed: int, topics: int) -> np.ndarray:
     return out
 
 
-def fill(store: Store, name: str, vectors: np.ndarray) -> float:
+def fill(store: Store, name: str, vectors: np.ndarray, groups: int = 0) -> float:
     """Write ``vectors`` as a collection of one space; bulk-appended after the first row (the store's upsert
-    merges by key, which is what an index call needs but not what filling a million-row table needs)."""
+    merges by key, which is what an index call needs but not what filling a million-row table needs). ``groups``:
+    give row i the metadata ``{"group": i % groups}`` (for metadata filters of known shares); 0: none."""
     start = time.perf_counter()
-    store.upsert(name, [Document("0", "document 0")], vectors[:1], SPACE)
+
+    def metadata(i: int) -> dict[str, int]:
+        return {"group": i % groups} if groups else {}
+
+    store.upsert(name, [Document("0", "document 0", metadata(0))], vectors[:1], SPACE)
     table = store.db.open_table(name)
     n = len(vectors)
     for a in range(1, n, BLOCK):
@@ -61,7 +66,7 @@ def fill(store: Store, name: str, vectors: np.ndarray) -> float:
             "key": [f"{SPACE.id}:{i}" for i in ids],
             "id": ids,
             "text": [f"document {i}" for i in ids],
-            METADATA_COLUMN: pa.array(["{}"] * (b - a), type=pa.json_()),
+            METADATA_COLUMN: pa.array([json.dumps(metadata(i)) for i in range(a, b)], type=pa.json_()),
             "parent_id": pa.nulls(b - a, pa.string()),
             "task": ["retrieval"] * (b - a),
             "space_id": [SPACE.id] * (b - a),

@@ -200,6 +200,46 @@ def test_a_space_of_part_of_a_collection_gets_its_exact_nearest_rows_by_either_p
     assert recording.plans == plans
 
 
+@pytest.mark.parametrize(
+    ("arrangement", "metadata_filter", "plans"),
+    [
+        ("one space", {"group": 1}, [False]),  # a quarter of the rows: the nearest 200 hold ten of them
+        ("one space", {"group": 7}, [False, False, True]),  # three rows: too few among the nearest 200, then 1000
+        ("one space", {"group": 9}, [False, False, True]),  # no row at all: an empty answer, after every plan
+        ("a fortieth of the rows", {"group": 1}, [True]),  # the depth a postfilter needs passes MAX_LIMIT
+        ("one space, no vector index", {"group": 1}, [True]),  # an exact scan prefiltered reads only what passes
+    ],
+)
+def test_a_metadata_filter_is_postfiltered_first_and_falls_back_to_the_prefilter(
+    tmp_path, monkeypatch, arrangement: str, metadata_filter: dict, plans: list[bool]
+) -> None:
+    """A metadata filter's share of the rows is unknown: the store postfilters first as if it admitted a tenth of
+    the space, then from MAX_LIMIT rows, and prefilters where that finds too few. Whichever plan answers, the hits
+    are the exact nearest admitted rows."""
+    no_vector_index = IndexPolicy(vector_min_rows=10**9, scalar_min_rows=100)
+    store = Store(tmp_path / "db", memory_budget=0, indexes=no_vector_index if "no vector" in arrangement else SMALL)
+    mine = 20 if arrangement.startswith("a fortieth") else ROWS
+    vectors = fill(store, rows=mine)
+    rare = clustered(3, 7)
+    store.upsert("docs", [Document(f"r{i}", f"rare {i}", {"group": 7}) for i in range(3)], rare, SPACE)
+    vectors, ids = np.vstack([vectors, rare]), [*map(str, range(mine)), "r0", "r1", "r2"]
+    if arrangement.startswith("a fortieth"):
+        other = EmbeddingSpace("m", "fp-1", "similarity", "", "", None, None, "mean", True, 256, DIM)
+        store.upsert(
+            "docs", [Document(f"o{i}", f"other {i}", {"group": 1}) for i in range(780)], clustered(780, 6), other
+        )
+    store.wait_for_indexes()
+    recording = RecordingDataset(store.db.open_table("docs").to_lance())
+    monkeypatch.setattr(store, "_dataset", lambda name, state: recording)
+    q = clustered(1, 5)[0]
+    hits = [h.id for h in store.search("docs", SPACE, q, limit=10, filter=metadata_filter)]
+    group = np.array([i % 4 for i in range(mine)] + [7, 7, 7])
+    admitted = group == metadata_filter["group"]
+    expected = [ids[int(i)] for i in exact_top(vectors, q, keep=admitted)][: int(admitted.sum())]
+    assert len(hits) == len(expected) and len(set(hits) & set(expected)) >= len(expected) - 1, (hits, expected)
+    assert recording.plans == plans
+
+
 def test_new_collections_are_written_in_the_file_format_that_reads_a_few_rows_fast(tmp_path) -> None:
     import lance
 

@@ -434,8 +434,9 @@ class Store:
             share = state.spaces[space.id][1] / total if total else 0.0  # of the rows the space predicate admits
             condition = vector_condition(space, predicate, only_space=share == 1.0)  # the dataset is at state's version
             dataset = self._dataset(name, state)
-            known = None if predicate else share  # a metadata filter's share is not known without a scan
-            vector_hits = vector_search(dataset, query, condition, depth, self.indexes, share=known)
+            vector_hits = vector_search(
+                dataset, query, condition, depth, self.indexes, share=share, metadata_filter=bool(predicate)
+            )
         if mode == "vector":
             return vector_hits[:limit]
         table = table or self._open(name)

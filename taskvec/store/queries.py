@@ -29,6 +29,9 @@ RESULT_COLUMNS = ["id", "text", METADATA_COLUMN, "parent_id"]  # what a hit hold
 # postfilter reads more rows than the prefilter costs (docs/scaling.md, "A million rows": 2%, 11% and 44%).
 POSTFILTER_MIN_SHARE = 0.05
 OVERFETCH = 2
+# A metadata filter's share is unknown without a scan, and that scan is its prefilter: it is postfiltered first as if
+# it admitted this share of the space's rows (``vector_search``).
+ASSUMED_FILTER_SHARE = 0.1
 QueryVector = np.ndarray | Callable[[], np.ndarray]  # a callable is asked for only once the guard has passed
 
 
@@ -63,33 +66,45 @@ def vector_search(
     *,
     share: float | None = None,
     min_share: float = POSTFILTER_MIN_SHARE,
+    metadata_filter: bool = False,
 ) -> list[SearchHit]:
     """Nearest rows by cosine among those ``condition`` admits; through the vector index where the collection has
     one.
 
-    ``share``, where known, is the fraction of the rows ``condition`` admits (the store knows it for the space
-    predicate: each space's row count). From ``min_share`` up the search is first postfiltered: the nearest
-    ``OVERFETCH x limit / share`` rows of the whole table, then the condition. If ``limit`` of them pass, they are
-    the answer (any admitted row left out is farther than all of them); if not, the search runs again prefiltered.
-    Why: Lance's graph search under a prefilter costs several times the unfiltered one (at a million rows 44
-    against 10 ms for a space of 44% of the rows, docs/scaling.md), while the postfilter costs a search of a few
-    more neighbours and reading them. Below the share, where it is unknown (a metadata filter), or where the table
+    ``share``, where known, is the fraction of the rows the space predicate admits (the store knows each space's
+    row count). From ``min_share`` up the search is first postfiltered: the nearest ``OVERFETCH x limit / share``
+    rows of the whole table, then the condition. If ``limit`` of them pass, they are the answer (any admitted row
+    left out is farther than all of them); if not, the search runs again prefiltered. Why: Lance's graph search
+    under a prefilter costs several times the unfiltered one (at a million rows 20-24 against 6-8 ms for a space of
+    44% of the rows, docs/scaling.md), while the postfilter costs a search of a few more neighbours and reading
+    them. Below the share, where it is not given, where that depth would pass ``MAX_LIMIT``, or where the table
     has no vector index yet (an exact scan prefiltered reads only the admitted rows, postfiltered every row) the
     prefilter runs first.
+
+    ``metadata_filter``: ``condition`` also holds a metadata filter, whose share is unknown and whose prefilter
+    evaluates it on every row of the space (0.33-0.75 s at a million rows, docs/scaling.md). It is postfiltered
+    first as if it admitted ``ASSUMED_FILTER_SHARE`` of the space's rows, whatever the space's share, and if too
+    few pass, once more from ``MAX_LIMIT`` rows (enough for a filter of a fiftieth of the rows) before the
+    prefilter.
 
     ``dataset`` is the table's Lance dataset, kept open by the store: Lance's own scanner answers faster than
     LanceDB's query builder (10-25% less time at a million rows, docs/scaling.md), and an open dataset keeps its
     index pages cached.
     """
     query = np.asarray(vector, dtype=np.float32)
+    if metadata_filter and share is not None:
+        share, min_share = share * ASSUMED_FILTER_SHARE, 0.0
     if condition and share is not None and share >= min_share and _has_vector_index(dataset):
-        depth = math.ceil(OVERFETCH * limit / share)
-        if depth <= MAX_LIMIT:
-            # The refine pass re-scores exactly the rows fetched (factor 1), about OVERFETCH x limit of them admitted
-            # (recall@10 0.992-0.995 at a million rows, docs/scaling.md). A larger factor would read limit x factor /
-            # share vectors, most of them rows the filter then drops.
-            factor = 1 if policy.refine_factor else None
-            found = _nearest_rows(dataset, query, condition, depth, replace(policy, refine_factor=factor), False)
+        first = math.ceil(OVERFETCH * limit / share)
+        depths = [first] if first <= MAX_LIMIT else []
+        if metadata_filter and first < MAX_LIMIT:
+            depths.append(MAX_LIMIT)  # the assumed share may be too high: one wider try before the scan
+        # The refine pass re-scores exactly the rows fetched (factor 1), about OVERFETCH x limit of them admitted
+        # (recall@10 0.992-0.995 at a million rows, docs/scaling.md). A larger factor would read limit x factor /
+        # share vectors, most of them rows the filter then drops.
+        postfilter = replace(policy, refine_factor=1 if policy.refine_factor else None)
+        for depth in depths:
+            found = _nearest_rows(dataset, query, condition, depth, postfilter, False, keep=limit)
             if len(found) >= limit:
                 return found[:limit]
     return _nearest_rows(dataset, query, condition, limit, policy, True if condition else None)
@@ -100,12 +115,22 @@ def _has_vector_index(dataset: Any) -> bool:
 
 
 def _nearest_rows(
-    dataset: Any, query: np.ndarray, condition: str | None, limit: int, policy: IndexPolicy, prefilter: bool | None
+    dataset: Any,
+    query: np.ndarray,
+    condition: str | None,
+    limit: int,
+    policy: IndexPolicy,
+    prefilter: bool | None,
+    *,
+    keep: int | None = None,
 ) -> list[SearchHit]:
+    """The ``limit`` nearest rows, filtered before or after (``prefilter``); ``keep``: read only the first that many
+    of those the condition admits (a postfilter then reads no row it would drop)."""
     rows = dataset.to_table(
         nearest=nearest(query, policy, limit),
         filter=condition,
         prefilter=prefilter,
+        limit=keep,
         columns=[*RESULT_COLUMNS, "_distance"],
         disable_scoring_autoprojection=True,
     ).to_pylist()
