@@ -223,15 +223,17 @@ NOTES = """## How the figures are made, and what is behind them
 
 - **Encode (CPU), the default dtype.** `dtype=auto` runs the forward in bf16 on a CPU with native bf16 arithmetic
   (AVX512-BF16 or AMX on x86, FEAT_BF16 on arm64; `taskvec/engine/hardware.py`) and in fp32 elsewhere. The
-  weights are loaded in bf16, the linear layers run on AMX tiles through oneDNN, pooling and normalisation stay
-  in fp32. bf16 vectors share the fp32 embedding space: on every home set measured, alone or mixed with fp32
-  vectors in one collection, they move the harness's figure by at most the tolerance (docs/precision.md). The
-  fp32 path is unchanged and equals sentence-transformers' vectors; `dtype=fp32` (TASKVEC_DTYPE=fp32) keeps it.
+  weights are loaded in bf16, the linear layers run on the CPU's bf16 units through oneDNN (AMX tiles where it has
+  them, AVX512-BF16 instructions otherwise), pooling and normalisation stay in fp32. bf16 vectors share the fp32
+  embedding space: on every home set measured, alone or mixed with fp32 vectors in one collection, they move the
+  harness's figure by at most the tolerance (docs/precision.md). The fp32 path is unchanged and equals
+  sentence-transformers' vectors; `dtype=fp32` (TASKVEC_DTYPE=fp32) keeps it.
 - **Where the bf16 time goes.** The GFLOP/s column and the physical reference line put the forward against the
   CPU's peaks (benchmarks/roofline.py: flags, cores and clock). The linear layers are most of the FLOPs and run
   far faster in bf16; what is left is not FLOPs: the attention kernel (head dimension 32 keeps it off the matrix
-  units; a third of a bf16 pass in a profile here), GELU, layer norms and the copies between them. fp32 runs near
-  its peak; bf16 far below its AMX peak, for that reason.
+  units; a third of a bf16 pass in a profile on an AMX machine), GELU, layer norms and the copies between them.
+  fp32 runs near its peak; bf16 further below its own, far below where that peak is AMX's (16x fp32's) and less so
+  on AVX512-BF16 (2x), for that reason.
 - **LoRA adapters in bf16.** PEFT computes each LoRA layer as a side path of two thin fp32 GEMMs on gathered rows
   (PEFT keeps adapter weights in fp32), which cost a fifth of a bf16 pass. The engine's own LoRA forward
   (`taskvec/engine/lora.py`) runs each adapter's rows through one GEMM with the adapter merged for that call
