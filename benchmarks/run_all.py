@@ -29,13 +29,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import concurrency, encode, index, memory, search
+from benchmarks import concurrency, encode, index, memory, search, train_step
 from benchmarks.common import MAX_OTHER_CORES, REPO, load_average, machine, others_cpu, others_cpu_cores
 from taskvec.eval.suite import SUITE
 
 BENCH = Path(__file__).resolve().parent
 MAX_LOAD = 1.5  # above this 1-minute load on 2 cores, figures move with other jobs: marked (without /proc/stat)
-MODULES = {"encode": encode, "concurrency": concurrency, "index": index, "search": search, "memory": memory}
+MODULES = {
+    "encode": encode,
+    "concurrency": concurrency,
+    "index": index,
+    "search": search,
+    "memory": memory,
+    "train_step": train_step,
+}
 
 
 def arguments(quick: bool) -> dict[str, list[str]]:
@@ -48,6 +55,7 @@ def arguments(quick: bool) -> dict[str, list[str]]:
             "index": ["--docs", "32", "--repeats", "1"],
             "search": ["--sizes", "10000", "--queries", "50", "--lance-queries", "5", "--real-docs", "300"],
             "memory": ["--repeats", "1"],
+            "train_step": ["--batch-size", "8", "--max-seq-length", "64", "--repeats", "1"],
         }
     return {
         "encode": ["--docs", "128", "--mixed-docs", "64", "--repeats", "3", "--variants", "int8", *onnx],
@@ -58,6 +66,7 @@ def arguments(quick: bool) -> dict[str, list[str]]:
             *("--real-docs", "1000"),
         ],
         "memory": ["--repeats", "2"],
+        "train_step": ["--batch-size", "32", "--max-seq-length", "128", "--repeats", "5"],
     }
 
 
@@ -251,6 +260,11 @@ NOTES = """## How the figures are made, and what is behind them
   only if it beats torch's int8 by a clear margin (1.3x), since it adds an export step, a dependency and one graph
   per adapter. The encode section gives the ratio and each int8 path's cosine to fp32.
   `compile=True` (torch.compile) is measured with `benchmarks/encode.py --variants compile`.
+- **Training (`taskvec train`).** The training passes run under bf16 autocast where the CPU or GPU has native
+  bf16 (`--autocast auto`, the default; `taskvec.train.config.autocast_bf16`): the backbone's products in bf16,
+  the LoRA weights, the optimiser and the losses in fp32. The training section times one retrieval step each way
+  on the same weights, in turns. What it costs in quality is measured on whole runs, not here: the shipped
+  retrieval command run both ways is level on every validation and panel set (docs/training-data.md).
 - **Encode queue and concurrent calls.** One `EncodeQueue` per server: each tool call's rows are checked and
   tokenized on the caller's thread, then worker threads (one per core on CPU) fill every forward pass from all
   waiting requests (any tasks), smallest first, bounded by rows and `max_batch_tokens`; a lone request waits at
@@ -318,6 +332,7 @@ def report(r: dict[str, Any], quick: bool) -> str:
         ("index", "Indexing end to end", index.markdown),
         ("search", "Search latency and recall@10", search.markdown),
         ("memory", "Memory: adapters on one backbone", memory.markdown),
+        ("train_step", "Training an adapter: fp32 against bf16 autocast", train_step.markdown),
     ]
     lines += ["", NOTES.rstrip()]
     for key, title, render in sections:

@@ -236,6 +236,7 @@ def _config(model: Path, data: Path, out: Path, **kw) -> TrainConfig:
         patience=100,
         progress=False,
         seed=7,
+        autocast="none",  # fp32: these tests compare the trainer's vectors with the encoder's to 1e-5
     )
     base.update(kw)
     return TrainConfig(**base)
@@ -483,6 +484,40 @@ def test_trainer_runs_the_engines_forward_pass(tiny_model_dir: Path, tmp_path: P
     assert len(specs) == 2 and all(spec.normalize for spec in specs)
     Encoder(tiny_model_dir, device="cpu").encode(["the apple is here"], "similarity")
     assert len(specs) == 3
+
+
+def test_bf16_autocast_is_chosen_per_device_and_recorded(tiny_model_dir: Path, tmp_path: Path):
+    """--autocast: auto follows the device's native bf16; under bf16 the vectors stay fp32 for the losses and close
+    to the fp32 ones, gradients reach the fp32 LoRA weights, and the card says which ran."""
+    from taskvec.engine.hardware import cpu_has_bf16
+    from taskvec.errors import InvalidInputError
+    from taskvec.train.config import autocast_bf16
+
+    cpu = torch.device("cpu")
+    assert autocast_bf16("auto", cpu) == cpu_has_bf16()
+    assert autocast_bf16("bf16", cpu) and not autocast_bf16("none", cpu)
+    with pytest.raises(InvalidInputError) as err:
+        autocast_bf16("fp8", cpu)
+    assert err.value.field == "autocast" and "auto, bf16, none" in err.value.fix
+
+    data = _toy_labels(tmp_path)
+    texts = ["the apple is here", "look at that bus", "the tram is here"]
+    fp32 = Trainer(_config(tiny_model_dir, data, tmp_path / "fp32")).net
+    bf16 = Trainer(_config(tiny_model_dir, data, tmp_path / "bf16", autocast="bf16")).net
+    assert bf16.autocast and not fp32.autocast
+    vectors = bf16.embed_train(texts, dropout=False)
+    assert vectors.dtype == torch.float32
+    vectors.sum().backward()
+    grads = [p.grad for p in bf16.trainable_parameters() if p.grad is not None]
+    assert grads and all(g.dtype == torch.float32 for g in grads) and any(g.abs().sum() > 0 for g in grads)
+    exact, rounded = fp32.embed(texts), bf16.embed(texts)
+    assert not np.array_equal(exact, rounded)  # bf16 products really ran
+    assert (exact * rounded).sum(axis=1).min() > 0.99
+
+    result = train(_config(tiny_model_dir, data, tmp_path / "run", autocast="bf16", max_steps=2))
+    info = json.loads((result.out / "taskvec_training.json").read_text())
+    assert info["bf16_autocast"] is True and info["hyperparameters"]["autocast"] == "bf16"
+    assert "bf16 autocast" in (result.out / "README.md").read_text()
 
 
 def test_training_code_needs_no_lancedb_or_mcp():

@@ -19,6 +19,7 @@ LOSSES_BY_KIND = {
     "clustering": "supcon",
 }
 LOSS_NAMES = ("contrastive", "cosent", "angle", "supcon")
+AUTOCAST_CHOICES = ("auto", "bf16", "none")
 SAVED_INFO = "taskvec_training.json"
 
 
@@ -67,6 +68,7 @@ class TrainConfig:
     seed: int = 42
     threads: int | None = None
     device: str = "auto"  # cpu, cuda, mps or auto (the first of cuda, mps, cpu)
+    autocast: str = "auto"  # the training passes in bf16: auto (where the device has native bf16), bf16, none
     progress: bool = True
     command: str = ""
 
@@ -86,3 +88,27 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (1 << 32))
     torch.manual_seed(seed)
+
+
+def autocast_bf16(choice: str, device: torch.device) -> bool:
+    """Whether a run's forward passes go under bf16 autocast (``--autocast``). ``auto``: where the device has native
+    bf16 (a CPU with AVX512-BF16, AMX or arm64 BF16; a CUDA GPU that supports it), where a training step costs
+    0.40x its fp32 time (an AMD EPYC with avx512_bf16, 2 cores: ``benchmarks/train_step.py``,
+    docs/results/performance.md). The LoRA weights, the optimiser and the losses stay fp32; what changes is the
+    rounding of the backbone's products, so the same command gives a slightly different adapter with and without
+    it (the model card records which ran). ``none`` reproduces fp32 runs exactly."""
+    if choice not in AUTOCAST_CHOICES:
+        from taskvec.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"Unknown autocast {choice!r}.", field="autocast", fix=f"Use one of {', '.join(AUTOCAST_CHOICES)}."
+        )
+    if choice != "auto":
+        return choice == "bf16"
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        from taskvec.engine.hardware import cpu_has_bf16
+
+        return cpu_has_bf16()
+    return False

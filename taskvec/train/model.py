@@ -12,7 +12,7 @@ from taskvec.engine import forward
 from taskvec.engine.loading import load_backbone
 from taskvec.engine.tokenize import TextTokenizer
 from taskvec.errors import ModelLoadError
-from taskvec.train.config import TrainConfig
+from taskvec.train.config import TrainConfig, autocast_bf16
 
 # LoRA on the attention projections, by architecture family: BERT-style names, then the q/k/v/o_proj family.
 _ATTENTION_NAMES = (("query", "key", "value", "attention.output.dense"), ("q_proj", "k_proj", "v_proj", "o_proj"))
@@ -58,6 +58,7 @@ class EmbeddingModel:
         self.tokens = TextTokenizer(backbone.tokenizer, self.max_seq_length)
         self.padding = forward.Padding.for_tokenizer(backbone.tokenizer, device, self.max_seq_length)
         self.spec = forward.VectorSpec(self.pooling, normalize=True)
+        self.autocast = autocast_bf16(cfg.autocast, device)
         self._teacher_cache: dict[str, torch.Tensor] = {}
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
@@ -66,7 +67,9 @@ class EmbeddingModel:
     def _forward(self, texts: Sequence[str]) -> torch.Tensor:
         ids, _ = self.tokens(list(texts))
         input_ids, mask = self.padding(ids)
-        return forward.embed(self.model, input_ids, mask, self.spec)
+        # Under bf16 autocast the products run in bf16; the vectors come back fp32 for the losses.
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            return forward.embed(self.model, input_ids, mask, self.spec).float()
 
     def embed_train(self, texts: Sequence[str], *, dropout: bool = True) -> torch.Tensor:
         """Student embeddings with gradients. ``dropout=False`` runs the pass in eval mode (no LoRA or backbone

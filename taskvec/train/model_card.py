@@ -45,6 +45,10 @@ def _device(info: dict[str, Any]) -> str:
     return "" if device == "cpu" else f", trained on {device}"
 
 
+def _autocast(info: dict[str, Any]) -> str:
+    return "; forward passes under bf16 autocast" if info.get("bf16_autocast") else ""
+
+
 def _teacher_rows(info: dict[str, Any]) -> list[str]:
     """Who taught a distilled adapter (``--teacher``): the reranker's description and its folder's fingerprint."""
     teacher = info.get("teacher")
@@ -102,7 +106,7 @@ def render(info: dict[str, Any]) -> str:
         "model's own limit) |",
         f"| loss | {info['loss']} |",
         *_teacher_rows(info),
-        f"| training wall time | {info['wall_seconds'] / 60:.1f} min ({_cpu(info)}) on {info['machine']}{_device(info)} |",
+        f"| training wall time | {info['wall_seconds'] / 60:.1f} min ({_cpu(info)}) on {info['machine']}{_device(info)}{_autocast(info)} |",
         f"| steps | {info['steps']} run, best at step {info['best_step']} |",
         "",
         "## Data",

@@ -36,7 +36,7 @@ from taskvec.engine.loading import load_backbone
 from taskvec.engine.rerank import HEAD_FILE, RERANK_CONFIG, PairTokenizer, ScoreHead, pair_states
 from taskvec.errors import DataError
 from taskvec.train.batches import Batch, plan_epoch
-from taskvec.train.config import SAVED_INFO, set_seed
+from taskvec.train.config import SAVED_INFO, autocast_bf16, set_seed
 from taskvec.train.data import PairSet, carve_validation, for_kind, read_source
 from taskvec.train.model import default_target_modules
 from taskvec.train.optimizer import Optimisation
@@ -68,7 +68,7 @@ class RerankConfig:
     mine_skip: int = 0  # top first-stage ranks never used as negatives (unjudged relevant documents)
     max_seq_length: int = 256  # tokens per (query, document) pair
     scale: float = 20.0  # softmax logit scale: the cosine's range
-    autocast: str = "bf16"  # bf16 autocast for the training passes (CPU with AMX / GPU); "none" for fp32
+    autocast: str = "auto"  # the training passes in bf16: auto (where native), bf16, none (taskvec.train.config)
     val_fraction: float = 0.15
     val_max: int = 100
     val_candidates: int = 20
@@ -138,7 +138,7 @@ class PairModel:
         self.model = get_peft_model(backbone.model, lora).to(self.device)
         self.head = ScoreHead(self.hidden).to(self.device)
         self.tokens = PairTokenizer(backbone.tokenizer, min(cfg.max_seq_length, backbone.max_seq_length))
-        self.autocast = cfg.autocast == "bf16"
+        self.autocast = autocast_bf16(cfg.autocast, self.device)
 
     def parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad] + list(self.head.parameters())

@@ -401,6 +401,7 @@ class Trainer:
             "wall_seconds": round(result.wall_seconds, 1),
             "cpu_seconds": round(_cpu_seconds(), 1),
             "device": str(self.net.device) if self.net.device.type != "cuda" else torch.cuda.get_device_name(),
+            "bf16_autocast": self.net.autocast,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
             f"torch {torch.__version__}; load average {os.getloadavg()[1]:.1f} (5 min) at the end",
             "command": self.cfg.command,
