@@ -297,6 +297,19 @@ NOTES = """## How the figures are made, and what is behind them
 """
 
 
+def _kept_sections(r: dict[str, Any]) -> str:
+    """What the header's date covers when `--only` kept some sections of an earlier run."""
+    kept = sorted(k for k in MODULES if isinstance(r.get(k), dict) and r[k].get("kept_from"))
+    if not kept:
+        return ""
+    rerun = sorted(k for k in MODULES if isinstance(r.get(k), dict) and k not in kept)
+    since = sorted({r[k]["kept_from"] for k in kept})
+    return (
+        f" (`--only`: this date and the load below cover {', '.join(rerun) or 'no section'}; "
+        f"{', '.join(kept)} kept from the run of {' and '.join(since)})"
+    )
+
+
 def report(r: dict[str, Any], quick: bool) -> str:
     m = r["machine"]
     lines = [
@@ -307,7 +320,8 @@ def report(r: dict[str, Any], quick: bool) -> str:
         "ratios: this machine is shared, so absolute figures move with its load (noted per section), ratios of "
         "interleaved measurements much less.",
         "",
-        f"Measured {r['finished']} in {r['seconds'] / 60:.1f} minutes{' (--quick: small samples)' if quick else ''}.",
+        f"Measured {r['finished']} in {r['seconds'] / 60:.1f} minutes{' (--quick: small samples)' if quick else ''}"
+        f"{_kept_sections(r)}.",
         "",
         "## Machine",
         "",

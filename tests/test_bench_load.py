@@ -30,3 +30,12 @@ def test_a_benchmark_is_marked_by_other_processes_cpu_and_not_by_its_own_load() 
     assert run_all._loaded(older_run, run_all.MAX_LOAD)
     assert "other processes using 0.6 cores" in run_all._sharing(shared)
     assert "other processes used 0.05 cores" in run_all._load(own_load_only)
+
+
+def test_a_partial_run_says_which_sections_its_date_covers() -> None:
+    full = {"encode": {"x": 1}, "search": {"y": 2}}
+    partial = {"encode": {"x": 1}, "search": {"kept_from": "2026-12-01 10:00 UTC", "y": 2}}
+    assert run_all._kept_sections(full) == ""
+    header = run_all._kept_sections(partial)
+    assert "cover encode;" in header
+    assert "search kept from the run of 2026-12-01 10:00 UTC" in header
