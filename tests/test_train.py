@@ -322,6 +322,11 @@ def test_cli_main_trains_records_command_and_ends_with_the_panel(tiny_model_dir:
     # The ship rule ran at the end: the panel is in the facts and the card, provisional on a sample.
     assert set(info["panel"]["sets"]) == {"toy-clustering"} and info["panel"]["decision"]["provisional"]
     assert "ship rule:" in captured.err and "## Held-out panel and ship rule" in (out / "README.md").read_text()
+    # With --no-progress a long run still says where it is: one line per validation, with its figures.
+    lines = captured.err.splitlines()
+    first = next(line for line in lines if line.startswith("step 0 of 2 (no adapter): "))
+    final = next(line for line in lines if line.startswith("step 2 of 2: loss "))
+    assert "toy.jsonl[val] " in first and "toy.jsonl[held-out] " in final and "best " in final
 
 
 def test_cli_bad_data_exits_2_with_the_reason(tiny_model_dir: Path, tmp_path: Path, capsys):

@@ -308,6 +308,7 @@ class Trainer:
         best_state = {k: v.detach().clone() for k, v in get_peft_model_state_dict(self.net.model).items()}
         best_step, bad, step = 0, 0, 0
         history: list[dict[str, Any]] = [{"step": 0, **validation["prompt_only"], "mean": best_score}]
+        self.log(f"step 0 of {total} (no adapter): {_figures_line(validation['prompt_only'])}")
         loss_log: list[float] = []
         bar = tqdm(total=total, disable=not cfg.progress, desc=f"train {cfg.task}", unit="step")
         plan: list[Batch] = []
@@ -334,6 +335,13 @@ class Trainer:
                 else:
                     bad += 1
                     stop = bad >= cfg.patience
+                # One line per validation: with --no-progress the only sign of life in a run of half an hour.
+                self.log(
+                    f"step {step} of {total}: loss {history[-1]['loss']:.4f}; {_figures_line(figures)}; "
+                    f"best {best_score:.4f} at step {best_step}"
+                    + (f" ({bad} of {cfg.patience} validations without a gain)" if bad else "")
+                    + ("; stopping early" if stop else "")
+                )
         bar.close()
         set_peft_model_state_dict(self.net.model, best_state)
         validation["adapter"] = self.validate("adapter") if best_step else dict(validation["prompt_only"])
@@ -428,6 +436,12 @@ def _check_matryoshka_dims(dims: list[int], hidden: int) -> None:
             field="--matryoshka-dims",
             fix=f"Give prefixes shorter than the model's {hidden} dimensions (the full vector is always trained).",
         )
+
+
+def _figures_line(figures: dict[str, float]) -> str:
+    """Validation figures as one line: each source, then their mean (the figure that picks the best step)."""
+    parts = [f"{name} {value:.4f}" for name, value in figures.items()]
+    return ", ".join([*parts, f"mean {_mean(figures):.4f}"]) if parts else "no validation data"
 
 
 def train(cfg: TrainConfig, log: Callable[[str], None] | None = None) -> TrainResult:
