@@ -151,3 +151,9 @@ def test_checks_refuse_what_they_cannot_do(
     assert cli.main(_checks(tiny_model_dir, tmp_path / "nowhere", "--task", "similarity", "--only", "STS-B test")) == 2
     err = capsys.readouterr().err
     assert "nowhere" in err and "Fix:" in err
+    # --only matches names in any case; one that matches no set of the kind is refused with the names it could take.
+    assert cli.main(_checks(tiny_model_dir, check_root, "--task", "retrieval", "--only", "scifact", "--json")) == 0
+    assert list(json.loads(capsys.readouterr().out.splitlines()[-1])) == ["SciFact test (home)"]
+    assert cli.main(_checks(tiny_model_dir, check_root, "--task", "retrieval", "--only", "SciFcat")) == 2
+    err = capsys.readouterr().err
+    assert "--only SciFcat matches none of the retrieval checks" in err and "SciFact test (home)" in err

@@ -37,6 +37,7 @@ from taskvec.data.pairs import PARAPHRASE_VOTES, TWITTER_URL_FILE, PairData, rea
 from taskvec.data.sts import read_sts_benchmark, read_sts_rows
 from taskvec.engine import Encoder, Task
 from taskvec.engine.tasks import Role
+from taskvec.errors import InvalidInputError
 from taskvec.eval.runners import kmeans_v_measures, logistic_accuracy
 
 MODES = ("base", "prompt", "adapter")
@@ -298,6 +299,23 @@ def mode_tasks(
     }
 
 
+def selected_checks(kind: str, only: Sequence[str] | None = None) -> dict[str, Check]:
+    """The checks of ``kind`` whose names contain one of ``only`` (in any case); all of them without ``only``.
+    A filter that matches none is refused with the names it could match: a typo must not read as an empty run."""
+    of_kind = {name: check for name, check in CHECKS.items() if check.kind == kind}
+    if not only:
+        return of_kind
+    wanted = [s.lower() for s in only]
+    chosen = {name: check for name, check in of_kind.items() if any(s in name.lower() for s in wanted)}
+    if not chosen:
+        raise InvalidInputError(
+            f"--only {' '.join(only)} matches none of the {kind} checks.",
+            field="only",
+            fix=f"Give part of one of their names (any case): {'; '.join(of_kind)}.",
+        )
+    return chosen
+
+
 def run_checks(
     encoder: Encoder,
     task: str,
@@ -318,9 +336,7 @@ def run_checks(
     tasks = mode_tasks(encoder, task, adapter, query_prompt, document_prompt)
     kind, options = tasks["base"].kind, Options(Path(data_root), draws)
     results: dict[str, dict[str, object]] = {}
-    for name, check in CHECKS.items():
-        if check.kind != kind or (only and not any(s in name for s in only)):
-            continue
+    for name, check in selected_checks(kind, only).items():
         row: dict[str, object] = {"metric": check.metric}
         for mode in modes:
             if mode != "adapter" or adapter is not None:

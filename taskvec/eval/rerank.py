@@ -139,13 +139,11 @@ def run_rerank_checks(
 ) -> dict[str, dict[str, Any]]:
     """``{set: {first_stage, reranked, change, change_std, ...}}`` for every retrieval check (home and held-out),
     the first stage being the served task ``first_stage`` (its prompts and adapter)."""
-    from taskvec.eval.checks import CHECKS, Options, Runner
+    from taskvec.eval.checks import Options, Runner, selected_checks
 
     task = encoder.tasks[first_stage]
     results: dict[str, dict[str, Any]] = {}
-    for name, check in CHECKS.items():
-        if check.kind != "retrieval" or (only and not any(s in name for s in only)):
-            continue
+    for name, check in selected_checks("retrieval", only).items():
         runner = Runner(encoder, task, cache)
         two = RerankRunner(runner, reranker, candidates)
         runner.two_stage = two
