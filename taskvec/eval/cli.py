@@ -111,7 +111,7 @@ def _populate(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--query-prompt", help="query prompt (default: the adapter's training prompt, else the task's)")
     p.add_argument("--document-prompt", help="document prompt (default: as --query-prompt)")
     p.add_argument("--modes", nargs="+", default=["base", "adapter"], choices=MODES, help="default: base adapter")
-    p.add_argument("--only", nargs="*", help="run only the sets whose names contain one of these")
+    p.add_argument("--only", nargs="*", help="run only the sets whose names contain one of these (any case)")
     p.add_argument("--draws", type=_positive, default=FEW_SHOT_DRAWS, help="few-shot classification draws (MTEB: 10)")
     p.add_argument("--card", action="store_true", help="record the figures in the adapter's model card")
     p.add_argument("--json", action="store_true", help="print all figures as one JSON object on the last line")
