@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from taskvec import metrics
 
+BOOTSTRAP_SAMPLES = 2000  # resamples of the queries behind a two-pipeline change (paired_spread)
 Z95 = 1.96  # a change beyond 1.96 standard deviations of the paired bootstrap is "up" or "down", else "level"
 
 
@@ -135,3 +137,40 @@ def verdict(change: float, noise: float) -> str:
     if change < -noise:
         return "down"
     return "level"
+
+
+# --------------------------------------------------- two rankings of the same queries (rerank, hybrid search)
+def per_query_ndcg(rankings: Sequence[Sequence[str]], grades: Sequence[Mapping[str, int]], k: int = 10) -> np.ndarray:
+    return np.asarray([metrics.ndcg_at_k(r, g, k) for r, g in zip(rankings, grades, strict=True)])
+
+
+def paired_spread(first: np.ndarray, second: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """The change's mean with its bootstrap standard deviation and 95% interval over resampled queries."""
+    rng = np.random.default_rng(seed)
+    change = second - first
+    draws = rng.integers(0, len(change), size=(BOOTSTRAP_SAMPLES, len(change)))
+    means = change[draws].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {
+        "change": float(change.mean()),
+        "change_std": float(means.std()),
+        "change_ci95": [float(low), float(high)],
+        "queries_better": int((change > 0).sum()),
+        "queries_worse": int((change < 0).sum()),
+    }
+
+
+def paired_change(before: np.ndarray, after: np.ndarray, rounds: int) -> dict[str, Any]:
+    """Two pipelines' per-query figures on the same queries: both means, the change, its noise (1.96 standard
+    deviations of a paired bootstrap over queries, as the panel reads every change) and the verdict."""
+    measures = {"before": MeanOfUnits(before), "after": MeanOfUnits(after)}
+    draws = paired_bootstrap(measures, rounds)
+    change = measures["after"].score() - measures["before"].score()
+    noise = Z95 * float(np.std(draws["after"] - draws["before"]))
+    return {
+        "before": measures["before"].score(),
+        "after": measures["after"].score(),
+        "change": round(change, 5),
+        "noise": round(noise, 5),
+        "verdict": verdict(change, noise),
+    }

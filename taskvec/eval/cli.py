@@ -73,6 +73,7 @@ def _populate(parser: argparse.ArgumentParser) -> None:
         if kind == "clustering":
             p.add_argument("--runs", type=_positive, default=10, help="k-means runs with different seeds (default: 10)")
         if kind == "retrieval":
+            add_mode_option(p)
             p.add_argument("--rerank", metavar="TASK", help="rerank the first stage with this rerank task or folder")
             p.add_argument(
                 "--candidates",
@@ -149,6 +150,11 @@ def _populate(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--card", action="store_true", help="record the panel in the adapter's model card")
     p.add_argument("--json", action="store_true", help="print the panel as one JSON object on the last line")
     p.add_argument("--json-out", type=Path, help="also write the panel to this JSON file")
+    add_mode_option(
+        p,
+        "retrieval only: with hybrid, the served task's vector search against its hybrid search (with --rerank: "
+        "the hybrid search against it reranked)",
+    )
     p.add_argument(
         "--rerank",
         metavar="TASK",
@@ -163,6 +169,19 @@ def _populate(parser: argparse.ArgumentParser) -> None:
     )
     add_encoder_options(p)
     p.set_defaults(func=_run_panel)
+
+
+def add_mode_option(parser: argparse.ArgumentParser, help: str | None = None) -> None:
+    from taskvec.eval.hybrid import SEARCH_MODES
+
+    parser.add_argument(
+        "--mode",
+        choices=SEARCH_MODES,
+        default="vector",
+        help=help
+        or "the first stage: exact cosine search, or hybrid (fused with BM25, as search(mode='hybrid') does; "
+        "also prints the change against vector search) (default: vector)",
+    )
 
 
 def _positive(text: str) -> int:
@@ -217,6 +236,8 @@ def _run_one(args: argparse.Namespace) -> int:
         options.update(samples_per_label=args.n, experiments=args.experiments, seed_sets=args.seed_sets)
     if kind == "clustering":
         options.update(runs=args.runs)
+    if kind == "retrieval":
+        options.update(mode=args.mode)
     if kind == "retrieval" and args.rerank:
         options.update(rerank=args.rerank, candidates=args.candidates)
     variant = Variant(args.prompt, args.adapter)
@@ -238,6 +259,13 @@ def _run_one(args: argparse.Namespace) -> int:
             f"  retrieval + rerank over the top {two['candidates']}: nDCG@10 {two['first_stage']:.4f} -> "
             f"{two['reranked']:.4f} (change {two['change']:+.4f} ± {two['change_std']:.4f} bootstrap sd over "
             f"queries; {two['queries_better']} better, {two['queries_worse']} worse)  reranker: {two['reranker']}"
+        )
+    if "hybrid" in result.details:
+        fused = result.details["hybrid"]
+        print(
+            f"  hybrid against vector search: nDCG@10 {fused['vector']:.4f} -> {fused['hybrid']:.4f} (change "
+            f"{fused['change']:+.4f} ± {fused['change_std']:.4f} bootstrap sd over queries; {fused['queries_better']} "
+            f"better, {fused['queries_worse']} worse)"
         )
     if args.json:
         print(json.dumps(record, sort_keys=True))
@@ -327,6 +355,10 @@ def _run_panel(args: argparse.Namespace) -> int:
         from taskvec.eval.rerank import run_panel_command
 
         return run_panel_command(args, Path(root))
+    if args.mode != "vector":
+        from taskvec.eval.hybrid import run_panel_command as run_hybrid_panel_command
+
+        return run_hybrid_panel_command(args, Path(root))
     encoder = record_encoder(args)
     if args.adapter is None:
         adapter = encoder.profile.adapter_folder(args.task)
@@ -373,6 +405,8 @@ def panel_command(args: argparse.Namespace, root: Path) -> str:
     words = ["taskvec eval panel", f"--task {args.task}"]
     if args.adapter:
         words.append(f"--adapter {args.adapter}")
+    if args.mode != "vector":
+        words.append(f"--mode {args.mode}")
     if args.rerank:
         words.append(f"--rerank {args.rerank} --candidates {args.candidates}")
     words.append(f"--panel-root {root}")

@@ -341,14 +341,53 @@ def run_panel(
         "query_prompt": tasks["prompt"].query_prompt,
         "document_prompt": tasks["prompt"].document_prompt,
         "adapter": str(adapter) if adapter is not None else None,
-        "panel_root": str(root),
-        "sample": sample,
-        "left_out": [s.name for s in read_manifest(root) if s.kind == kind and s not in chosen],
-        "rounds": rounds,
+        **panel_scope(root, kind, chosen, sample, rounds),
         "sets": rows,
     }
     result["decision"] = decide(result)
     return result
+
+
+def panel_scope(root: Path, kind: str, chosen: Sequence[PanelSet], sample: int | None, rounds: int) -> dict[str, Any]:
+    """What a panel result says about its own coverage: the folder, the sample, the kind's sets left out, the
+    bootstrap rounds (every panel reading records them: a partial panel decides nothing)."""
+    return {
+        "panel_root": str(root),
+        "sample": sample,
+        "left_out": [s.name for s in read_manifest(Path(root)) if s.kind == kind and s not in chosen],
+        "rounds": rounds,
+    }
+
+
+def comparison_row(
+    ps: PanelSet, before: tuple[str, np.ndarray], after: tuple[str, np.ndarray], rounds: int
+) -> dict[str, Any]:
+    """One set of a two-pipeline panel (hybrid or rerank): each pipeline's per-query figures under its name, the
+    change, its noise and the verdict (taskvec.eval.bootstrap.paired_change)."""
+    change = bootstrap.paired_change(before[1], after[1], rounds)
+    return {
+        "domain": ps.domain,
+        "metric": ps.metric,
+        "units": len(before[1]),
+        before[0]: round(change.pop("before"), 5),
+        after[0]: round(change.pop("after"), 5),
+        **change,
+    }
+
+
+def comparison_line(name: str, row: dict[str, Any], before: tuple[str, str], after: tuple[str, str]) -> str:
+    """One set of a two-pipeline panel (hybrid or rerank) for people; ``before``/``after``: (row key, label)."""
+    return (
+        f"  {name} [{row['domain']}; {row['metric']}; n={row['units']}]: {before[1]} {row[before[0]]:.4f}, "
+        f"{after[1]} {row[after[0]]:.4f} ({row['change']:+.4f} ± {row['noise']:.4f}, {row['verdict']})"
+    )
+
+
+def scope_note(result: dict[str, Any]) -> str:
+    """The header's tail for a partial panel: '; SAMPLE of N; LEFT OUT a, b' (empty for a whole one)."""
+    return (f"; SAMPLE of {result['sample']}" if result["sample"] else "") + (
+        f"; LEFT OUT {', '.join(result['left_out'])}" if result.get("left_out") else ""
+    )
 
 
 def _row(ps: PanelSet, measures: dict[str, bootstrap.Measure], rounds: int) -> dict[str, Any]:
@@ -379,9 +418,7 @@ def render(result: dict[str, Any]) -> str:
     head = (
         f"panel for task {result['task']} ({result['kind']}): prompts {result['query_prompt']!r} / "
         f"{result['document_prompt']!r}; adapter {result['adapter'] or 'none'}; "
-        f"{result['rounds']} paired bootstrap rounds"
-        + (f"; SAMPLE of {result['sample']}" if result["sample"] else "")
-        + (f"; LEFT OUT {', '.join(result['left_out'])}" if result.get("left_out") else "")
+        f"{result['rounds']} paired bootstrap rounds" + scope_note(result)
     )
     lines = [head]
     for name, row in result["sets"].items():

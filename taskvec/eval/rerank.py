@@ -18,9 +18,10 @@ from taskvec import metrics
 from taskvec.engine import Encoder, Task
 from taskvec.engine.rerank import Reranker, build_reranker
 from taskvec.engine.tasks import RERANK_KIND
+from taskvec.eval.bootstrap import BOOTSTRAP_SAMPLES, paired_spread, per_query_ndcg
+from taskvec.eval.hybrid import first_stage_rankings
 from taskvec.options import DEFAULT_CANDIDATES
-
-BOOTSTRAP_SAMPLES = 2000
+from taskvec.spaces import EmbeddingSpace
 
 
 @dataclass
@@ -52,40 +53,24 @@ def rerank_rankings(
     candidates: int,
     *,
     same_space: bool,
+    mode: str = "vector",
+    space: EmbeddingSpace | None = None,
 ) -> TwoStage:
-    """Exact cosine search for the first stage, then each query's top ``candidates`` rescored. ``same_space``:
-    the vectors are in the reranker's residual space, so their cosines are its first-stage scores."""
+    """The first stage (search in ``mode``: exact cosine, or ``hybrid`` in the ``space`` the vectors were made in),
+    then each query's top ``candidates`` rescored. ``same_space``: the vectors are in the reranker's residual
+    space, so their cosines are its first-stage scores, whatever order the first stage put the candidates in."""
     q, d = metrics.normalize_rows(query_vectors), metrics.normalize_rows(doc_vectors)
-    ties = metrics.lexical_ranks(doc_ids)
+    stage_one = first_stage_rankings(mode, space, queries, q, docs, d, doc_ids, candidates)
+    row = {doc_id: i for i, doc_id in enumerate(doc_ids)}
     first, reranked, truncated = [], [], 0
     for i, query in enumerate(queries):
-        cosines = d @ q[i]
-        top = metrics.top_k(cosines, ties, candidates)
-        scores, cut = reranker.score(query, [docs[j] for j in top], first_stage=cosines[top] if same_space else None)
+        top = np.asarray([row[doc_id] for doc_id in stage_one[i]], dtype=np.int64)
+        cosines = d[top] @ q[i]
+        scores, cut = reranker.score(query, [docs[j] for j in top], first_stage=cosines if same_space else None)
         truncated += cut
-        first.append([doc_ids[j] for j in top])
+        first.append(stage_one[i])
         reranked.append([doc_ids[j] for j in top[np.argsort(-scores, kind="stable")]])
     return TwoStage(first, reranked, truncated)
-
-
-def per_query_ndcg(rankings: Sequence[Sequence[str]], grades: Sequence[Mapping[str, int]], k: int = 10) -> np.ndarray:
-    return np.asarray([metrics.ndcg_at_k(r, g, k) for r, g in zip(rankings, grades, strict=True)])
-
-
-def paired_spread(first: np.ndarray, second: np.ndarray, seed: int = 0) -> dict[str, float]:
-    """The change's mean with its bootstrap standard deviation and 95% interval over resampled queries."""
-    rng = np.random.default_rng(seed)
-    change = second - first
-    draws = rng.integers(0, len(change), size=(BOOTSTRAP_SAMPLES, len(change)))
-    means = change[draws].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return {
-        "change": float(change.mean()),
-        "change_std": float(means.std()),
-        "change_ci95": [float(low), float(high)],
-        "queries_better": int((change > 0).sum()),
-        "queries_worse": int((change < 0).sum()),
-    }
 
 
 def two_stage_figures(stages: TwoStage, grades: Sequence[Mapping[str, int]], candidates: int) -> dict[str, Any]:
@@ -210,6 +195,7 @@ def run_rerank_panel(
     root: Path,
     *,
     candidates: int = DEFAULT_CANDIDATES,
+    mode: str = "vector",
     sample: int | None = None,
     sets: Sequence[str] | None = None,
     rounds: int | None = None,
@@ -217,12 +203,11 @@ def run_rerank_panel(
     report: Any = None,
 ) -> dict[str, Any]:
     """Every retrieval set of the held-out panel (docs/panel.md) searched in two stages: the served task
-    ``first_stage`` ranks the whole corpus, the reranker rescores each query's top ``candidates``. nDCG@10 of both
-    stages, and the change's verdict (up / level / down) against 1.96 standard deviations of a paired bootstrap
-    over queries, as the embedding adapters' panel reads it."""
-    from taskvec.eval import bootstrap
+    ``first_stage``'s search in ``mode`` ranks the whole corpus, the reranker rescores each query's top
+    ``candidates``. nDCG@10 of both stages, and the change's verdict (up / level / down) against 1.96 standard
+    deviations of a paired bootstrap over queries, as the embedding adapters' panel reads it."""
     from taskvec.eval.checks import Runner
-    from taskvec.eval.panel import ROUNDS, panel_sets, read_manifest, retrieval_units
+    from taskvec.eval.panel import ROUNDS, comparison_row, panel_scope, panel_sets, retrieval_units
 
     rounds = rounds or ROUNDS
     task = encoder.tasks[first_stage]
@@ -240,25 +225,12 @@ def run_rerank_panel(
             units.doc_ids,
             candidates,
             same_space=same_space(encoder, reranker, task),
+            mode=mode,
+            space=encoder.space(task),
         )
-        measures = {
-            "first_stage": bootstrap.MeanOfUnits(per_query_ndcg(stages.first, units.grades)),
-            "reranked": bootstrap.MeanOfUnits(per_query_ndcg(stages.reranked, units.grades)),
-        }
-        draws = bootstrap.paired_bootstrap(measures, rounds)
-        point = {mode: m.score() for mode, m in measures.items()}
-        change = point["reranked"] - point["first_stage"]
-        noise = bootstrap.Z95 * float(np.std(draws["reranked"] - draws["first_stage"]))
-        rows[ps.name] = {
-            "domain": ps.domain,
-            "metric": ps.metric,
-            "units": len(units.queries),
-            **{mode: round(v, 5) for mode, v in point.items()},
-            "change": round(change, 5),
-            "noise": round(noise, 5),
-            "verdict": bootstrap.verdict(change, noise),
-            "truncated_pairs": stages.truncated,
-        }
+        first, reranked = per_query_ndcg(stages.first, units.grades), per_query_ndcg(stages.reranked, units.grades)
+        row = comparison_row(ps, ("first_stage", first), ("reranked", reranked), rounds)
+        rows[ps.name] = {**row, "truncated_pairs": stages.truncated}
         if report:
             report(ps.name, rows[ps.name])
     return {
@@ -266,30 +238,24 @@ def run_rerank_panel(
         "reranker": reranker.identity.describe(),
         "reranker_id": reranker.identity.id,
         "candidates": candidates,
+        "mode": mode,
         "dtype": encoder.describe()["dtype"],
-        "panel_root": str(root),
-        "sample": sample,
-        "left_out": [s.name for s in read_manifest(Path(root)) if s.kind == "retrieval" and s not in chosen],
-        "rounds": rounds,
+        **panel_scope(Path(root), "retrieval", chosen, sample, rounds),
         "sets": rows,
     }
 
 
 def render_panel(result: dict[str, Any]) -> str:
     """The rerank panel as a text table for people."""
-    partial = ([f"SAMPLE of {result['sample']}"] if result["sample"] else []) + (
-        [f"LEFT OUT {', '.join(result['left_out'])}"] if result["left_out"] else []
-    )
+    from taskvec.eval.panel import comparison_line, scope_note
+
     lines = [
         f"rerank panel: {result['reranker']} over the top {result['candidates']} of task "
-        f"{result['first_stage_task']!r}; {result['rounds']} paired bootstrap rounds"
-        + "".join(f"; {p}" for p in partial)
+        f"{result['first_stage_task']!r}'s {result.get('mode', 'vector')} search; {result['rounds']} paired bootstrap "
+        "rounds" + scope_note(result)
     ]
-    for name, row in result["sets"].items():
-        lines.append(
-            f"  {name} [{row['domain']}; {row['metric']}; n={row['units']}]: one stage {row['first_stage']:.4f}, "
-            f"two stages {row['reranked']:.4f} ({row['change']:+.4f} ± {row['noise']:.4f}, {row['verdict']})"
-        )
+    stages = (("first_stage", "one stage"), ("reranked", "two stages"))
+    lines += [comparison_line(name, row, *stages) for name, row in result["sets"].items()]
     return "\n".join(lines)
 
 
@@ -327,6 +293,7 @@ def run_panel_command(args: Any, root: Path) -> int:
         reranker,
         root,
         candidates=args.candidates,
+        mode=args.mode,
         **panel_options(args),
     )
     result["command"] = panel_command(args, root)

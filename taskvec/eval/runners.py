@@ -101,35 +101,56 @@ def run_retrieval(
     recall_k: int = 100,
     mrr_k: int = 10,
     show_progress: bool = False,
+    mode: str = "vector",
     rerank: str | None = None,
     candidates: int = DEFAULT_CANDIDATES,
 ) -> EvalResult:
-    """Exact cosine search of every judged query over the whole corpus; nDCG@10 (also recall@100, MRR@10).
+    """Every judged query searched over the whole corpus; nDCG@10 (also recall@100, MRR@10).
 
-    ``rerank`` (a rerank task or folder): the first stage's top ``candidates`` are rescored by it and the figures
-    are the two-stage pipeline's; ``details["rerank"]`` holds both stages' nDCG@10 and the change's spread."""
+    ``mode``: ``vector`` (exact cosine search) or ``hybrid`` (search's fusion with BM25, taskvec.eval.hybrid); a
+    hybrid run also gives ``details["hybrid"]``: nDCG@10 of the vector search on the same queries and the change's
+    spread. ``rerank`` (a rerank task or folder): the first stage's top ``candidates`` are rescored by it and the
+    figures are the two-stage pipeline's; ``details["rerank"]`` holds both stages' nDCG@10 and the change's spread."""
+    from taskvec.eval.bootstrap import paired_spread, per_query_ndcg
+    from taskvec.eval.hybrid import first_stage_rankings
+
     run = _Run(encoder, task, show_progress)
     query_ids = list(data.queries)
-    queries = run.encode([data.queries[q] for q in query_ids], role="query")
+    query_texts = [data.queries[q] for q in query_ids]
+    queries = run.encode(query_texts, role="query")
     docs = run.encode(data.docs, role="document")
-    extra: dict[str, Any] = {}
+    grades = [data.qrels.get(q, {}) for q in query_ids]
+    space = encoder.space(task)
+    extra: dict[str, Any] = {"mode": mode}
     if rerank is not None:  # two stages: the reranked lists hold `candidates` documents (recall@100 counts those)
         from taskvec.eval import rerank as two
 
         reranker = two.reranker_for(encoder, rerank)
-        query_texts = [data.queries[q] for q in query_ids]
         same = two.same_space(encoder, reranker, task)
         stages = two.rerank_rankings(
-            reranker, query_texts, queries, data.docs, docs, data.doc_ids, candidates, same_space=same
+            reranker,
+            query_texts,
+            queries,
+            data.docs,
+            docs,
+            data.doc_ids,
+            candidates,
+            same_space=same,
+            mode=mode,
+            space=space,
         )
         rankings = stages.reranked
-        grades = [data.qrels.get(q, {}) for q in query_ids]
         extra["rerank"] = {
             "reranker": reranker.identity.describe(),
             **two.two_stage_figures(stages, grades, candidates),
         }
     else:
-        rankings = metrics.exact_search(queries, docs, data.doc_ids, depth=max(ndcg_k, recall_k, mrr_k))
+        depth = max(ndcg_k, recall_k, mrr_k)
+        rankings = first_stage_rankings(mode, space, query_texts, queries, data.docs, docs, data.doc_ids, depth)
+        if mode != "vector":  # what the fusion changes, query by query, against the vector search alone
+            vector = per_query_ndcg(metrics.exact_search(queries, docs, data.doc_ids, depth=ndcg_k), grades, ndcg_k)
+            fused = per_query_ndcg(rankings, grades, ndcg_k)
+            extra[mode] = {"vector": float(vector.mean()), mode: float(fused.mean()), **paired_spread(vector, fused)}
     scores = metrics.retrieval_scores(
         dict(zip(query_ids, rankings, strict=True)), data.qrels, ndcg_k=ndcg_k, recall_k=recall_k, mrr_k=mrr_k
     )
