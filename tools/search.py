@@ -24,7 +24,10 @@ class SearchInput(ToolInput):
     limit: int = Field(default=10, ge=1, le=MAX_LIMIT, description="How many hits to return")
     filter: FilterField
     mode: Literal["vector", "hybrid"] = Field(
-        default="vector", description="'vector': cosine similarity; 'hybrid': vector + BM25 keywords, fused by rank"
+        default="vector",
+        description="'vector': cosine similarity; 'hybrid': vector + BM25 keywords, fused by rank (hit scores are then "
+        "fusion scores, not cosines). Hybrid helps where exact terms, names or numbers carry the match; on "
+        "natural-language questions it measured below 'vector' (docs/hybrid.md)",
     )
     rerank: bool | str = Field(
         default=False,
