@@ -32,7 +32,9 @@ class SearchInput(ToolInput):
     rerank: bool | str = Field(
         default=False,
         description="Rescore the first stage's top candidates with a cross-encoder (slower, reads query and document "
-        "together): true for the default rerank task, or a rerank task's name (see taskvec://tasks)",
+        "together): true for the default rerank task, or a rerank task's name (see taskvec://tasks). A rerank adapter "
+        "scores by the vectors' cosine plus its head, so over mode='hybrid' it drops the keyword evidence; rerank a "
+        "hybrid search with a CrossEncoder task",
     )
     candidates: int = Field(
         default=DEFAULT_CANDIDATES, ge=1, le=MAX_CANDIDATES, description="With rerank: first-stage hits to rescore"
