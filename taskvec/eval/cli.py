@@ -5,6 +5,9 @@ adapter against the bare model on the held-out panel of other domains (docs/pane
 ``taskvec.cli`` calls :func:`register`, which adds ``taskvec eval KIND ...``; ``python -m taskvec.eval.cli KIND ...``
 runs the same handlers without the rest of the CLI. With ``--json`` the last line of stdout is one JSON object (other
 tools parse it); everything meant for people goes before it, progress and warnings go to stderr.
+
+Past ~400 lines because it is the one argument parser of every ``eval`` sub-command (the run logic lives in the
+modules it calls: runners, suite, checks, panel, rerank, hybrid).
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ it ``up`` or ``down``. :mod:`taskvec.eval.ship` turns the verdicts into what may
 
 ``sample`` keeps that many units of each set (queries with their relevant documents and some distractors, pairs,
 test texts): for CI and smoke runs, never for a ship decision.
+
+Past ~400 lines: the manifest, one measure per layout, the run and its rendering belong together; the pieces the
+two-pipeline panels share (``--mode hybrid``, ``--rerank``: their scope, rows and lines) sit here with them.
 """
 
 from __future__ import annotations
