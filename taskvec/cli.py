@@ -19,7 +19,7 @@ from pathlib import Path
 from taskvec import __version__
 from taskvec import cli_commands as commands
 from taskvec.errors import Interrupted, TaskvecError
-from taskvec.options import DEFAULT_CANDIDATES
+from taskvec.options import DEFAULT_CANDIDATES, SEARCH_MODES
 
 EXTENSIONS = ("taskvec.eval.cli", "taskvec.train.cli")  # command groups that import torch as they register
 
@@ -110,7 +110,7 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
     )
     _filter(p)
     p.add_argument(
-        "--mode", choices=["vector", "hybrid"], default="vector", help="vector: cosine; hybrid: vector + BM25 keywords"
+        "--mode", choices=SEARCH_MODES, default="vector", help="vector: cosine; hybrid: vector + BM25 keywords"
     )
     p.add_argument(
         "--rerank",

@@ -53,4 +53,5 @@ class ChunkingOptions:
 DEFAULT_CHUNKING = ChunkingOptions()
 
 DEFAULT_CANDIDATES = 50  # first-stage hits a reranked search rescores
+SEARCH_MODES = ("vector", "hybrid")  # search's first stage: cosine alone, or fused with BM25 by rank
 MAX_CANDIDATES = 200  # a pair costs a document's forward pass: bound what one search may ask for

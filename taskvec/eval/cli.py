@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from taskvec.errors import InvalidInputError
 from taskvec.eval.checks import ENCODE_BATCH, FEW_SHOT_DRAWS, MODES
 from taskvec.eval.variants import ADAPTER_CHOICES, DEFAULT_TASKS, PROMPT_CHOICES, Variant
-from taskvec.options import DEFAULT_CANDIDATES
+from taskvec.options import DEFAULT_CANDIDATES, SEARCH_MODES
 
 if TYPE_CHECKING:
     from taskvec.engine import Encoder
@@ -175,8 +175,6 @@ def _populate(parser: argparse.ArgumentParser) -> None:
 
 
 def add_mode_option(parser: argparse.ArgumentParser, help: str | None = None) -> None:
-    from taskvec.eval.hybrid import SEARCH_MODES
-
     parser.add_argument(
         "--mode",
         choices=SEARCH_MODES,

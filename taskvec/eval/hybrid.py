@@ -20,9 +20,9 @@ import numpy as np
 
 from taskvec import metrics
 from taskvec.errors import InvalidInputError
+from taskvec.options import SEARCH_MODES
 from taskvec.spaces import EmbeddingSpace
 
-SEARCH_MODES = ("vector", "hybrid")  # search's modes (taskvec.store.Store.search)
 _COLLECTION = "eval"
 
 
@@ -130,14 +130,14 @@ def run_panel_command(args: Any, root: Path) -> int:
     task (no adapter or prompt of its own: it measures what search gives)."""
     from taskvec.eval.cli import panel_command, panel_options, record_encoder
 
-    for flag in ("adapter", "query_prompt", "document_prompt"):
-        if getattr(args, flag) is not None or args.card:
-            name = "--card" if args.card else f"--{flag.replace('_', '-')}"
-            raise InvalidInputError(
-                f"--mode hybrid measures the served task's search: it takes no {name}.",
-                field=name,
-                fix=f"Drop {name}; train or name the task's adapter in the tasks file to measure another one.",
-            )
+    given = [f for f in ("adapter", "query_prompt", "document_prompt", "card") if getattr(args, f) not in (None, False)]
+    if given:
+        name = f"--{given[0].replace('_', '-')}"
+        raise InvalidInputError(
+            f"--mode hybrid measures the served task's search: it takes no {name}.",
+            field=name,
+            fix=f"Drop {name}; train or name the task's adapter in the tasks file to measure another one.",
+        )
     result = run_hybrid_panel(record_encoder(args), args.task, root, **panel_options(args))
     result["command"] = panel_command(args, root)
     print(render_panel(result))

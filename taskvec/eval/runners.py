@@ -147,10 +147,14 @@ def run_retrieval(
     else:
         depth = max(ndcg_k, recall_k, mrr_k)
         rankings = first_stage_rankings(mode, space, query_texts, queries, data.docs, docs, data.doc_ids, depth)
-        if mode != "vector":  # what the fusion changes, query by query, against the vector search alone
+        if mode == "hybrid":  # what the fusion changes, query by query, against the vector search alone
             vector = per_query_ndcg(metrics.exact_search(queries, docs, data.doc_ids, depth=ndcg_k), grades, ndcg_k)
             fused = per_query_ndcg(rankings, grades, ndcg_k)
-            extra[mode] = {"vector": float(vector.mean()), mode: float(fused.mean()), **paired_spread(vector, fused)}
+            extra["hybrid"] = {
+                "vector": float(vector.mean()),
+                "hybrid": float(fused.mean()),
+                **paired_spread(vector, fused),
+            }
     scores = metrics.retrieval_scores(
         dict(zip(query_ids, rankings, strict=True)), data.qrels, ndcg_k=ndcg_k, recall_k=recall_k, mrr_k=mrr_k
     )

@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 
 from taskvec.errors import InvalidInputError, TaskvecError, UnknownCollectionError
+from taskvec.options import SEARCH_MODES
 from taskvec.results import SearchHit
 from taskvec.spaces import EmbeddingSpace
 from taskvec.store.catalog import CollectionInfo, SpaceCount, check_collection_name
@@ -408,7 +409,7 @@ class Store:
         The guard runs once, here, before ``vector`` is asked for: a callable is called only when the collection
         holds the space, so a refused search costs no encoding.
         """
-        if mode not in ("vector", "hybrid"):
+        if mode not in SEARCH_MODES:
             raise InvalidInputError(f"Unknown search mode {mode!r}.", field="mode", fix="Use 'vector' or 'hybrid'.")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise InvalidInputError(
