@@ -42,7 +42,9 @@ class IndexResult(BaseModel):
 class SearchHit(BaseModel):
     id: str
     text: str
-    score: float = Field(description="Cosine similarity (vector mode) or fused reciprocal-rank score (hybrid)")
+    score: float = Field(
+        description="Cosine similarity (vector mode) or fused score (hybrid: each list's scores spread over its own range, weighted)"
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
     parent_id: str | None = Field(default=None, description="The document this chunk belongs to, for chunks")
     rerank_score: float | None = Field(

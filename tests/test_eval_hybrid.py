@@ -26,19 +26,20 @@ def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_hybrid_first_stage_is_the_stores_fusion_with_bm25() -> None:
-    """Vectors that know nothing (random) and queries that share one rare word with their document: vector search
-    finds few of them, BM25 finds each, and the fusion puts it first (BM25's first plus a vector rank within the
-    depth beats any document that only the vectors rank)."""
-    rng = np.random.default_rng(3)
+    """Vectors that place each query's document among their first few but seldom first, and queries that share one
+    rare word with it: BM25 singles it out and the fusion puts it first every time."""
+    rng = np.random.default_rng(0)
     docs = [f"notes about the {w} and other things" for w in WORDS] + [f"filler text {i}" for i in range(30)]
     doc_ids = [f"d{i}" for i in range(len(docs))]
     queries = [f"where is the {w}" for w in WORDS]
-    doc_vectors = rng.normal(size=(len(docs), 8)).astype(np.float32)
     query_vectors = rng.normal(size=(len(queries), 8)).astype(np.float32)
+    doc_vectors = rng.normal(size=(len(docs), 8)).astype(np.float32)
+    doc_vectors[: len(WORDS)] = query_vectors + rng.normal(size=(len(WORDS), 8))  # near their query, not nearest
     args = (SPACE, queries, query_vectors, docs, doc_vectors, doc_ids, 10)
     vector, hybrid = first_stage_rankings("vector", *args), first_stage_rankings("hybrid", *args)
     assert [r[0] for r in hybrid] == doc_ids[: len(WORDS)]
     assert sum(r[0] == doc_ids[i] for i, r in enumerate(vector)) < len(WORDS) // 2
+    assert all(doc_ids[i] in r[:6] for i, r in enumerate(vector))  # the vectors found each; BM25 picked it out
     assert all(len(r) == 10 for r in vector + hybrid)
     with pytest.raises(Exception, match="mode"):
         first_stage_rankings("keyword", *args)
@@ -109,19 +110,27 @@ def test_a_query_that_shares_no_word_is_ranked_by_its_vector() -> None:
     assert ranked[0][0] == "b" and sorted(ranked[0]) == doc_ids
 
 
-def test_the_weight_study_at_equal_weights_is_the_stores_fusion() -> None:
-    """benchmarks/hybrid_weights.py scores weighted fusions; at w = 0.5 its order must be search's own (the
-    store's ``fuse``), and at w = 0 the vector ranking, or its figures would describe something else."""
+def test_the_weight_study_reads_the_stores_fusion_and_picks_by_its_rule() -> None:
+    """benchmarks/hybrid_weights.py must score search's own fusion (the store's ``fuse`` at the store's weight gives
+    what search returns; weight 0 the vector ranking), and pick the weight whose worst set gains most, the lower of
+    two within 0.001, or its figures and its pick would describe something else."""
     from helpers import load_benchmark
 
     from taskvec.results import SearchHit
-    from taskvec.store.queries import fuse
+    from taskvec.store.queries import TEXT_WEIGHT, fuse, hybrid_depth
+
+    def hits(ids: np.ndarray, scores: np.ndarray) -> list[SearchHit]:
+        return [SearchHit(id=str(i), text="", score=float(s)) for i, s in zip(ids, scores, strict=True)]
 
     study = load_benchmark("hybrid_weights")
+    assert study.fuse is fuse and study.hybrid_depth is hybrid_depth
     rng = np.random.default_rng(7)
     ids = [f"d{i}" for i in range(40)]
     for _ in range(20):
-        vector, bm25 = list(rng.permutation(ids)[:25]), list(rng.permutation(ids)[:15])
-        hits = [[SearchHit(id=i, text="", score=0.0) for i in ranking] for ranking in (vector, bm25)]
-        assert study.fused(vector, bm25, 0.5) == [h.id for h in fuse(hits, 10)]
-        assert study.fused(vector, bm25, 0.0)[:10] == vector[:10]
+        vector = hits(rng.permutation(ids)[:25], np.sort(rng.random(25))[::-1])
+        bm25 = hits(rng.permutation(ids)[:15], np.sort(rng.random(15) * 9)[::-1])
+        assert [h.id for h in fuse(vector, bm25, 10, text_weight=0.0)] == [h.id for h in vector[:10]]
+        assert fuse(vector, bm25, 10) == fuse(vector, bm25, 10, text_weight=TEXT_WEIGHT)
+    gains = {0.0: [0.0, 0.0], 0.1: [0.02, 0.001], 0.2: [0.03, 0.0095], 0.3: [0.05, 0.0102], 0.4: [0.06, -0.01]}
+    assert study.pick_weight(gains) == 0.2
+    assert study.pick_weight({**gains, 0.2: [0.03, 0.009]}) == 0.3

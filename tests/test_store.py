@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from taskvec.errors import InvalidInputError, SpaceMismatchError, UnknownCollectionError
+from taskvec.results import SearchHit
 from taskvec.spaces import EmbeddingSpace
 from taskvec.store import Document, DocumentLimits, Store, validate_documents
+from taskvec.store.queries import SPREAD_HITS, fuse, hybrid_depth, spread_scores
 
 DIM = 8
 RETRIEVAL = EmbeddingSpace("m", "fp-1", "retrieval", "q: ", "d: ", None, None, "mean", True, 256, DIM)
@@ -158,6 +160,36 @@ def test_hybrid_search_fuses_keyword_and_vector(store: Store) -> None:
     assert {hits[0].id, hits[1].id} == {"b", "c"}
     with pytest.raises(InvalidInputError, match="mode"):
         store.search("docs", RETRIEVAL, vector, mode="semantic")
+
+
+def test_hybrid_fusion_follows_a_keyword_hit_only_where_it_stands_out() -> None:
+    """BM25 that singles one document out moves it to the top; BM25 whose scores fall away gradually (every
+    candidate shares the query's words) leaves the vector order; the fusion reads each list's spread, not its
+    scale; a query no document's words match is answered by the vectors alone, and a lone keyword match counts as
+    a middling one (it has no spread to stand out from)."""
+
+    def ranking(ids: list[str], scores: list[float]) -> list[SearchHit]:
+        return [SearchHit(id=i, text="", score=s) for i, s in zip(ids, scores, strict=True)]
+
+    ids = [f"d{i}" for i in range(20)]
+    vector = ranking(ids, [0.80, 0.70] + [0.68 - 0.01 * k for k in range(18)])
+    keyword_order = ["d2"] + [i for i in ids if i != "d2"]  # d2 is the vectors' third
+    lone = ranking(keyword_order, [12.0] + [1.0] * 19)
+    graded = ranking(keyword_order, [20.0 - k for k in range(20)])
+    assert [h.id for h in fuse(vector, lone, 3)] == ["d2", "d0", "d1"]
+    assert [h.id for h in fuse(vector, graded, 3)] == ["d0", "d1", "d2"]
+    louder = ranking(keyword_order, [100 * h.score for h in lone])
+    assert [h.id for h in fuse(vector, louder, 5)] == [h.id for h in fuse(vector, lone, 5)]
+    assert [h.id for h in fuse(vector, [], 5)] == ids[:5]
+    assert [h.id for h in fuse(vector, ranking(["d9"], [3.0]), 3)] == ["d0", "d1", "d9"]  # a lone match: middling
+
+
+def test_a_deeper_hybrid_search_maps_each_score_as_a_shallower_one_does() -> None:
+    """A search for more hits reads each list deeper, but a score's place on its list's spread is measured on the
+    list's first ``SPREAD_HITS``: the top hits keep their fused values whatever ``limit`` was asked."""
+    scores = list(np.sort(np.random.default_rng(5).gamma(2.0, size=hybrid_depth(100)))[::-1])
+    assert hybrid_depth(10) == SPREAD_HITS < len(scores)
+    assert spread_scores(scores)[:SPREAD_HITS] == pytest.approx(spread_scores(scores[:SPREAD_HITS]))
 
 
 def test_failed_write_leaves_collection_unchanged(store: Store) -> None:

@@ -39,6 +39,7 @@ ORIGINS = {
     "stackoverflow-retrieval": BUILD.LINKSO,
     "insuranceqa-similarity": BUILD.INSURANCEQA,
     "qatarliving-similarity": BUILD.IYAS,
+    "qatarliving-retrieval": BUILD.IYAS,
     "trec-classification": BUILD.IYAS,
     "offensive-classification": BUILD.TWEETEVAL,
     "insuranceqa-clustering": BUILD.INSURANCEQA,
@@ -148,13 +149,13 @@ def _origin(mirrors: Path, repo: str, files: dict[str, bytes]) -> tuple[str, str
     return repo, git("rev-parse", "HEAD").strip()
 
 
-def _cqa_xml(subject: str, body: str, grades: list[str]) -> bytes:
+def _cqa_xml(qid: str, subject: str, body: str, grades: list[str]) -> bytes:
     comments = "".join(
-        f'<Comment CID="c{i}" CGOLD="{g}"><CSubject>s</CSubject><CBody>reply {i} {g}</CBody></Comment>'
+        f'<Comment CID="{qid}_C{i}" CGOLD="{g}"><CSubject>s</CSubject><CBody>reply {i} {g}</CBody></Comment>'
         for i, g in enumerate(grades)
     )
     return (
-        f'<root><Question QID="q" QCATEGORY="Cars"><QSubject>{subject}</QSubject><QBody>{body}</QBody>{comments}'.encode()
+        f'<root><Question QID="{qid}" QCATEGORY="Cars"><QSubject>{subject}</QSubject><QBody>{body}</QBody>{comments}'.encode()
         + b"</Question></root>"
     )
 
@@ -176,8 +177,10 @@ def small_origins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     trec += ["NUM:temp How hot is it ?", "HUM:ind Who is Pel\xe9 ?"]
     iyas = {
         BUILD.TREC_FILE: "\n".join(trec).encode("latin-1") + b"\n",
-        BUILD.CQA_FILES[0]: _cqa_xml("Car price", "Is 54k a good price for a Lancer?", ["Good", "Dialogue", "Bad"]),
-        BUILD.CQA_FILES[1]: _cqa_xml("Visa", "Visa rules for my wife?", ["Potential", "Not English"]),
+        BUILD.CQA_FILES[0]: _cqa_xml(
+            "Q1", "Car price", "Is 54k a good price for a Lancer?", ["Good", "Dialogue", "Bad"]
+        ),
+        BUILD.CQA_FILES[1]: _cqa_xml("Q2", "Visa", "Visa rules for my wife?", ["Potential", "Not English"]),
     }
     tweets = {
         f"{BUILD.OFFENSIVE_DIR}/train_text.txt": "".join(f"@user tweet  {i}\n" for i in range(25)).encode(),
@@ -228,6 +231,19 @@ def test_builder_output_reads_through_the_training_data_path(name: str, small_or
         assert data.label_names == ["auto-insurance", "life-insurance"] and len(data) == 24
     else:
         assert data.label_names == ["not-offensive", "offensive"] and "@user tweet 0" in data.texts
+
+
+def test_forum_retrieval_set_judges_good_replies_against_every_reply(small_origins: Path, tmp_path: Path) -> None:
+    """qatarliving-retrieval: every reply is a document, a question with a good reply is a query, and only its good
+    replies are relevant (its other replies stay in the corpus as distractors)."""
+    out = tmp_path / "qatarliving-retrieval"
+    BUILD.BUILDERS["qatarliving-retrieval"](small_origins, out)
+    data = for_kind(read_source(str(out)), "retrieval")
+    assert isinstance(data, PairSet)
+    assert data.queries == {"Q1": "Car price. Is 54k a good price for a Lancer?"}
+    assert {d: set(r) for d, r in data.relevant.items()} == {"Q1": {"Q1_C0"}}
+    assert sorted(data.corpus) == ["Q1_C0", "Q1_C1", "Q1_C2", "Q2_C0", "Q2_C1"]
+    assert data.corpus["Q1_C1"] == "reply 1 Dialogue"
 
 
 def test_a_rebuild_that_disagrees_with_its_record_fails(small_origins: Path, tmp_path: Path) -> None:

@@ -25,9 +25,9 @@ class SearchInput(ToolInput):
     filter: FilterField
     mode: Literal["vector", "hybrid"] = Field(
         default="vector",
-        description="'vector': cosine similarity; 'hybrid': vector + BM25 keywords, fused by rank (hit scores are then "
-        "fusion scores, not cosines). Hybrid helps where exact terms, names or numbers carry the match; on "
-        "natural-language questions it measured below 'vector' (docs/hybrid.md)",
+        description="'vector': cosine similarity; 'hybrid': vector + BM25 keywords, score-fused (hit scores are then fusion "
+        "scores, not cosines). Hybrid helps where exact terms, names or numbers carry the match; on some "
+        "natural-language question sets it measured below 'vector' (docs/hybrid.md)",
     )
     rerank: bool | str = Field(
         default=False,

@@ -244,6 +244,27 @@ def build_cqa_similarity(mirrors: Path, out: Path) -> str:
     return f"{write_jsonl(out / 'train.jsonl', rows)} pairs"
 
 
+def build_cqa_retrieval(mirrors: Path, out: Path) -> str:
+    """Qatar Living forum questions -> the replies SemEval-2015 Task 3's annotators judged good answers to them. Every
+    reply of every thread is a document (good, potential, bad and dialogue alike), so a question's own thread's other
+    replies, which share its words, are its hardest distractors."""
+    src = Source(mirrors, IYAS)
+    corpus: dict[str, str] = {}
+    queries: dict[str, str] = {}
+    good: dict[str, list[str]] = {}
+    for path in CQA_FILES:
+        for question in ET.fromstring(src.text(path)).iter("Question"):
+            text = _cqa_text(question.findtext("QSubject"), question.findtext("QBody"))
+            for comment in question.iter("Comment"):
+                reply = clean(comment.findtext("CBody") or "")
+                if reply:
+                    corpus[comment.get("CID", "")] = reply
+                    if text and comment.get("CGOLD") == "Good":
+                        queries[question.get("QID", "")] = text
+                        good.setdefault(question.get("QID", ""), []).append(comment.get("CID", ""))
+    return write_beir(out, corpus, queries, good, split="train")
+
+
 def trec_questions(mirrors: Path) -> list[tuple[str, str]]:
     """(question, ``COARSE:fine`` type) of TREC's 5,452 training questions, tokenisation undone where it is safe."""
     out = []
@@ -326,6 +347,7 @@ BUILDERS: dict[str, Callable[[Path, Path], str]] = {
     "stackoverflow-retrieval": build_stackoverflow,
     "insuranceqa-similarity": build_insuranceqa_similarity,
     "qatarliving-similarity": build_cqa_similarity,
+    "qatarliving-retrieval": build_cqa_retrieval,
     "trec-classification": build_trec_classification,
     "offensive-classification": build_offensive_classification,
     "insuranceqa-clustering": build_insuranceqa_clustering,

@@ -3,7 +3,7 @@
 ``vector`` is exact cosine search over the whole corpus (:func:`taskvec.metrics.exact_search`). ``hybrid`` is
 what ``search(mode="hybrid")`` returns: the documents and their vectors are written to a temporary LanceDB
 collection and every query goes through :meth:`taskvec.store.Store.search`, so the figure is that of the store's
-own fusion (the cosine ranking and LanceDB's BM25, reciprocal-rank fused), not of a re-implementation of it. What
+own fusion (the cosine ranking and LanceDB's BM25, fused by ``taskvec.store.queries.fuse``), not of a re-implementation of it. What
 it does not measure: chunking. Each document is one row, as the vector figures encode it, so a long document is
 scored on its first ``max_seq_length`` tokens by the cosine and on all its words by BM25.
 """
@@ -118,8 +118,8 @@ def render_panel(result: dict[str, Any]) -> str:
     from taskvec.eval.panel import comparison_line, scope_note
 
     lines = [
-        f"hybrid panel: task {result['task']!r}, vector search against hybrid search (BM25 fused by reciprocal "
-        f"rank); {result['rounds']} paired bootstrap rounds" + scope_note(result)
+        f"hybrid panel: task {result['task']!r}, vector search against hybrid search (vectors and BM25, "
+        f"score-fused); {result['rounds']} paired bootstrap rounds" + scope_note(result)
     ]
     lines += [comparison_line(n, row, ("vector", "vector"), ("hybrid", "hybrid")) for n, row in result["sets"].items()]
     return "\n".join(lines)

@@ -147,7 +147,15 @@ def run_retrieval(
     else:
         depth = max(ndcg_k, recall_k, mrr_k)
         rankings = first_stage_rankings(mode, space, query_texts, queries, data.docs, docs, data.doc_ids, depth)
-        if mode == "hybrid":  # what the fusion changes, query by query, against the vector search alone
+        if mode == "hybrid":
+            # A search for 10 hits fuses shallower lists than one for 100: the top k is what a search for k returns,
+            # the deeper search fills the rest (recall@100). Then the change against the vector search alone.
+            top = first_stage_rankings(
+                mode, space, query_texts, queries, data.docs, docs, data.doc_ids, max(ndcg_k, mrr_k)
+            )
+            rankings = [
+                [*first, *(d for d in deep if d not in first)] for first, deep in zip(top, rankings, strict=True)
+            ]
             vector = per_query_ndcg(metrics.exact_search(queries, docs, data.doc_ids, depth=ndcg_k), grades, ndcg_k)
             fused = per_query_ndcg(rankings, grades, ndcg_k)
             extra["hybrid"] = {

@@ -55,6 +55,7 @@ from taskvec.store.queries import (
     QueryVector,
     fuse,
     hit,
+    hybrid_depth,
     text_search,
     vector_condition,
     vector_search,
@@ -423,7 +424,7 @@ class Store:
         state = self._state(name)
         check_space(name, state.spaces, space)
         query = np.asarray(vector() if callable(vector) else vector, dtype=np.float32)
-        depth = limit if mode == "vector" else max(limit * 4, 50)
+        depth = limit if mode == "vector" else hybrid_depth(limit)
         table = None
         snapshot = self._snapshot(name, space, state) if self.fast_path and not predicate else None
         if snapshot is not None:
@@ -441,7 +442,7 @@ class Store:
         if mode == "vector":
             return vector_hits[:limit]
         table = table or self._open(name)
-        return fuse([vector_hits, text_search(table, text or "", where(space, predicate), depth)], limit)
+        return fuse(vector_hits, text_search(table, text or "", where(space, predicate), depth), limit)
 
     def _dataset(self, name: str, state: _CollectionState) -> Any:
         """The table's Lance dataset at exactly the version the guard checked, kept open between searches."""
