@@ -3,7 +3,7 @@
 Hybrid search (``search(mode="hybrid")``) fuses the vector ranking and BM25's with the store's ``fuse``
 (``taskvec/store/queries.py``): each list's scores placed on its own mean +- 3 standard deviations, then weighted
 ``1 - w`` and ``w``. This script scores that fusion at each BM25 weight ``w`` (the store's own function, called
-with ``text_weight=w``; ``w = 0`` is vector search), beside reciprocal-rank fusion at equal weights (what hybrid
+with ``keyword_weight=w``; ``w = 0`` is vector search), beside reciprocal-rank fusion at equal weights (what hybrid
 search did before, for reference), each list as deep as the store reads it for ``limit=10``. The queries:
 
 - ``--held-back``: the served ``retrieval`` adapter's training sources, the queries ``taskvec train`` held back from
@@ -36,8 +36,9 @@ import pyarrow as pa
 from taskvec import metrics
 from taskvec.config import Settings
 from taskvec.data.beir import read_beir
+from taskvec.options import KEYWORD_WEIGHT
 from taskvec.results import SearchHit
-from taskvec.store.queries import TEXT_WEIGHT, fuse, hybrid_depth
+from taskvec.store.queries import fuse, hybrid_depth
 from taskvec.store.writer import ensure_text_index
 from taskvec.train.data import carve_validation, read_beir_pairs
 
@@ -126,7 +127,7 @@ def main() -> None:
 
         vector_alone = mean_ndcg([[h.id for h in v[:10]] for v in vector])
         figures = {
-            w: mean_ndcg([[h.id for h in fuse(v, b, 10, text_weight=w)] for v, b in zip(vector, bm25, strict=True)])
+            w: mean_ndcg([[h.id for h in fuse(v, b, 10, keyword_weight=w)] for v, b in zip(vector, bm25, strict=True)])
             for w in args.weights
         }
         rrf = mean_ndcg([reciprocal_rank_fused(v, b) for v, b in zip(vector, bm25, strict=True)])
@@ -149,7 +150,7 @@ def main() -> None:
         }
     picked = pick_weight(gains)
     print("smallest gain per weight: " + ", ".join(f"{w:.2f}: {min(g):+.4f}" for w, g in gains.items() if w > 0))
-    print(f"picked BM25 weight {picked:.2f} (the store uses {TEXT_WEIGHT})")
+    print(f"picked BM25 weight {picked:.2f} (search's default: {KEYWORD_WEIGHT})")
     if args.json_out:
         args.json_out.write_text(json.dumps({"sets": report, "picked": picked}, indent=2) + "\n")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from taskvec import __version__
 from taskvec import cli_commands as commands
 from taskvec.errors import Interrupted, TaskvecError
-from taskvec.options import DEFAULT_CANDIDATES, SEARCH_MODES
+from taskvec.options import DEFAULT_CANDIDATES, KEYWORD_WEIGHT, SEARCH_MODES
 
 EXTENSIONS = ("taskvec.eval.cli", "taskvec.train.cli")  # command groups that import torch as they register
 
@@ -56,6 +56,16 @@ def _task(parser: argparse.ArgumentParser, default: str) -> None:
 def _filter(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--filter", help='metadata filter as JSON, e.g. \'{"lang": "en"}\' or \'{"year": {"$gte": 2020}}\''
+    )
+
+
+def add_keyword_weight_option(parser: argparse.ArgumentParser) -> None:
+    """``--keyword-weight``, for every command that runs a hybrid search (search, eval retrieval, eval panel)."""
+    parser.add_argument(
+        "--keyword-weight",
+        type=float,
+        metavar="W",
+        help=f"with --mode hybrid: BM25's share of the fused score, 0..1 (default {KEYWORD_WEIGHT})",
     )
 
 
@@ -112,6 +122,7 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--mode", choices=SEARCH_MODES, default="vector", help="vector: cosine; hybrid: vector + BM25 keywords"
     )
+    add_keyword_weight_option(p)
     p.add_argument(
         "--rerank",
         nargs="?",
@@ -300,7 +311,7 @@ def for_terminal(text: str) -> str:
     for argument, flag in _LIST_ARGUMENTS.items():
         text = text.replace(argument, flag)
     text = _ARGUMENT.sub(lambda m: f"--{m.group(1).replace('_', '-')} {m.group(2) or m.group(3)}", text)
-    return re.sub(r"\blabel_field\b", "--label-field", text)
+    return re.sub(r"\b(label_field|keyword_weight)\b", lambda m: f"--{m.group(1).replace('_', '-')}", text)
 
 
 def _settings_problem(exc: Exception) -> str | None:

@@ -237,6 +237,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         limit=args.limit,
         filter=args.filter,
         mode=args.mode,
+        keyword_weight=args.keyword_weight,
         rerank=args.rerank,
         candidates=args.candidates,
     )

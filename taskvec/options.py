@@ -53,5 +53,29 @@ class ChunkingOptions:
 DEFAULT_CHUNKING = ChunkingOptions()
 
 DEFAULT_CANDIDATES = 50  # first-stage hits a reranked search rescores
-SEARCH_MODES = ("vector", "hybrid")  # search's first stage: cosine alone, or fused with BM25 by rank
+SEARCH_MODES = ("vector", "hybrid")  # search's first stage: cosine alone, or fused with BM25 by score
+# Hybrid search's share of BM25 in the fused score (the vectors get the rest) where a search names none. Chosen on
+# validation queries of five training domains, never on the held-out panel: the weight whose smallest gain over
+# vector search is largest, the lowest within 0.001 of it (docs/hybrid.md, benchmarks/hybrid_weights.py).
+KEYWORD_WEIGHT = 0.3
 MAX_CANDIDATES = 200  # a pair costs a document's forward pass: bound what one search may ask for
+
+
+def keyword_weight_for(mode: str, weight: float | None) -> float | None:
+    """The BM25 share a search in ``mode`` fuses with: ``weight``, or ``KEYWORD_WEIGHT`` for a hybrid search that
+    names none; None for a vector search, which refuses a weight rather than ignore it."""
+    if weight is None:
+        return KEYWORD_WEIGHT if mode == "hybrid" else None
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0.0 <= weight <= 1.0:
+        raise InvalidInputError(
+            f"keyword_weight must be a number from 0 to 1, got {weight!r}.",
+            field="keyword_weight",
+            fix=f"Pass a share such as {KEYWORD_WEIGHT} (0: the vectors' order, 1: BM25's), or leave it out.",
+        )
+    if mode != "hybrid":
+        raise InvalidInputError(
+            f"keyword_weight weighs BM25 in a hybrid search; this search's mode is {mode!r}.",
+            field="keyword_weight",
+            fix="Pass mode='hybrid' with it, or leave keyword_weight out.",
+        )
+    return float(weight)

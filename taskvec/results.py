@@ -43,7 +43,8 @@ class SearchHit(BaseModel):
     id: str
     text: str
     score: float = Field(
-        description="Cosine similarity (vector mode) or fused score (hybrid: each list's scores spread over its own range, weighted)"
+        description="Cosine similarity (vector mode) or fused score (hybrid: each list's scores placed on its own "
+        "spread, then weighted)"
     )
     metadata: dict[str, Any] = Field(default_factory=dict)
     parent_id: str | None = Field(default=None, description="The document this chunk belongs to, for chunks")
@@ -86,6 +87,7 @@ class SearchResult(BaseModel):
     query: str
     task: str
     mode: str
+    keyword_weight: float | None = Field(default=None, description="Hybrid searches: BM25's share of the fused score")
     space: SpaceInfo
     hits: list[SearchHit]
     reranker: RerankerInfo | None = Field(default=None, description="Reranked searches: the second stage")

@@ -30,7 +30,13 @@ from taskvec.engine.queue import EncodeQueue
 from taskvec.engine.tasks import RERANK_KIND, Role, Task
 from taskvec.errors import InvalidInputError
 from taskvec.ingest.chunking import chunk_documents
-from taskvec.options import DEFAULT_CANDIDATES, DEFAULT_CHUNKING, MAX_CANDIDATES, ChunkingOptions
+from taskvec.options import (
+    DEFAULT_CANDIDATES,
+    DEFAULT_CHUNKING,
+    MAX_CANDIDATES,
+    ChunkingOptions,
+    keyword_weight_for,
+)
 from taskvec.results import (
     ClassifyResult,
     Cluster,
@@ -251,15 +257,18 @@ class TaskvecService(StoreService):
         limit: int = 10,
         filter: str | dict | None = None,
         mode: str = "vector",
+        keyword_weight: float | None = None,
         rerank: bool | str | None = None,
         candidates: int = DEFAULT_CANDIDATES,
         control: CallControl = NO_CONTROL,
     ) -> SearchResult:
-        """Nearest documents in the task's space; with ``rerank`` (True: the default rerank task, or a rerank
+        """Nearest documents in the task's space (``mode="hybrid"``: fused with BM25, which gets ``keyword_weight``
+        of the score, default ``KEYWORD_WEIGHT``); with ``rerank`` (True: the default rerank task, or a rerank
         task's name) the first stage's top ``candidates`` are rescored by the reranker and the best ``limit``
         returned, each hit keeping its first-stage ``score`` beside its ``rerank_score``."""
         t = self.task(task)
         _check_query(query)
+        keyword_weight = keyword_weight_for(mode, keyword_weight)  # the result says which weight it used
         reranker = self.reranker(rerank) if rerank not in (None, False) else None
         if reranker is not None:
             _check_candidates(candidates, limit)
@@ -267,10 +276,23 @@ class TaskvecService(StoreService):
         depth = max(limit, candidates) if reranker is not None else limit
         # The store guards first and asks for the query's vector only then: a refused search costs no encoding.
         hits = self.store.search(
-            collection, space, lambda: self.embed_query(query, t), limit=depth, filter=filter, text=query, mode=mode
+            collection,
+            space,
+            lambda: self.embed_query(query, t),
+            limit=depth,
+            filter=filter,
+            text=query,
+            mode=mode,
+            keyword_weight=keyword_weight,
         )
         result = SearchResult(
-            collection=collection, query=query, task=t.name, mode=mode, space=SpaceInfo.of(space), hits=hits
+            collection=collection,
+            query=query,
+            task=t.name,
+            mode=mode,
+            keyword_weight=keyword_weight,
+            space=SpaceInfo.of(space),
+            hits=hits,
         )
         if reranker is None or not hits:
             return result

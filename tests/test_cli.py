@@ -91,6 +91,12 @@ def test_errors_exit_2_with_a_fix(run, tmp_path: Path) -> None:
     assert "Known tasks" in unknown.stderr
     bad_name = run("index", str(corpus), "-c", "../escape", "-q", ok=False)
     assert "not allowed" in bad_name.stderr
+    unweighed = run("search", "hello", "-c", "demo", "--keyword-weight", "0.5", ok=False)
+    assert "Fix: Pass --mode hybrid with it, or leave --keyword-weight out." in unweighed.stderr
+    weighed = json.loads(
+        run("search", "hello", "-c", "demo", "--mode", "hybrid", "--keyword-weight", "0.9", "--json").stdout
+    )
+    assert weighed["keyword_weight"] == 0.9 and [h["id"] for h in weighed["hits"]] == ["1"]
     bad_filter = run("search", "hello", "-c", "demo", "--filter", "{oops", ok=False)
     assert "not valid JSON" in bad_filter.stderr
 

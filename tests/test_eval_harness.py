@@ -325,7 +325,7 @@ def test_suite_writes_the_table_from_results_and_reference_files(
     assert "0.1235" in rows[f"published MTEB, {name}, no prompt"]  # read from the file, not typed
     # every variant ran on every set; the adapter row only where the task has one (similarity: STS and pairs)
     cells = {(r["folder"], r["row"]): r for r in report["results"]}
-    assert len(cells) == len(SUITE) * 4 + 2  # 3 prompt rows and the default everywhere, the adapter row twice
+    assert len(cells) == len(SUITE) * 4 + 3  # 3 prompt rows and the default everywhere, the adapter row twice, hybrid
     assert ("twitter_url_corpus", "task adapter") in cells
     assert cells[("stsbenchmark", "task adapter")]["adapter"] == str(adapter)
     assert cells[("stsbenchmark", "task adapter")]["space_id"] != cells[("stsbenchmark", "task prompt")]["space_id"]
@@ -360,18 +360,26 @@ def test_suite_writes_the_table_from_results_and_reference_files(
         run_suite(encoder, data_root, out=out, json_out=out.with_suffix(".json"), seed_sets=2, only=["nope"])
 
 
-def test_suite_adds_a_reranked_row_to_retrieval_columns_where_a_reranker_is_served(
+def test_suite_adds_hybrid_and_reranked_rows_to_retrieval_columns(
     tiny_model_dir: Path, data_root: Path, tmp_path: Path
 ) -> None:
     from test_rerank import save_rerank_adapter
 
     from taskvec.engine import Encoder
-    from taskvec.eval.suite import RERANK_ROW
+    from taskvec.eval.suite import HYBRID_ROW, RERANK_ROW
+    from taskvec.options import KEYWORD_WEIGHT
 
     out = tmp_path / "quality.md"
     plain = run_suite(Encoder(tiny_model_dir, device="cpu"), data_root, out=out, json_out=out.with_suffix(".json"),
                       seed_sets=2, sets=SUITE[:2])  # fmt: skip
     assert RERANK_ROW not in out.read_text() and all(r["row"] != RERANK_ROW for r in plain["results"])
+    cells = {(r["folder"], r["row"]): r for r in plain["results"]}
+    hybrid = cells[("scifact", HYBRID_ROW)]  # every retrieval column has the hybrid search's row, a reranker or not
+    assert ("stsbenchmark", HYBRID_ROW) not in cells
+    assert hybrid["details"]["mode"] == "hybrid" and hybrid["details"]["keyword_weight"] == KEYWORD_WEIGHT
+    assert hybrid["details"]["hybrid"]["vector"] == pytest.approx(cells[("scifact", "default")]["value"])
+    row = next(line for line in out.read_text().splitlines() if line.startswith(f"| {HYBRID_ROW} |"))
+    assert f"{hybrid['value']:.4f}" in row and row.count("–") == 1
     for name, scale in (("zero", 0.0), ("moved", 1.0)):
         save_rerank_adapter(tiny_model_dir, tmp_path / name, seed=3, head_scale=scale)
         (tmp_path / f"{name}.toml").write_text(f'[tasks.rerank]\nkind = "rerank"\nadapter = "{tmp_path / name}"\n')

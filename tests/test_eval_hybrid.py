@@ -14,6 +14,7 @@ from panel_files import make_panel
 
 from taskvec.eval import cli
 from taskvec.eval.hybrid import first_stage_rankings
+from taskvec.options import KEYWORD_WEIGHT
 from taskvec.spaces import EmbeddingSpace
 
 SPACE = EmbeddingSpace("toy", "f" * 16, "retrieval", "", "", None, None, "mean", True, 128, 8)
@@ -57,7 +58,13 @@ def test_eval_retrieval_hybrid_reports_the_change_against_vector(tiny_model_dir:
     assert record["details"]["mode"] == "hybrid" and vector["details"]["mode"] == "vector"
     assert fused["vector"] == pytest.approx(vector["value"]) and fused["hybrid"] == pytest.approx(record["value"])
     assert fused["change"] == pytest.approx(record["value"] - vector["value"])
-    assert "hybrid against vector search: nDCG@10" in out
+    assert f"hybrid (BM25 weight {KEYWORD_WEIGHT}) against vector search: nDCG@10" in out
+    assert record["details"]["keyword_weight"] == KEYWORD_WEIGHT and vector["details"]["keyword_weight"] is None
+    assert cli.main([*base, "--mode", "hybrid", "--keyword-weight", "0"]) == 0  # all vectors: vector search's figure
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["value"] == pytest.approx(vector["value"])
+    assert cli.main([*base, "--keyword-weight", "0.5"]) == 2  # a weight without --mode hybrid: refused by name
+    err = capsys.readouterr().err
+    assert "(field: --keyword-weight)" in err and "Pass --mode hybrid with it" in err  # the terminal's spelling
 
 
 def test_two_stages_over_a_hybrid_first_stage(tiny_encoder) -> None:
@@ -116,8 +123,9 @@ def test_the_weight_study_reads_the_stores_fusion_and_picks_by_its_rule() -> Non
     two within 0.001, or its figures and its pick would describe something else."""
     from helpers import load_benchmark
 
+    from taskvec.options import KEYWORD_WEIGHT
     from taskvec.results import SearchHit
-    from taskvec.store.queries import TEXT_WEIGHT, fuse, hybrid_depth
+    from taskvec.store.queries import fuse, hybrid_depth
 
     def hits(ids: np.ndarray, scores: np.ndarray) -> list[SearchHit]:
         return [SearchHit(id=str(i), text="", score=float(s)) for i, s in zip(ids, scores, strict=True)]
@@ -129,8 +137,8 @@ def test_the_weight_study_reads_the_stores_fusion_and_picks_by_its_rule() -> Non
     for _ in range(20):
         vector = hits(rng.permutation(ids)[:25], np.sort(rng.random(25))[::-1])
         bm25 = hits(rng.permutation(ids)[:15], np.sort(rng.random(15) * 9)[::-1])
-        assert [h.id for h in fuse(vector, bm25, 10, text_weight=0.0)] == [h.id for h in vector[:10]]
-        assert fuse(vector, bm25, 10) == fuse(vector, bm25, 10, text_weight=TEXT_WEIGHT)
+        assert [h.id for h in fuse(vector, bm25, 10, keyword_weight=0.0)] == [h.id for h in vector[:10]]
+        assert fuse(vector, bm25, 10) == fuse(vector, bm25, 10, keyword_weight=KEYWORD_WEIGHT)
     gains = {0.0: [0.0, 0.0], 0.1: [0.02, 0.001], 0.2: [0.03, 0.0095], 0.3: [0.05, 0.0102], 0.4: [0.06, -0.01]}
     assert study.pick_weight(gains) == 0.2
     assert study.pick_weight({**gains, 0.2: [0.03, 0.009]}) == 0.3

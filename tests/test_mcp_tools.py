@@ -20,6 +20,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from taskvec import service as service_module
+from taskvec.options import KEYWORD_WEIGHT
 from taskvec.server import build_server
 from taskvec.service import TaskvecService
 from taskvec.store import DocumentLimits, Store, lance_store
@@ -87,6 +88,15 @@ async def test_search_filter_limit_and_hybrid_mode(tiny_service: TaskvecService)
         assert len(found["hits"]) == 3 and all(h["metadata"]["room"] in ("bath", "kitchen") for h in found["hits"])
         hybrid = await call_ok(client, "search", {"collection": "home", "query": DOCS[4]["text"], "mode": "hybrid"})
         assert hybrid["mode"] == "hybrid" and hybrid["hits"][0]["id"] == "grout"
+        assert hybrid["keyword_weight"] == KEYWORD_WEIGHT and shed["keyword_weight"] is None
+        keywords = {"collection": "home", "query": DOCS[4]["text"], "mode": "hybrid", "keyword_weight": 1.0}
+        assert (await call_ok(client, "search", keywords))["keyword_weight"] == 1.0
+        for bad, needle in (
+            ({**keywords, "keyword_weight": 2}, "keyword_weight"),
+            ({**keywords, "mode": "vector"}, "mode='hybrid'"),
+        ):
+            refused = await client.call_tool("search", bad)
+            assert refused.is_error and needle in refused.content[0].text
 
 
 async def test_similar_keeps_only_hits_above_the_threshold(tiny_service: TaskvecService) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from taskvec.errors import InvalidInputError, SpaceMismatchError, UnknownCollectionError
+from taskvec.options import KEYWORD_WEIGHT
 from taskvec.results import SearchHit
 from taskvec.spaces import EmbeddingSpace
 from taskvec.store import Document, DocumentLimits, Store, validate_documents
@@ -160,6 +161,30 @@ def test_hybrid_search_fuses_keyword_and_vector(store: Store) -> None:
     assert {hits[0].id, hits[1].id} == {"b", "c"}
     with pytest.raises(InvalidInputError, match="mode"):
         store.search("docs", RETRIEVAL, vector, mode="semantic")
+
+
+def test_hybrid_keyword_weight_runs_from_the_vectors_to_the_keywords(store: Store) -> None:
+    """keyword_weight 0 is the vector ranking, 1 puts the keyword hit first; a weight out of 0..1, or one given to a
+    vector search, is refused by name with the fix."""
+    vector = unit(4)[1]
+    by_vector = [h.id for h in store.search("docs", RETRIEVAL, vector, limit=4)]
+
+    def hybrid(weight: float | None) -> list[str]:
+        found = store.search(
+            "docs", RETRIEVAL, vector, limit=4, text="stock markets", mode="hybrid", keyword_weight=weight
+        )
+        return [h.id for h in found]
+
+    assert hybrid(0.0) == by_vector and by_vector[0] == "b"
+    assert hybrid(1.0)[0] == "c"
+    assert hybrid(None) == hybrid(KEYWORD_WEIGHT)
+    for weight, needle in ((1.5, "from 0 to 1"), (-0.1, "from 0 to 1"), (True, "from 0 to 1")):
+        with pytest.raises(InvalidInputError, match=needle) as refused:
+            hybrid(weight)
+        assert refused.value.field == "keyword_weight"
+    with pytest.raises(InvalidInputError, match="mode is 'vector'") as refused:
+        store.search("docs", RETRIEVAL, vector, keyword_weight=0.5)
+    assert refused.value.field == "keyword_weight" and "mode='hybrid'" in refused.value.fix
 
 
 def test_hybrid_fusion_follows_a_keyword_hit_only_where_it_stands_out() -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from taskvec.control import CallControl
-from taskvec.options import DEFAULT_CANDIDATES, MAX_CANDIDATES
+from taskvec.options import DEFAULT_CANDIDATES, KEYWORD_WEIGHT, MAX_CANDIDATES
 from taskvec.results import SearchResult
 from taskvec.store.queries import MAX_LIMIT
 from taskvec.tools.common import CollectionField, FilterField, task_field
@@ -25,9 +25,16 @@ class SearchInput(ToolInput):
     filter: FilterField
     mode: Literal["vector", "hybrid"] = Field(
         default="vector",
-        description="'vector': cosine similarity; 'hybrid': vector + BM25 keywords, score-fused (hit scores are then fusion "
-        "scores, not cosines). Hybrid helps where exact terms, names or numbers carry the match; on some "
+        description="'vector': cosine similarity; 'hybrid': vector + BM25 keywords, score-fused (hit scores are then "
+        "fusion scores, not cosines). Hybrid helps where exact terms, names or numbers carry the match; on some "
         "natural-language question sets it measured below 'vector' (docs/hybrid.md)",
+    )
+    keyword_weight: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=f"mode='hybrid' only: BM25's share of the fused score, 0..1 (default {KEYWORD_WEIGHT}); raise it "
+        "where exact words decide (codes, names, jargon), lower it for questions in everyday words",
     )
     rerank: bool | str = Field(
         default=False,
@@ -49,6 +56,7 @@ def _search(service: TaskvecService, params: SearchInput, control: CallControl) 
         limit=params.limit,
         filter=params.filter,
         mode=params.mode,
+        keyword_weight=params.keyword_weight,
         rerank=params.rerank or None,
         candidates=params.candidates,
         control=control,

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from taskvec.errors import InvalidInputError
 from taskvec.eval.checks import ENCODE_BATCH, FEW_SHOT_DRAWS, MODES
 from taskvec.eval.variants import ADAPTER_CHOICES, DEFAULT_TASKS, PROMPT_CHOICES, Variant
-from taskvec.options import DEFAULT_CANDIDATES, SEARCH_MODES
+from taskvec.options import DEFAULT_CANDIDATES, SEARCH_MODES, keyword_weight_for
 
 if TYPE_CHECKING:
     from taskvec.engine import Encoder
@@ -175,6 +175,8 @@ def _populate(parser: argparse.ArgumentParser) -> None:
 
 
 def add_mode_option(parser: argparse.ArgumentParser, help: str | None = None) -> None:
+    from taskvec.cli import add_keyword_weight_option
+
     parser.add_argument(
         "--mode",
         choices=SEARCH_MODES,
@@ -183,6 +185,7 @@ def add_mode_option(parser: argparse.ArgumentParser, help: str | None = None) ->
         or "the first stage: exact cosine search, or hybrid (fused with BM25, as search(mode='hybrid') does; "
         "also prints the change against vector search) (default: vector)",
     )
+    add_keyword_weight_option(parser)
 
 
 def _positive(text: str) -> int:
@@ -238,7 +241,7 @@ def _run_one(args: argparse.Namespace) -> int:
     if kind == "clustering":
         options.update(runs=args.runs)
     if kind == "retrieval":
-        options.update(mode=args.mode)
+        options.update(mode=args.mode, keyword_weight=keyword_weight_for(args.mode, args.keyword_weight))
     if kind == "retrieval" and args.rerank:
         options.update(rerank=args.rerank, candidates=args.candidates)
     variant = Variant(args.prompt, args.adapter)
@@ -264,9 +267,10 @@ def _run_one(args: argparse.Namespace) -> int:
     if "hybrid" in result.details:
         fused = result.details["hybrid"]
         print(
-            f"  hybrid against vector search: nDCG@10 {fused['vector']:.4f} -> {fused['hybrid']:.4f} (change "
-            f"{fused['change']:+.4f} ± {fused['change_std']:.4f} bootstrap sd over queries; {fused['queries_better']} "
-            f"better, {fused['queries_worse']} worse)"
+            f"  hybrid (BM25 weight {result.details['keyword_weight']}) against vector search: nDCG@10 "
+            f"{fused['vector']:.4f} -> {fused['hybrid']:.4f} (change {fused['change']:+.4f} ± "
+            f"{fused['change_std']:.4f} bootstrap sd over queries; {fused['queries_better']} better, "
+            f"{fused['queries_worse']} worse)"
         )
     if args.json:
         print(json.dumps(record, sort_keys=True))
@@ -408,6 +412,8 @@ def panel_command(args: argparse.Namespace, root: Path) -> str:
         words.append(f"--adapter {args.adapter}")
     if args.mode != "vector":
         words.append(f"--mode {args.mode}")
+    if args.keyword_weight is not None:
+        words.append(f"--keyword-weight {args.keyword_weight}")
     if args.rerank:
         words.append(f"--rerank {args.rerank} --candidates {args.candidates}")
     words.append(f"--panel-root {root}")

@@ -3,9 +3,10 @@
 ``vector`` is exact cosine search over the whole corpus (:func:`taskvec.metrics.exact_search`). ``hybrid`` is
 what ``search(mode="hybrid")`` returns: the documents and their vectors are written to a temporary LanceDB
 collection and every query goes through :meth:`taskvec.store.Store.search`, so the figure is that of the store's
-own fusion (the cosine ranking and LanceDB's BM25, fused by ``taskvec.store.queries.fuse``), not of a re-implementation of it. What
-it does not measure: chunking. Each document is one row, as the vector figures encode it, so a long document is
-scored on its first ``max_seq_length`` tokens by the cosine and on all its words by BM25.
+own fusion (the cosine ranking and LanceDB's BM25, fused by ``taskvec.store.queries.fuse``), not of a
+re-implementation of it. What it does not measure: chunking. Each document is one row, as the vector figures
+encode it, so a long document is scored on its first ``max_seq_length`` tokens by the cosine and on all its words
+by BM25.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from taskvec import metrics
 from taskvec.errors import InvalidInputError
-from taskvec.options import SEARCH_MODES
+from taskvec.options import SEARCH_MODES, keyword_weight_for
 from taskvec.spaces import EmbeddingSpace
 
 _COLLECTION = "eval"
@@ -43,10 +44,13 @@ def first_stage_rankings(
     doc_vectors: np.ndarray,
     doc_ids: Sequence[str],
     depth: int,
+    keyword_weight: float | None = None,
 ) -> list[list[str]]:
     """Each query's best ``depth`` document ids, best first, as search in ``mode`` ranks them; a hybrid search
-    needs the ``space`` the vectors were made in (the store files them under it)."""
-    if check_mode(mode) == "vector":
+    needs the ``space`` the vectors were made in (the store files them under it) and fuses with BM25 at
+    ``keyword_weight`` (default: search's own)."""
+    keyword_weight_for(check_mode(mode), keyword_weight)  # a weight for a vector search is refused, not ignored
+    if mode == "vector":
         return metrics.exact_search(query_vectors, doc_vectors, doc_ids, depth=depth)
     if space is None:
         raise ValueError("a hybrid first stage needs the space the vectors were made in")
@@ -57,7 +61,12 @@ def first_stage_rankings(
         documents = [Document(id=i, text=t) for i, t in zip(doc_ids, docs, strict=True)]
         store.upsert(_COLLECTION, documents, np.asarray(doc_vectors, dtype=np.float32), space)
         return [
-            [h.id for h in store.search(_COLLECTION, space, vector, limit=depth, text=text, mode="hybrid")]
+            [
+                h.id
+                for h in store.search(
+                    _COLLECTION, space, vector, limit=depth, text=text, mode="hybrid", keyword_weight=keyword_weight
+                )
+            ]
             for text, vector in zip(query_texts, query_vectors, strict=True)
         ]
 
@@ -73,6 +82,7 @@ def run_hybrid_panel(
     rounds: int | None = None,
     cache: Path | None = None,
     report: Callable[[str, dict[str, Any]], None] | None = None,
+    keyword_weight: float | None = None,
 ) -> dict[str, Any]:
     """Every retrieval set of the held-out panel (docs/panel.md) searched by the served ``task`` twice, by vector
     and by hybrid search, from the same vectors: nDCG@10 of both and the change's verdict against 1.96 standard
@@ -97,7 +107,17 @@ def run_hybrid_panel(
         queries, docs = runner.embed(units.queries, "query"), runner.embed(units.docs, "document")
         figures = {
             mode: bootstrap.per_query_ndcg(
-                first_stage_rankings(mode, space, units.queries, queries, units.docs, docs, units.doc_ids, 10),
+                first_stage_rankings(
+                    mode,
+                    space,
+                    units.queries,
+                    queries,
+                    units.docs,
+                    docs,
+                    units.doc_ids,
+                    10,
+                    keyword_weight if mode == "hybrid" else None,  # the vector reading takes none
+                ),
                 units.grades,
             )
             for mode in SEARCH_MODES
@@ -107,6 +127,7 @@ def run_hybrid_panel(
             report(ps.name, rows[ps.name])
     return {
         "task": task,
+        "keyword_weight": keyword_weight_for("hybrid", keyword_weight),
         "space": space.describe(),
         "dtype": encoder.describe()["dtype"],
         **panel_scope(Path(root), "retrieval", chosen, sample, rounds),
@@ -119,7 +140,8 @@ def render_panel(result: dict[str, Any]) -> str:
 
     lines = [
         f"hybrid panel: task {result['task']!r}, vector search against hybrid search (vectors and BM25, "
-        f"score-fused); {result['rounds']} paired bootstrap rounds" + scope_note(result)
+        f"score-fused, BM25 weight {result['keyword_weight']}); {result['rounds']} paired bootstrap rounds"
+        + scope_note(result)
     ]
     lines += [comparison_line(n, row, ("vector", "vector"), ("hybrid", "hybrid")) for n, row in result["sets"].items()]
     return "\n".join(lines)
@@ -138,7 +160,8 @@ def run_panel_command(args: Any, root: Path) -> int:
             field=name,
             fix=f"Drop {name}; train or name the task's adapter in the tasks file to measure another one.",
         )
-    result = run_hybrid_panel(record_encoder(args), args.task, root, **panel_options(args))
+    weight = keyword_weight_for(args.mode, args.keyword_weight)  # a bad weight fails before the model loads
+    result = run_hybrid_panel(record_encoder(args), args.task, root, keyword_weight=weight, **panel_options(args))
     result["command"] = panel_command(args, root)
     print(render_panel(result))
     if args.json_out:

@@ -20,7 +20,7 @@ from taskvec.engine.rerank import Reranker, build_reranker
 from taskvec.engine.tasks import RERANK_KIND
 from taskvec.eval.bootstrap import BOOTSTRAP_SAMPLES, paired_spread, per_query_ndcg
 from taskvec.eval.hybrid import first_stage_rankings
-from taskvec.options import DEFAULT_CANDIDATES
+from taskvec.options import DEFAULT_CANDIDATES, keyword_weight_for
 from taskvec.spaces import EmbeddingSpace
 
 
@@ -55,12 +55,13 @@ def rerank_rankings(
     same_space: bool,
     mode: str = "vector",
     space: EmbeddingSpace | None = None,
+    keyword_weight: float | None = None,
 ) -> TwoStage:
     """The first stage (search in ``mode``: exact cosine, or ``hybrid`` in the ``space`` the vectors were made in),
     then each query's top ``candidates`` rescored. ``same_space``: the vectors are in the reranker's residual
     space, so their cosines are its first-stage scores, whatever order the first stage put the candidates in."""
     q, d = metrics.normalize_rows(query_vectors), metrics.normalize_rows(doc_vectors)
-    stage_one = first_stage_rankings(mode, space, queries, q, docs, d, doc_ids, candidates)
+    stage_one = first_stage_rankings(mode, space, queries, q, docs, d, doc_ids, candidates, keyword_weight)
     row = {doc_id: i for i, doc_id in enumerate(doc_ids)}
     first, reranked, truncated = [], [], 0
     for i, query in enumerate(queries):
@@ -196,6 +197,7 @@ def run_rerank_panel(
     *,
     candidates: int = DEFAULT_CANDIDATES,
     mode: str = "vector",
+    keyword_weight: float | None = None,
     sample: int | None = None,
     sets: Sequence[str] | None = None,
     rounds: int | None = None,
@@ -227,6 +229,7 @@ def run_rerank_panel(
             same_space=same_space(encoder, reranker, task),
             mode=mode,
             space=encoder.space(task),
+            keyword_weight=keyword_weight,
         )
         first, reranked = per_query_ndcg(stages.first, units.grades), per_query_ndcg(stages.reranked, units.grades)
         row = comparison_row(ps, ("first_stage", first), ("reranked", reranked), rounds)
@@ -239,6 +242,7 @@ def run_rerank_panel(
         "reranker_id": reranker.identity.id,
         "candidates": candidates,
         "mode": mode,
+        "keyword_weight": keyword_weight_for(mode, keyword_weight),
         "dtype": encoder.describe()["dtype"],
         **panel_scope(Path(root), "retrieval", chosen, sample, rounds),
         "sets": rows,
@@ -273,6 +277,7 @@ def run_panel_command(args: Any, root: Path) -> int:
             field="--adapter",
             fix="Drop --adapter/--query-prompt/--document-prompt; the first stage is the task as it is served.",
         )
+    weight = keyword_weight_for(args.mode, args.keyword_weight)  # a bad weight fails before the model loads
     encoder = record_encoder(args)
     if encoder.tasks[args.task].kind != "retrieval":
         raise InvalidInputError(
@@ -294,6 +299,7 @@ def run_panel_command(args: Any, root: Path) -> int:
         root,
         candidates=args.candidates,
         mode=args.mode,
+        keyword_weight=weight,
         **panel_options(args),
     )
     result["command"] = panel_command(args, root)

@@ -23,7 +23,7 @@ from taskvec.engine.encoder import Encoder
 from taskvec.engine.tasks import Role, Task
 from taskvec.eval.datasets import ClassificationData
 from taskvec.eval.variants import DEFAULT_TASKS, Variant
-from taskvec.options import DEFAULT_CANDIDATES
+from taskvec.options import DEFAULT_CANDIDATES, keyword_weight_for
 
 MTEB_SEED = 42  # the seed MTEB gives numpy before sampling few-shot training sets
 MTEB_DEFAULT_SAMPLES_PER_LABEL = 8  # MTEB's default where a task's metadata sets none
@@ -102,15 +102,16 @@ def run_retrieval(
     mrr_k: int = 10,
     show_progress: bool = False,
     mode: str = "vector",
+    keyword_weight: float | None = None,
     rerank: str | None = None,
     candidates: int = DEFAULT_CANDIDATES,
 ) -> EvalResult:
     """Every judged query searched over the whole corpus; nDCG@10 (also recall@100, MRR@10).
 
-    ``mode``: ``vector`` (exact cosine search) or ``hybrid`` (search's fusion with BM25, taskvec.eval.hybrid); a
-    hybrid run also gives ``details["hybrid"]``: nDCG@10 of the vector search on the same queries and the change's
-    spread. ``rerank`` (a rerank task or folder): the first stage's top ``candidates`` are rescored by it and the
-    figures are the two-stage pipeline's; ``details["rerank"]`` holds both stages' nDCG@10 and the change's spread."""
+    ``mode``: ``vector`` (exact cosine search) or ``hybrid`` (search's fusion with BM25 at ``keyword_weight``,
+    taskvec.eval.hybrid); a hybrid run also gives ``details["hybrid"]``: nDCG@10 of the vector search on the same
+    queries and the change's spread. ``rerank`` (a rerank task or folder): the first stage's top ``candidates`` are
+    rescored by it and the figures are the two-stage pipeline's; ``details["rerank"]`` holds both stages' nDCG@10 and the change's spread."""
     from taskvec.eval.bootstrap import paired_spread, per_query_ndcg
     from taskvec.eval.hybrid import first_stage_rankings
 
@@ -121,7 +122,7 @@ def run_retrieval(
     docs = run.encode(data.docs, role="document")
     grades = [data.qrels.get(q, {}) for q in query_ids]
     space = encoder.space(task)
-    extra: dict[str, Any] = {"mode": mode}
+    extra: dict[str, Any] = {"mode": mode, "keyword_weight": keyword_weight_for(mode, keyword_weight)}
     if rerank is not None:  # two stages: the reranked lists hold `candidates` documents (recall@100 counts those)
         from taskvec.eval import rerank as two
 
@@ -138,6 +139,7 @@ def run_retrieval(
             same_space=same,
             mode=mode,
             space=space,
+            keyword_weight=keyword_weight,
         )
         rankings = stages.reranked
         extra["rerank"] = {
@@ -146,13 +148,12 @@ def run_retrieval(
         }
     else:
         depth = max(ndcg_k, recall_k, mrr_k)
-        rankings = first_stage_rankings(mode, space, query_texts, queries, data.docs, docs, data.doc_ids, depth)
+        stage = (mode, space, query_texts, queries, data.docs, docs, data.doc_ids)
+        rankings = first_stage_rankings(*stage, depth, keyword_weight)
         if mode == "hybrid":
             # A search for 10 hits fuses shallower lists than one for 100: the top k is what a search for k returns,
             # the deeper search fills the rest (recall@100). Then the change against the vector search alone.
-            top = first_stage_rankings(
-                mode, space, query_texts, queries, data.docs, docs, data.doc_ids, max(ndcg_k, mrr_k)
-            )
+            top = first_stage_rankings(*stage, max(ndcg_k, mrr_k), keyword_weight)
             rankings = [
                 [*first, *(d for d in deep if d not in first)] for first, deep in zip(top, rankings, strict=True)
             ]

@@ -29,8 +29,10 @@ from taskvec.eval.variants import ABLATION, DEFAULT_TASKS, Variant
 from taskvec.options import DEFAULT_CANDIDATES
 
 DEFAULT_ROW = "default"
+HYBRID_ROW = "default, hybrid search"  # retrieval columns: the default's search with mode="hybrid" (an option)
 RERANK_ROW = "default + rerank"  # retrieval columns, where a reranker ships: the default's top candidates reranked
-ROWS = (*(row for row, _ in ABLATION), DEFAULT_ROW, RERANK_ROW)
+ROWS = (*(row for row, _ in ABLATION), DEFAULT_ROW, HYBRID_ROW, RERANK_ROW)
+OPTIONAL_ROWS = (HYBRID_ROW, RERANK_ROW)  # shown where some column has them
 
 
 @dataclass(frozen=True)
@@ -180,12 +182,16 @@ def run_suite(
                 )
             report["results"].append(record)
             _write(json_out, json.dumps(report, indent=1, sort_keys=True))
-        if entry.kind == "retrieval" and RERANK_KIND in encoder.tasks:
-            result = RUNNERS["retrieval"](encoder, default, data, rerank=RERANK_KIND, **options)
-            report["results"].append({**result.record(Variant()), "row": RERANK_ROW, "folder": entry.folder})
+        pipelines = {HYBRID_ROW: {"mode": "hybrid"}, RERANK_ROW: {"rerank": RERANK_KIND}}
+        if entry.kind != "retrieval":
+            pipelines = {}
+        elif RERANK_KIND not in encoder.tasks:
+            del pipelines[RERANK_ROW]
+        for row, pipeline in pipelines.items():
+            result = RUNNERS["retrieval"](encoder, default, data, **pipeline, **options)
+            report["results"].append({**result.record(Variant()), "row": row, "folder": entry.folder})
             print(
-                f"{entry.folder} / {RERANK_ROW}: {result.metric} {result.value:.4f} ({result.seconds:.0f} s)",
-                file=sys.stderr,
+                f"{entry.folder} / {row}: {result.metric} {result.value:.4f} ({result.seconds:.0f} s)", file=sys.stderr
             )
             _write(json_out, json.dumps(report, indent=1, sort_keys=True))
     _write(json_out, json.dumps(report, indent=1, sort_keys=True))
@@ -260,8 +266,8 @@ def render_markdown(report: dict[str, Any], *, json_name: str = "quality.json") 
         "|---|" + "---|" * len(sets),
         f"| published MTEB, {model_short}, no prompt | " + " | ".join(_published_cell(s) for s in sets) + " |",
     ]
-    reranked = any(r["row"] == RERANK_ROW for r in report["results"])
-    for row in ROWS if reranked else ROWS[:-1]:
+    shown = {r["row"] for r in report["results"]}
+    for row in (r for r in ROWS if r not in OPTIONAL_ROWS or r in shown):
         lines.append(f"| {row} | " + " | ".join(_cell(s, by_cell.get((s["folder"], row)), row) for s in sets) + " |")
     lines += [
         "",
@@ -272,9 +278,15 @@ def render_markdown(report: dict[str, Any], *, json_name: str = "quality.json") 
         "as the ship rule decided on the held-out panel (docs/panel.md): its figure is that of the row named in "
         "brackets, which encodes the same way."
         + (
+            f' *{HYBRID_ROW}* (retrieval): the default\'s search with `mode="hybrid"`, BM25 fused in at its '
+            "default weight; an option a caller picks, not the default (docs/hybrid.md)."
+            if HYBRID_ROW in shown
+            else ""
+        )
+        + (
             f" *{RERANK_ROW}* (retrieval): the default's search with the shipped reranker rescoring its top "
             f"{DEFAULT_CANDIDATES} (docs/rerank.md)."
-            if reranked
+            if RERANK_ROW in shown
             else ""
         ),
         "",

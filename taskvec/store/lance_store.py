@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 
 from taskvec.errors import InvalidInputError, TaskvecError, UnknownCollectionError
-from taskvec.options import SEARCH_MODES
+from taskvec.options import SEARCH_MODES, keyword_weight_for
 from taskvec.results import SearchHit
 from taskvec.spaces import EmbeddingSpace
 from taskvec.store.catalog import CollectionInfo, SpaceCount, check_collection_name
@@ -404,8 +404,10 @@ class Store:
         filter: str | dict | None = None,
         text: str | None = None,
         mode: str = "vector",
+        keyword_weight: float | None = None,
     ) -> list[SearchHit]:
-        """Nearest documents of ``space`` to ``vector`` (cosine), optionally fused with BM25 over ``text``.
+        """Nearest documents of ``space`` to ``vector`` (cosine), optionally fused with BM25 over ``text``
+        (``keyword_weight``: BM25's share of a hybrid search's fused score, default ``KEYWORD_WEIGHT``).
 
         The guard runs once, here, before ``vector`` is asked for: a callable is called only when the collection
         holds the space, so a refused search costs no encoding.
@@ -418,6 +420,7 @@ class Store:
                 field="limit",
                 fix=f"Ask for at most {MAX_LIMIT} results.",
             )
+        weight = keyword_weight_for(mode, keyword_weight)
         predicate = compile_filter(filter)
         if mode == "hybrid" and (not text or not text.strip()):
             raise InvalidInputError("Hybrid search needs the query text.", field="query", fix="Pass the query text.")
@@ -442,7 +445,8 @@ class Store:
         if mode == "vector":
             return vector_hits[:limit]
         table = table or self._open(name)
-        return fuse(vector_hits, text_search(table, text or "", where(space, predicate), depth), limit)
+        assert weight is not None  # keyword_weight_for gives every hybrid search its weight
+        return fuse(vector_hits, text_search(table, text or "", where(space, predicate), depth), limit, weight)
 
     def _dataset(self, name: str, state: _CollectionState) -> Any:
         """The table's Lance dataset at exactly the version the guard checked, kept open between searches."""

@@ -15,16 +15,13 @@ from typing import Any
 import numpy as np
 
 from taskvec.errors import InvalidInputError
+from taskvec.options import KEYWORD_WEIGHT
 from taskvec.results import SearchHit
 from taskvec.spaces import EmbeddingSpace
 from taskvec.store.filters import METADATA_COLUMN
 from taskvec.store.indexes import DEFAULT_POLICY, VECTOR_INDEX, IndexPolicy, nearest
 from taskvec.store.writer import space_clause
 
-# Hybrid search's share of the BM25 list in the fused score (the vectors get the rest). Chosen on validation queries of
-# five training domains, never on the held-out panel: the weight whose smallest gain over vector search is largest,
-# the lower of two that tie (docs/hybrid.md, benchmarks/hybrid_weights.py).
-TEXT_WEIGHT = 0.3
 # Each ranking of a hybrid search reads at least this deep, and its score spread is measured over this many of its
 # best hits whatever the depth: enough hits to place the top ones, and one mapping for every ``limit``.
 SPREAD_HITS = 50
@@ -175,19 +172,19 @@ def text_search(table: Any, text: str, condition: str, limit: int) -> list[Searc
 
 
 def fuse(
-    vector_hits: list[SearchHit], text_hits: list[SearchHit], limit: int, text_weight: float = TEXT_WEIGHT
+    vector_hits: list[SearchHit], text_hits: list[SearchHit], limit: int, keyword_weight: float = KEYWORD_WEIGHT
 ) -> list[SearchHit]:
     """Distribution-based score fusion (Qdrant's DBSF) of a vector ranking and a BM25 ranking.
 
     Each list's scores are placed on the range its own mean +- 3 standard deviations spans, so a hit that stands out
     from its list counts for more than one of a flat list: BM25 speaks up when a rare word singles a document out and
     keeps quiet when every candidate shares the query's words (an everyday question), which is where reciprocal-rank
-    fusion fell below vector search. The fused score is ``(1 - text_weight) * vector + text_weight * BM25``; a
+    fusion fell below vector search. The fused score is ``(1 - keyword_weight) * vector + keyword_weight * BM25``; a
     document missing from one list gets nothing from it.
     """
     scores: dict[str, float] = {}
     first: dict[str, SearchHit] = {}
-    for ranking, weight in ((vector_hits, 1.0 - text_weight), (text_hits, text_weight)):
+    for ranking, weight in ((vector_hits, 1.0 - keyword_weight), (text_hits, keyword_weight)):
         for found, value in zip(ranking, spread_scores([h.score for h in ranking]), strict=True):
             scores[found.id] = scores.get(found.id, 0.0) + weight * value
             first.setdefault(found.id, found)
