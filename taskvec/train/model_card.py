@@ -174,6 +174,7 @@ def render(info: dict[str, Any]) -> str:
             "",
         ]
     parts += panel_section(info)
+    parts += other_reads_section(info)
     parts += [
         "## Hyperparameters",
         "",
@@ -270,6 +271,25 @@ def add_panel(folder: Path, panel: dict[str, Any]) -> None:
     info["panel"] = panel
     (folder / INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     write_model_card(folder, info)
+
+
+def other_reads_section(info: dict[str, Any]) -> list[str]:
+    """Sets the adapter was read on outside training, the checks and the panel (``info["other_reads"]``: studies
+    such as the hybrid weight or the update's scale, each with the document that holds its figures), so that the
+    card names every set the adapter was ever checked on."""
+    reads = info.get("other_reads") or []
+    if not reads:
+        return []
+    rows = [[r["set"], r["study"], r["doc"]] for r in reads]
+    return [
+        "## Other sets it was read on",
+        "",
+        "Studies that ran this adapter on sets it did not train on, outside the test and panel figures above; their "
+        "figures are in the documents named (none of these sets decided whether the adapter ships).",
+        "",
+        _table(rows, ["set", "study", "figures"]),
+        "",
+    ]
 
 
 def test_note(info: dict[str, Any]) -> str:
