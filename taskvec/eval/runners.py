@@ -111,7 +111,8 @@ def run_retrieval(
     ``mode``: ``vector`` (exact cosine search) or ``hybrid`` (search's fusion with BM25 at ``keyword_weight``,
     taskvec.eval.hybrid); a hybrid run also gives ``details["hybrid"]``: nDCG@10 of the vector search on the same
     queries and the change's spread. ``rerank`` (a rerank task or folder): the first stage's top ``candidates`` are
-    rescored by it and the figures are the two-stage pipeline's; ``details["rerank"]`` holds both stages' nDCG@10 and the change's spread."""
+    rescored by it and the figures are the two-stage pipeline's; ``details["rerank"]`` holds both stages' nDCG@10
+    and the change's spread."""
     from taskvec.eval.bootstrap import paired_spread, per_query_ndcg
     from taskvec.eval.hybrid import first_stage_rankings
 

@@ -182,11 +182,11 @@ def run_suite(
                 )
             report["results"].append(record)
             _write(json_out, json.dumps(report, indent=1, sort_keys=True))
-        pipelines = {HYBRID_ROW: {"mode": "hybrid"}, RERANK_ROW: {"rerank": RERANK_KIND}}
-        if entry.kind != "retrieval":
-            pipelines = {}
-        elif RERANK_KIND not in encoder.tasks:
-            del pipelines[RERANK_ROW]
+        pipelines: dict[str, dict[str, str]] = {}  # retrieval's other pipelines over the default task
+        if entry.kind == "retrieval":
+            pipelines[HYBRID_ROW] = {"mode": "hybrid"}
+            if RERANK_KIND in encoder.tasks:
+                pipelines[RERANK_ROW] = {"rerank": RERANK_KIND}
         for row, pipeline in pipelines.items():
             result = RUNNERS["retrieval"](encoder, default, data, **pipeline, **options)
             report["results"].append({**result.record(Variant()), "row": row, "folder": entry.folder})
