@@ -92,7 +92,10 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
     _task(p, "retrieval")
     p.add_argument("--text-field", default="text", help="column holding the text in record files (default text)")
     p.add_argument(
-        "--chunk-tokens", type=int, help="chunk size in tokens (TASKVEC_CHUNK_TOKENS; default: the model's limit)"
+        "--chunk-tokens",
+        type=int,
+        help="chunk size in tokens (TASKVEC_CHUNK_TOKENS; default: the model's limit; 96-128 suits long prose, see "
+        "docs/chunking.md)",
     )
     p.add_argument("--chunk-overlap", type=int, help="tokens shared by consecutive chunks (TASKVEC_CHUNK_OVERLAP, 32)")
     p.add_argument("--no-chunking", action="store_true", help="truncate long documents instead of chunking them")
@@ -136,6 +139,12 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_CANDIDATES,
         help="with --rerank: first-stage hits to rescore (%(default)s)",
+    )
+    p.add_argument(
+        "--all-chunks",
+        dest="per_document",
+        action="store_false",
+        help="every matching chunk of a long document is a hit (default: each document once, its best chunk)",
     )
     _settings(p)
     p.set_defaults(func=commands.cmd_search)

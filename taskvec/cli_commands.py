@@ -240,6 +240,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         keyword_weight=args.keyword_weight,
         rerank=args.rerank,
         candidates=args.candidates,
+        per_document=args.per_document,
     )
     if result.reranker is not None:  # show what the second stage changed: its score and the first stage's rank
         lines = [

@@ -88,6 +88,9 @@ class SearchResult(BaseModel):
     task: str
     mode: str
     keyword_weight: float | None = Field(default=None, description="Hybrid searches: BM25's share of the fused score")
+    per_document: bool = Field(
+        default=True, description="Each document at most once, as its best-matching chunk (false: every chunk a hit)"
+    )
     space: SpaceInfo
     hits: list[SearchHit]
     reranker: RerankerInfo | None = Field(default=None, description="Reranked searches: the second stage")

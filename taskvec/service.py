@@ -260,12 +260,14 @@ class TaskvecService(StoreService):
         keyword_weight: float | None = None,
         rerank: bool | str | None = None,
         candidates: int = DEFAULT_CANDIDATES,
+        per_document: bool = True,
         control: CallControl = NO_CONTROL,
     ) -> SearchResult:
         """Nearest documents in the task's space (``mode="hybrid"``: fused with BM25, which gets ``keyword_weight``
         of the score, default ``KEYWORD_WEIGHT``); with ``rerank`` (True: the default rerank task, or a rerank
         task's name) the first stage's top ``candidates`` are rescored by the reranker and the best ``limit``
-        returned, each hit keeping its first-stage ``score`` beside its ``rerank_score``."""
+        returned, each hit keeping its first-stage ``score`` beside its ``rerank_score``. ``per_document``: a
+        chunked document is one hit, its best chunk (False: each chunk is a hit, and a candidate)."""
         t = self.task(task)
         _check_query(query)
         keyword_weight = keyword_weight_for(mode, keyword_weight)  # the result says which weight it used
@@ -284,6 +286,7 @@ class TaskvecService(StoreService):
             text=query,
             mode=mode,
             keyword_weight=keyword_weight,
+            per_document=per_document,
         )
         result = SearchResult(
             collection=collection,
@@ -291,6 +294,7 @@ class TaskvecService(StoreService):
             task=t.name,
             mode=mode,
             keyword_weight=keyword_weight,
+            per_document=per_document,
             space=SpaceInfo.of(space),
             hits=hits,
         )

@@ -119,6 +119,10 @@ def test_index_takes_its_chunking_defaults_from_the_settings(run, monkeypatch, t
     small = json.loads(run("index", str(corpus), "-c", "chunks", "-q", "--json").stdout)
     bigger = json.loads(run("index", str(corpus), "-c", "chunks", "-q", "--json", "--chunk-tokens", "40").stdout)
     assert small["chunks"] > bigger["chunks"] > 1 and bigger["removed"] == small["chunks"] - bigger["updated"]
+    documents = json.loads(run("search", "word7", "-c", "chunks", "--json").stdout)
+    assert documents["per_document"] is True and [h["parent_id"] for h in documents["hits"]] == ["long"]
+    chunks = json.loads(run("search", "word7", "-c", "chunks", "--json", "--all-chunks").stdout)
+    assert chunks["per_document"] is False and len(chunks["hits"]) == bigger["chunks"]
 
 
 def test_classify_and_cluster(run, tmp_path: Path) -> None:

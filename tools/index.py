@@ -31,7 +31,10 @@ class DocumentInput(ToolInput):  # unknown keys are errors: a misspelt "metadata
 class ChunkingInput(ToolInput):
     enabled: bool = Field(default=True, description="Split documents longer than the model's token limit")
     max_tokens: int | None = Field(
-        default=None, ge=16, description="Chunk size in tokens (default: the server's, else the model's limit)"
+        default=None,
+        ge=16,
+        description="Chunk size in tokens (default: the server's, else the model's limit). For long prose (papers, "
+        "reports, manuals) 96-128 retrieves better; keep the default for code and short posts (docs/chunking.md)",
     )
     overlap: int | None = Field(
         default=None, ge=0, description="Tokens shared by consecutive chunks (default: the server's, 32 unless set)"

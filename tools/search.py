@@ -46,6 +46,12 @@ class SearchInput(ToolInput):
     candidates: int = Field(
         default=DEFAULT_CANDIDATES, ge=1, le=MAX_CANDIDATES, description="With rerank: first-stage hits to rescore"
     )
+    per_document: bool = Field(
+        default=True,
+        description="A long document indexed as chunks comes back once, as its best-matching chunk (its id "
+        "'<doc>#<n>', parent_id the document), so `limit` hits are `limit` documents; false returns every matching "
+        "chunk as a hit of its own",
+    )
 
 
 def _search(service: TaskvecService, params: SearchInput, control: CallControl) -> SearchResult:
@@ -59,6 +65,7 @@ def _search(service: TaskvecService, params: SearchInput, control: CallControl) 
         keyword_weight=params.keyword_weight,
         rerank=params.rerank or None,
         candidates=params.candidates,
+        per_document=params.per_document,
         control=control,
     )
 
@@ -72,7 +79,8 @@ SEARCH = ToolSpec(
         "refused with an error that lists the tasks the collection holds (see describe_collection). Filter on "
         "metadata with a JSON filter; mode='hybrid' adds keyword matching; rerank=true rescores the top candidates "
         "with a cross-encoder (hits then carry rerank_score beside the first-stage score). Returns hits with id, "
-        "text, score and metadata."
+        "text, score and metadata, one per document: a long document indexed as chunks comes back as its best chunk "
+        "(per_document=false: every chunk)."
     ),
     input_model=SearchInput,
     output_model=SearchResult,

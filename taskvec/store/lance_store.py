@@ -53,9 +53,11 @@ from taskvec.store.queries import (
     MAX_LIMIT,
     RESULT_COLUMNS,
     QueryVector,
+    document_key,
     fuse,
     hit,
     hybrid_depth,
+    read_documents,
     text_search,
     vector_condition,
     vector_search,
@@ -405,9 +407,14 @@ class Store:
         text: str | None = None,
         mode: str = "vector",
         keyword_weight: float | None = None,
+        per_document: bool = True,
     ) -> list[SearchHit]:
         """Nearest documents of ``space`` to ``vector`` (cosine), optionally fused with BM25 over ``text``
         (``keyword_weight``: BM25's share of a hybrid search's fused score, default ``KEYWORD_WEIGHT``).
+
+        ``per_document``: a chunked document is one hit, its best-matching chunk (by cosine; in a hybrid search its
+        best chunk in each ranking counts there), so ``limit`` hits are ``limit`` documents; False returns every
+        chunk as a hit of its own.
 
         The guard runs once, here, before ``vector`` is asked for: a callable is called only when the collection
         holds the space, so a refused search costs no encoding.
@@ -420,6 +427,12 @@ class Store:
                 field="limit",
                 fix=f"Ask for at most {MAX_LIMIT} results.",
             )
+        if not isinstance(per_document, bool):
+            raise InvalidInputError(
+                f"per_document must be true or false, got {per_document!r}.",
+                field="per_document",
+                fix="Pass true (each document once, as its best chunk) or false (every chunk a hit).",
+            )
         weight = keyword_weight_for(mode, keyword_weight)
         predicate = compile_filter(filter)
         if mode == "hybrid" and (not text or not text.strip()):
@@ -428,25 +441,37 @@ class Store:
         check_space(name, state.spaces, space)
         query = np.asarray(vector() if callable(vector) else vector, dtype=np.float32)
         depth = limit if mode == "vector" else hybrid_depth(limit)
-        table = None
         snapshot = self._snapshot(name, space, state) if self.fast_path and not predicate else None
         if snapshot is not None:
-            positions, scores = snapshot.search(query, depth)
-            rows = snapshot.columns.take(pa.array(positions, type=pa.int64())).to_pylist()
-            vector_hits = [hit(row, float(score)) for row, score in zip(rows, scores.tolist(), strict=True)]
+
+            def nearest_rows(rows: int) -> list[SearchHit]:
+                positions, scores = snapshot.search(query, rows)
+                found = snapshot.columns.take(pa.array(positions, type=pa.int64())).to_pylist()
+                return [hit(row, float(score)) for row, score in zip(found, scores.tolist(), strict=True)]
+
         else:
             total = sum(rows for _, rows in state.spaces.values())
             share = state.spaces[space.id][1] / total if total else 0.0  # of the rows the space predicate admits
             condition = vector_condition(space, predicate, only_space=share == 1.0)  # the dataset is at state's version
             dataset = self._dataset(name, state)
-            vector_hits = vector_search(
-                dataset, query, condition, depth, self.indexes, share=share, metadata_filter=bool(predicate)
-            )
+
+            def nearest_rows(rows: int) -> list[SearchHit]:
+                return vector_search(
+                    dataset, query, condition, rows, self.indexes, share=share, metadata_filter=bool(predicate)
+                )
+
+        vector_hits = read_documents(nearest_rows, depth, depth) if per_document else nearest_rows(depth)
         if mode == "vector":
             return vector_hits[:limit]
-        table = table or self._open(name)
+        table = self._open(name)
+        condition = where(space, predicate)
+
+        def keyword_rows(rows: int) -> list[SearchHit]:
+            return text_search(table, text or "", condition, rows)
+
+        text_hits = read_documents(keyword_rows, depth, depth) if per_document else keyword_rows(depth)
         assert weight is not None  # keyword_weight_for gives every hybrid search its weight
-        return fuse(vector_hits, text_search(table, text or "", where(space, predicate), depth), limit, weight)
+        return fuse(vector_hits, text_hits, limit, weight, key=document_key if per_document else lambda h: h.id)
 
     def _dataset(self, name: str, state: _CollectionState) -> Any:
         """The table's Lance dataset at exactly the version the guard checked, kept open between searches."""

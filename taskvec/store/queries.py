@@ -33,6 +33,10 @@ def hybrid_depth(limit: int) -> int:
 
 
 MAX_LIMIT = 1000  # hits one search may return
+# A search for documents (``per_document``) of a chunked collection reads deeper until it has ``limit`` distinct
+# documents: each try reads DOCUMENT_DEEPENING times the rows of the last, up to DOCUMENT_READ_ROWS rows.
+DOCUMENT_DEEPENING = 4
+DOCUMENT_READ_ROWS = 8 * MAX_LIMIT
 RESULT_COLUMNS = ["id", "text", METADATA_COLUMN, "parent_id"]  # what a hit holds; each column read costs
 # Postfilter first (see ``vector_search``) where the condition admits at least this share of the rows, asking for
 # OVERFETCH x limit / share nearest rows so that `limit` of them pass with near certainty. Far below it the
@@ -171,8 +175,40 @@ def text_search(table: Any, text: str, condition: str, limit: int) -> list[Searc
     return [hit(r, float(r["_score"])) for r in rows]
 
 
+def document_key(found: SearchHit) -> str:
+    """The document a hit stands for: a chunk's parent, or the hit itself."""
+    return found.parent_id or found.id
+
+
+def best_per_document(hits: list[SearchHit]) -> list[SearchHit]:
+    """Each document once, as its first (best) hit in ``hits``; the order is kept."""
+    seen: set[str] = set()
+    kept = []
+    for found in hits:
+        key = document_key(found)
+        if key not in seen:
+            seen.add(key)
+            kept.append(found)
+    return kept
+
+
+def read_documents(read: Callable[[int], list[SearchHit]], needed: int, depth: int) -> list[SearchHit]:
+    """At least ``needed`` documents where the collection has them, each as its best chunk: ``read(rows)`` returns
+    the best ``rows`` rows, and is called deeper while the chunks of fewer documents fill them."""
+    while True:
+        rows = read(depth)
+        documents = best_per_document(rows)
+        if len(documents) >= needed or len(rows) < depth or depth >= DOCUMENT_READ_ROWS:
+            return documents
+        depth = min(DOCUMENT_READ_ROWS, depth * DOCUMENT_DEEPENING)
+
+
 def fuse(
-    vector_hits: list[SearchHit], text_hits: list[SearchHit], limit: int, keyword_weight: float = KEYWORD_WEIGHT
+    vector_hits: list[SearchHit],
+    text_hits: list[SearchHit],
+    limit: int,
+    keyword_weight: float = KEYWORD_WEIGHT,
+    key: Callable[[SearchHit], str] = lambda found: found.id,
 ) -> list[SearchHit]:
     """Distribution-based score fusion (Qdrant's DBSF) of a vector ranking and a BM25 ranking.
 
@@ -180,14 +216,16 @@ def fuse(
     from its list counts for more than one of a flat list: BM25 speaks up when a rare word singles a document out and
     keeps quiet when every candidate shares the query's words (an everyday question), which is where reciprocal-rank
     fusion fell below vector search. The fused score is ``(1 - keyword_weight) * vector + keyword_weight * BM25``; a
-    document missing from one list gets nothing from it.
+    document missing from one list gets nothing from it. ``key`` says which hits are the same result (by document:
+    :func:`document_key`, where each list holds a document once, its best chunk, and the two may differ); the hit
+    shown is the vector list's where it has one.
     """
     scores: dict[str, float] = {}
     first: dict[str, SearchHit] = {}
     for ranking, weight in ((vector_hits, 1.0 - keyword_weight), (text_hits, keyword_weight)):
         for found, value in zip(ranking, spread_scores([h.score for h in ranking]), strict=True):
-            scores[found.id] = scores.get(found.id, 0.0) + weight * value
-            first.setdefault(found.id, found)
+            scores[key(found)] = scores.get(key(found), 0.0) + weight * value
+            first.setdefault(key(found), found)
     order = sorted(scores, key=lambda i: -scores[i])[:limit]
     return [first[i].model_copy(update={"score": scores[i]}) for i in order]
 

@@ -1,0 +1,156 @@
+"""What a user's top 10 holds when long documents are indexed as chunks: documents, or repeats of one.
+
+``index`` cuts a document longer than the model's token limit into overlapping chunks (the default; 3,681 of
+SciFact's 5,183 documents are cut). Each chunk is a row with its own vector, so a search's best rows can be several
+chunks of one document. ``search(per_document=True)`` (the default) returns each document once, as its best chunk;
+``per_document=False`` returns rows. This script indexes each set's corpus through ``TaskvecService.index`` as a
+user would (``--chunk-tokens``: at another chunk size than index's default) into a temporary store, twice, and
+searches every test query as ``search`` answers it (vector and hybrid mode, ``limit=10``) three ways:
+
+- ``truncated``: ``chunking.enabled=False``, one row per document, its first ``max_seq_length`` tokens (what the
+  harness and MTEB measure);
+- ``chunks``: chunked, every chunk a hit (``per_document=False``: search before documents came back once). A
+  repeat of a document already listed takes a place in the 10 and adds nothing to nDCG;
+- ``documents``: chunked, each document once, as its best chunk (``per_document=True``, the default).
+
+nDCG@10 per set, and each change with its noise (1.96 standard deviations of a paired bootstrap over queries, as
+the panel reads changes) and verdict. Nothing is chosen from these figures: it measures a default, or an option.
+
+    python benchmarks/document_hits.py --data ../shared/data/scifact --dtype bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import taskvec
+from taskvec import metrics
+from taskvec.data.beir import read_beir
+from taskvec.eval.bootstrap import paired_change
+from taskvec.options import DEFAULT_CHUNKING, ChunkingOptions
+
+ROUNDS = 1000
+LIMIT = 10
+REPEAT = "\x00repeat"  # stands in for a hit whose document the list already showed: it earns nothing
+
+
+def shown_documents(hits: list) -> list[str]:
+    """The documents a list of hits shows, in its places: a repeat keeps its place and earns nothing."""
+    seen: set[str] = set()
+    shown = []
+    for found in hits:
+        key = found.parent_id or found.id
+        shown.append(REPEAT if key in seen else key)
+        seen.add(key)
+    return shown
+
+
+def per_query_ndcg(
+    service: taskvec.TaskvecService,
+    texts: list[str],
+    grades: list[dict[str, int]],
+    collection: str,
+    mode: str,
+    per_document: bool,
+) -> np.ndarray:
+    """nDCG@10 of each query's search as ``search`` answers it, repeats of a document earning nothing."""
+    return np.asarray(
+        [
+            metrics.ndcg_at_k(
+                shown_documents(
+                    service.search(text, collection, limit=LIMIT, mode=mode, per_document=per_document).hits
+                ),
+                g,
+                LIMIT,
+            )
+            for text, g in zip(texts, grades, strict=True)
+        ]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", nargs="+", type=Path, required=True, help="BEIR folders (their test split)")
+    parser.add_argument("--modes", nargs="+", default=["vector", "hybrid"])
+    parser.add_argument("--chunk-tokens", type=int, help="chunk size (default: index's, the model's limit)")
+    parser.add_argument("--chunk-overlap", type=int, default=DEFAULT_CHUNKING.overlap)
+    parser.add_argument("--model", help="model folder (default: the bundled one)")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args(argv)
+    chunking = ChunkingOptions(max_tokens=args.chunk_tokens, overlap=args.chunk_overlap)
+    report: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="taskvec-document-hits-") as root:
+        settings = taskvec.Settings(
+            model=args.model,
+            store=str(Path(root) / "store"),
+            dtype=args.dtype,
+            max_documents=10**6,
+            max_call_bytes=2**31,
+        )
+        service = taskvec.build_service(settings)
+        for folder in args.data:
+            data = read_beir(folder, "test")
+            docs = [{"id": i, "text": t} for i, t in zip(data.doc_ids, data.docs, strict=True)]
+            started = time.perf_counter()
+            whole = service.index(f"{data.name}-whole", docs, chunking=ChunkingOptions(enabled=False))
+            cut = service.index(f"{data.name}-cut", docs, chunking=chunking)
+            indexed_s = time.perf_counter() - started
+            query_ids = [q for q in data.queries if any(g > 0 for g in data.qrels.get(q, {}).values())]
+            grades = [data.qrels[q] for q in query_ids]
+            sets: dict[str, dict] = {}
+            texts = [data.queries[q] for q in query_ids]
+            for mode in args.modes:
+                searches = {
+                    "truncated": (f"{data.name}-whole", True),
+                    "chunks": (f"{data.name}-cut", False),
+                    "documents": (f"{data.name}-cut", True),
+                }
+                truncated, chunks, documents = (
+                    per_query_ndcg(service, texts, grades, collection, mode, per_document)
+                    for collection, per_document in searches.values()
+                )
+                sets[mode] = {
+                    "truncated": float(truncated.mean()),
+                    "chunks": float(chunks.mean()),
+                    "documents": float(documents.mean()),
+                    "documents_vs_chunks": paired_change(chunks, documents, ROUNDS),
+                    "documents_vs_truncated": paired_change(truncated, documents, ROUNDS),
+                }
+            report[data.name] = {
+                "chunk_tokens": args.chunk_tokens,
+                "chunk_overlap": args.chunk_overlap,
+                "queries": len(query_ids),
+                "documents": len(docs),
+                "chunked_documents": cut.chunked_documents,
+                "rows": cut.rows_written,
+                "truncated_documents": whole.truncated,
+                "index_seconds": round(indexed_s, 1),
+                "modes": sets,
+            }
+            print(
+                f"{data.name}: {len(query_ids)} queries, {len(docs)} documents ({cut.chunked_documents} cut into "
+                f"{cut.rows_written} rows; {whole.truncated} truncated when not cut), indexed twice in {indexed_s:.0f} s"
+            )
+            for mode, row in sets.items():
+                a, b = row["documents_vs_chunks"], row["documents_vs_truncated"]
+                print(
+                    f"  {mode}: truncated {row['truncated']:.4f}, chunks {row['chunks']:.4f}, documents "
+                    f"{row['documents']:.4f} (vs chunks {a['change']:+.4f} ± {a['noise']:.4f} {a['verdict']}; "
+                    f"vs truncated {b['change']:+.4f} ± {b['noise']:.4f} {b['verdict']})"
+                )
+    if args.json_out:
+        args.json_out.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    main()
