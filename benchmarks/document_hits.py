@@ -13,6 +13,9 @@ searches every test query as ``search`` answers it (vector and hybrid mode, ``li
   repeat of a document already listed takes a place in the 10 and adds nothing to nDCG;
 - ``documents``: chunked, each document once, as its best chunk (``per_document=True``, the default).
 
+With ``--rerank FOLDER`` (a ``taskvec train --task rerank`` adapter) a fourth reading: the documents' search with
+its top ``DEFAULT_CANDIDATES`` reranked, each candidate a document's best chunk.
+
 nDCG@10 per set, and each change with its noise (1.96 standard deviations of a paired bootstrap over queries, as
 the panel reads changes) and verdict. Nothing is chosen from these figures: it measures a default, or an option.
 
@@ -35,7 +38,7 @@ import taskvec
 from taskvec import metrics
 from taskvec.data.beir import read_beir
 from taskvec.eval.bootstrap import paired_change
-from taskvec.options import DEFAULT_CHUNKING, ChunkingOptions
+from taskvec.options import DEFAULT_CANDIDATES, DEFAULT_CHUNKING, ChunkingOptions
 
 ROUNDS = 1000
 LIMIT = 10
@@ -60,13 +63,17 @@ def per_query_ndcg(
     collection: str,
     mode: str,
     per_document: bool,
+    rerank: str | None = None,
 ) -> np.ndarray:
-    """nDCG@10 of each query's search as ``search`` answers it, repeats of a document earning nothing."""
+    """nDCG@10 of each query's search as ``search`` answers it (``rerank``: a rerank task rescoring the first
+    stage's top ``DEFAULT_CANDIDATES``), repeats of a document earning nothing."""
     return np.asarray(
         [
             metrics.ndcg_at_k(
                 shown_documents(
-                    service.search(text, collection, limit=LIMIT, mode=mode, per_document=per_document).hits
+                    service.search(
+                        text, collection, limit=LIMIT, mode=mode, per_document=per_document, rerank=rerank
+                    ).hits
                 ),
                 g,
                 LIMIT,
@@ -82,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--modes", nargs="+", default=["vector", "hybrid"])
     parser.add_argument("--chunk-tokens", type=int, help="chunk size (default: index's, the model's limit)")
     parser.add_argument("--chunk-overlap", type=int, default=DEFAULT_CHUNKING.overlap)
+    parser.add_argument("--rerank", type=Path, help="a rerank adapter folder: also read its rerank of the documents")
     parser.add_argument("--model", help="model folder (default: the bundled one)")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--json-out", type=Path)
@@ -96,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             max_documents=10**6,
             max_call_bytes=2**31,
         )
+        rerank = None
+        if args.rerank is not None:
+            rerank, tasks = "document-hits-rerank", Path(root) / "tasks.toml"
+            tasks.write_text(f'[tasks.{rerank}]\nkind = "rerank"\nadapter = "{args.rerank.resolve()}"\n')
+            settings = settings.model_copy(update={"tasks_file": tasks})
         service = taskvec.build_service(settings)
         for folder in args.data:
             data = read_beir(folder, "test")
@@ -125,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     "documents_vs_chunks": paired_change(chunks, documents, ROUNDS),
                     "documents_vs_truncated": paired_change(truncated, documents, ROUNDS),
                 }
+                if rerank is not None:
+                    reranked = per_query_ndcg(service, texts, grades, f"{data.name}-cut", mode, True, rerank)
+                    sets[mode]["reranked"] = float(reranked.mean())
+                    sets[mode]["reranked_vs_documents"] = paired_change(documents, reranked, ROUNDS)
             report[data.name] = {
                 "chunk_tokens": args.chunk_tokens,
                 "chunk_overlap": args.chunk_overlap,
@@ -147,6 +164,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     f"{row['documents']:.4f} (vs chunks {a['change']:+.4f} ± {a['noise']:.4f} {a['verdict']}; "
                     f"vs truncated {b['change']:+.4f} ± {b['noise']:.4f} {b['verdict']})"
                 )
+                if "reranked" in row:
+                    c = row["reranked_vs_documents"]
+                    print(
+                        f"    reranked top {DEFAULT_CANDIDATES}: {row['reranked']:.4f} "
+                        f"({c['change']:+.4f} ± {c['noise']:.4f} {c['verdict']} vs documents)"
+                    )
     if args.json_out:
         args.json_out.write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -111,3 +111,18 @@ def test_document_hits_reads_three_ways(tiny_model_dir: Path, tmp_path: Path, ch
         row = figures["modes"][mode]
         assert {"truncated", "chunks", "documents"} <= set(row)
         assert row["documents_vs_chunks"]["after"] == pytest.approx(row["documents"])
+
+
+def test_document_hits_reads_a_rerank_of_the_documents(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """An untrained rerank adapter (zero head) scores by the first stage's cosine: its rerank changes nothing."""
+    from test_rerank import save_rerank_adapter
+
+    folder = long_beir(tmp_path / "set", "test")
+    adapter = save_rerank_adapter(tiny_model_dir, tmp_path / "rr", seed=3, head_scale=0.0)
+    args = ["--data", str(folder), "--model", str(tiny_model_dir), "--modes", "vector", "--rerank", str(adapter)]
+    (figures,) = document_hits.main(args).values()
+    row = figures["modes"]["vector"]
+    assert set(figures["modes"]) == {"vector"}
+    assert row["reranked_vs_documents"]["before"] == pytest.approx(row["documents"])
+    assert row["reranked_vs_documents"]["after"] == pytest.approx(row["reranked"])
+    assert row["reranked"] == pytest.approx(row["documents"]) and row["reranked_vs_documents"]["change"] == 0
