@@ -39,7 +39,7 @@ from benchmarks.hybrid_weights import validation_queries
 from taskvec import metrics
 from taskvec.config import Settings
 from taskvec.errors import InvalidInputError
-from taskvec.eval.bootstrap import paired_spread
+from taskvec.eval.bootstrap import paired_spread, per_query_ndcg
 from taskvec.ingest.chunking import chunk_documents
 from taskvec.options import ChunkingOptions
 from taskvec.store.documents import Document
@@ -103,12 +103,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             first, second = name.split("+")
             scores[name] = np.maximum(scores[first], scores[second])
             rows_made[name] = rows_made[first] + rows_made[second]
+        tie_ranks = metrics.lexical_ranks(data.doc_ids)  # ties ordered as the harness orders them
         per_query = {
-            name: np.asarray(
-                [
-                    metrics.ndcg_at_k([data.doc_ids[i] for i in np.argsort(-row, kind="stable")[:10]], g, 10)
-                    for row, g in zip(scores[name], grades, strict=True)
-                ]
+            name: per_query_ndcg(
+                [[data.doc_ids[i] for i in metrics.top_k(row, tie_ranks, 10)] for row in scores[name]], grades
             )
             for name in names
         }

@@ -32,55 +32,45 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import taskvec
-from taskvec import metrics
 from taskvec.data.beir import read_beir
-from taskvec.eval.bootstrap import paired_change
+from taskvec.eval.bootstrap import paired_change, per_query_ndcg
 from taskvec.options import DEFAULT_CANDIDATES, DEFAULT_CHUNKING, ChunkingOptions
+from taskvec.results import SearchHit
+from taskvec.store.queries import document_key
 
 ROUNDS = 1000
 LIMIT = 10
 REPEAT = "\x00repeat"  # stands in for a hit whose document the list already showed: it earns nothing
 
 
-def shown_documents(hits: list) -> list[str]:
+def shown_documents(hits: list[SearchHit]) -> list[str]:
     """The documents a list of hits shows, in its places: a repeat keeps its place and earns nothing."""
     seen: set[str] = set()
     shown = []
     for found in hits:
-        key = found.parent_id or found.id
+        key = document_key(found)
         shown.append(REPEAT if key in seen else key)
         seen.add(key)
     return shown
 
 
-def per_query_ndcg(
+def shown_rankings(
     service: taskvec.TaskvecService,
     texts: list[str],
-    grades: list[dict[str, int]],
     collection: str,
     mode: str,
     per_document: bool,
     rerank: str | None = None,
-) -> np.ndarray:
-    """nDCG@10 of each query's search as ``search`` answers it (``rerank``: a rerank task rescoring the first
-    stage's top ``DEFAULT_CANDIDATES``), repeats of a document earning nothing."""
-    return np.asarray(
-        [
-            metrics.ndcg_at_k(
-                shown_documents(
-                    service.search(
-                        text, collection, limit=LIMIT, mode=mode, per_document=per_document, rerank=rerank
-                    ).hits
-                ),
-                g,
-                LIMIT,
-            )
-            for text, g in zip(texts, grades, strict=True)
-        ]
-    )
+) -> list[list[str]]:
+    """What each query's search shows, as ``search`` answers it (``rerank``: a rerank task rescoring the first
+    stage's top ``DEFAULT_CANDIDATES``), in :func:`shown_documents`' terms."""
+    return [
+        shown_documents(
+            service.search(text, collection, limit=LIMIT, mode=mode, per_document=per_document, rerank=rerank).hits
+        )
+        for text in texts
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -128,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     "documents": (f"{data.name}-cut", True),
                 }
                 truncated, chunks, documents = (
-                    per_query_ndcg(service, texts, grades, collection, mode, per_document)
+                    per_query_ndcg(shown_rankings(service, texts, collection, mode, per_document), grades, LIMIT)
                     for collection, per_document in searches.values()
                 )
                 sets[mode] = {
@@ -139,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     "documents_vs_truncated": paired_change(truncated, documents, ROUNDS),
                 }
                 if rerank is not None:
-                    reranked = per_query_ndcg(service, texts, grades, f"{data.name}-cut", mode, True, rerank)
+                    shown = shown_rankings(service, texts, f"{data.name}-cut", mode, True, rerank)
+                    reranked = per_query_ndcg(shown, grades, LIMIT)
                     sets[mode]["reranked"] = float(reranked.mean())
                     sets[mode]["reranked_vs_documents"] = paired_change(documents, reranked, ROUNDS)
             report[data.name] = {

@@ -115,7 +115,10 @@ def test_reading_deeper_stops_where_the_collection_or_the_cap_ends() -> None:
     depths.clear()
     assert len(read_documents(read, 50, 50)) == 10 and depths == [50, 200]  # 95 rows: all there is, 10 documents
     assert best_per_document(rows[:25]) == [rows[0], rows[10], rows[20]]
-    assert DOCUMENT_READ_ROWS >= 1000  # a search for the most hits can still deepen
+    depths.clear()
+    capped = [SearchHit(id=f"d#{n}", text="", score=0.0, parent_id="d") for n in range(2 * DOCUMENT_READ_ROWS)]
+    assert len(read_documents(lambda depth: depths.append(depth) or capped[:depth], 2, 1000)) == 1
+    assert depths[-1] == DOCUMENT_READ_ROWS  # one document's chunks all the way: the reads stop at the cap
 
 
 # ------------------------------------------------------------------------------------------ through the service
