@@ -58,6 +58,36 @@ def test_panel_cli_scores_three_modes_with_noise_and_a_verdict(kind, panel_root,
     assert "ship rule:" in out and "SAMPLE of 8" in out
 
 
+def test_panel_against_reads_one_adapter_against_another_on_the_same_draws(
+    panel_root, adapter, tiny_model_dir, tmp_path, capsys
+):
+    """`--against DIR`: a second adapter in the same bootstrap; each row reads the adapter against it. Against
+    itself the change is exactly nothing; against another it is the difference of their figures, with noise."""
+    other = make_random_adapter(tiny_model_dir, tmp_path / "other", seed=6)
+    base = ["panel", "--task", "classification", "--adapter", str(adapter), "--panel-root", str(panel_root)]
+    base += ["--model", str(tiny_model_dir), "--rounds", "40", "--json"]
+    assert cli.main([*base, "--against", str(adapter)]) == 0
+    same = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for row in same["sets"].values():
+        assert row["against"] == row["adapter"]
+        assert row["adapter_vs_against"] == {"change": 0.0, "noise": 0.0, "verdict": "level"}
+    assert cli.main([*base, "--against", str(other)]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["against"] == str(other) and f"--against {other}" in result["command"]
+    assert "adapter vs against" in out
+    for name, row in result["sets"].items():
+        c = row["adapter_vs_against"]
+        assert c["change"] == pytest.approx(row["adapter"] - row["against"], abs=2e-5), name
+        assert c["noise"] > 0 and c["verdict"] in ("up", "level", "down")
+        assert row["against_vs_base"]["change"] == pytest.approx(row["against"] - row["base"], abs=2e-5)
+    assert result["decision"] == same["decision"]  # the ship rule reads the adapter against the bare model only
+    retrieval = [*base[:2], "retrieval", *base[3:], "--against", str(other)]
+    for extra in (["--card"], ["--mode", "hybrid"], ["--rerank", str(other)]):
+        assert cli.main([*retrieval, *extra]) == 2
+        assert "--against" in capsys.readouterr().err
+
+
 def test_panel_without_prompt_scores_base_and_prompt_once(panel_root, tiny_model_dir, capsys):
     """An empty prompt encodes as the base model: the two modes are one measurement, level with no noise."""
     argv = ["panel", "--task", "similarity", "--adapter", "none", "--panel-root", str(panel_root)]

@@ -150,6 +150,12 @@ def _populate(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=_positive, default=1000, help="paired bootstrap rounds (default: 1000)")
     p.add_argument("--query-prompt", help="query prompt (default: the adapter's training prompt, else the task's)")
     p.add_argument("--document-prompt", help="document prompt (default: as --query-prompt)")
+    p.add_argument(
+        "--against",
+        metavar="DIR",
+        help="a second adapter (e.g. the one --adapter would replace): also read --adapter against it, paired on "
+        "the same bootstrap draws",
+    )
     p.add_argument("--card", action="store_true", help="record the panel in the adapter's model card")
     p.add_argument("--json", action="store_true", help="print the panel as one JSON object on the last line")
     p.add_argument("--json-out", type=Path, help="also write the panel to this JSON file")
@@ -356,6 +362,13 @@ def _run_panel(args: argparse.Namespace) -> int:
         raise InvalidInputError(
             "no panel to run", field="--panel-root", fix="Pass --panel-root DIR or set TASKVEC_PANEL (docs/panel.md)."
         )
+    if args.against and (args.rerank or args.mode != "vector" or args.card):
+        flag = "--rerank" if args.rerank else "--mode hybrid" if args.mode != "vector" else "--card"
+        raise InvalidInputError(
+            f"--against compares two adapters' vector search; it does not combine with {flag}.",
+            field="--against",
+            fix=f"Drop {flag}, or drop --against (a card records an adapter against the bare model only).",
+        )
     if args.rerank:
         from taskvec.eval.rerank import run_panel_command
 
@@ -371,6 +384,10 @@ def _run_panel(args: argparse.Namespace) -> int:
         adapter = None if args.adapter == "none" else Path(args.adapter)
     if args.card and adapter is None:
         raise InvalidInputError("--card records an adapter's panel", field="--card", fix="Pass --adapter DIR.")
+    if args.against and adapter is None:
+        raise InvalidInputError(
+            "--against reads an adapter against another", field="--against", fix="Pass --adapter DIR too."
+        )
     result = run_panel(
         encoder,
         args.task,
@@ -378,6 +395,7 @@ def _run_panel(args: argparse.Namespace) -> int:
         adapter=adapter,
         query_prompt=args.query_prompt,
         document_prompt=args.document_prompt,
+        against=Path(args.against) if args.against else None,
         **panel_options(args),
     )
     result["command"] = panel_command(args, root)
@@ -410,6 +428,8 @@ def panel_command(args: argparse.Namespace, root: Path) -> str:
     words = ["taskvec eval panel", f"--task {args.task}"]
     if args.adapter:
         words.append(f"--adapter {args.adapter}")
+    if args.against:
+        words.append(f"--against {args.against}")
     if args.mode != "vector":
         words.append(f"--mode {args.mode}")
     if args.keyword_weight is not None:

@@ -54,6 +54,22 @@ def first_stage_rankings(
         return metrics.exact_search(query_vectors, doc_vectors, doc_ids, depth=depth)
     if space is None:
         raise ValueError("a hybrid first stage needs the space the vectors were made in")
+    hits = hybrid_hits(space, query_texts, query_vectors, docs, doc_vectors, doc_ids, depth, keyword_weight)
+    return [[doc_id for doc_id, _ in row] for row in hits]
+
+
+def hybrid_hits(
+    space: EmbeddingSpace,
+    query_texts: Sequence[str],
+    query_vectors: np.ndarray,
+    docs: Sequence[str],
+    doc_vectors: np.ndarray,
+    doc_ids: Sequence[str],
+    depth: int,
+    keyword_weight: float | None = None,
+) -> list[list[tuple[str, float]]]:
+    """Each query's best ``depth`` (document id, fused score) pairs, best first, from ``search(mode="hybrid")`` on
+    a temporary collection of the documents: the store's own BM25 and fusion, not a copy of them."""
     from taskvec.store import Document, Store
 
     with tempfile.TemporaryDirectory(prefix="taskvec-eval-hybrid-") as root:
@@ -62,7 +78,7 @@ def first_stage_rankings(
         store.upsert(_COLLECTION, documents, np.asarray(doc_vectors, dtype=np.float32), space)
         return [
             [
-                h.id
+                (h.id, h.score)
                 for h in store.search(
                     _COLLECTION, space, vector, limit=depth, text=text, mode="hybrid", keyword_weight=keyword_weight
                 )

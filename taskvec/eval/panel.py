@@ -310,16 +310,25 @@ def run_panel(
     rounds: int = ROUNDS,
     cache: Path | None = None,
     report: Callable[[str, dict[str, Any]], None] | None = None,
+    against: Path | None = None,
 ) -> dict[str, Any]:
     """Every set of the task kind's panel under base, prompt and (with ``adapter``) adapter modes, with paired
     bootstrap noise and a verdict per set; ``report`` gets each set's row when done. ``sets`` keeps only those sets
-    of the kind's panel: a partial panel, like a sample, decides nothing."""
+    of the kind's panel: a partial panel, like a sample, decides nothing.
+
+    ``against``: a second adapter of the task (with its own training prompts), scored in the same bootstrap, so
+    each row also reads the adapter against it (``adapter_vs_against``): whether a new adapter beats the one it
+    would replace, paired on the same units (two changes over the base, each with its own band, say nothing about
+    their difference)."""
     from taskvec.eval.ship import decide
 
     if query_prompt is None:
         query_prompt, document_prompt = _unrecorded_prompts(encoder, task, adapter)
     tasks = mode_tasks(encoder, task, adapter, query_prompt, document_prompt)
     modes = ["base", "prompt"] + (["adapter"] if adapter is not None else [])
+    if against is not None:
+        tasks["against"] = mode_tasks(encoder, task, against, *_unrecorded_prompts(encoder, task, against))["adapter"]
+        modes.append("against")
     kind = tasks["base"].kind
     root = Path(root)
     rows: dict[str, dict[str, Any]] = {}
@@ -344,6 +353,7 @@ def run_panel(
         "query_prompt": tasks["prompt"].query_prompt,
         "document_prompt": tasks["prompt"].document_prompt,
         "adapter": str(adapter) if adapter is not None else None,
+        **({"against": str(against)} if against is not None else {}),
         **panel_scope(root, kind, chosen, sample, rounds),
         "sets": rows,
     }
@@ -413,6 +423,14 @@ def _row(ps: PanelSet, measures: dict[str, bootstrap.Measure], rounds: int) -> d
             "noise": round(noise, 5),
             "verdict": bootstrap.verdict(change, noise),
         }
+    if "against" in measures and "adapter" in measures:
+        change = point["adapter"] - point["against"]
+        noise = bootstrap.Z95 * float(np.std(draws["adapter"] - draws["against"]))
+        row["adapter_vs_against"] = {
+            "change": round(change, 5),
+            "noise": round(noise, 5),
+            "verdict": bootstrap.verdict(change, noise),
+        }
     return row
 
 
@@ -421,15 +439,20 @@ def render(result: dict[str, Any]) -> str:
     head = (
         f"panel for task {result['task']} ({result['kind']}): prompts {result['query_prompt']!r} / "
         f"{result['document_prompt']!r}; adapter {result['adapter'] or 'none'}; "
-        f"{result['rounds']} paired bootstrap rounds" + scope_note(result)
+        + (f"against {result['against']}; " if result.get("against") else "")
+        + f"{result['rounds']} paired bootstrap rounds"
+        + scope_note(result)
     )
     lines = [head]
     for name, row in result["sets"].items():
         cells = [f"{name} [{row['domain']}; {row['metric']}; n={row['units']}]: base {row['base']:.4f}"]
-        for mode in ("prompt", "adapter"):
+        for mode in ("prompt", "adapter", "against"):
             if f"{mode}_vs_base" in row:
                 c = row[f"{mode}_vs_base"]
                 cells.append(f"{mode} {row[mode]:.4f} ({c['change']:+.4f} ± {c['noise']:.4f}, {c['verdict']})")
+        if "adapter_vs_against" in row:
+            c = row["adapter_vs_against"]
+            cells.append(f"adapter vs against {c['change']:+.4f} ± {c['noise']:.4f}, {c['verdict']}")
         lines.append("  " + "; ".join(cells))
     decision = result["decision"]
     lines.append(f"ship rule: {decision['status']} - {decision['why']}")

@@ -132,9 +132,10 @@ def add_distill_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--teacher",
         default=None,
-        metavar="DIR",
-        help="a rerank adapter folder (taskvec train --task rerank) or a sentence-transformers CrossEncoder folder; "
-        "needs --mine-negatives (or --hard-negatives)",
+        metavar="DIR|hybrid",
+        help="a rerank adapter folder (taskvec train --task rerank), a sentence-transformers CrossEncoder folder, or "
+        "`hybrid`: the base model's hybrid search (cosine and BM25, score-fused as search fuses them); needs "
+        "--mine-negatives (or --hard-negatives)",
     )
     g.add_argument(
         "--distill-weight",

@@ -8,6 +8,11 @@ The teacher is any reranker taskvec serves as a ``rerank`` task, loaded the way 
 CrossEncoder folder. Its identity (the reranker identity of its results, and the folder's fingerprint) is recorded
 in the student's ``taskvec_training.json`` and model card.
 
+Or it is ``hybrid`` (:data:`HYBRID_TEACHER`): the store's own hybrid search over each source's corpus, the base
+model's cosine (prompts on, no adapter) fused with BM25 as ``search(mode="hybrid")`` fuses them. It needs no
+folder and reads the words themselves, which is what a dense student lacks where a query and its documents share
+rare terms (docs/distillation.md). This one path imports the store (lancedb).
+
 The cache (``<out>.teacher-scores.json``, beside the output folder, not in it: it is not part of the adapter) holds
 only ids and scores. A rerun with the same teacher, base model and candidates reads it instead of scoring again.
 """
@@ -22,14 +27,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from taskvec.engine.fingerprint import fingerprint_folder
 from taskvec.errors import InvalidInputError, ModelLoadError
+from taskvec.spaces import EmbeddingSpace
 from taskvec.train.data import PairSet
 
 CACHE_SUFFIX = ".teacher-scores.json"
+HYBRID_TEACHER = "hybrid"  # --teacher hybrid: the base model's hybrid search (a folder of that name: ./hybrid)
+HYBRID_DEPTH = 100  # fused hits read per query; a candidate below them scores as the last of them
 _FIX = (
     "Pass --teacher a rerank adapter folder (written by `taskvec train --task rerank`) or a sentence-transformers "
-    "CrossEncoder folder you have locally."
+    "CrossEncoder folder you have locally, or `hybrid` (the base model's hybrid search with BM25)."
 )
 
 
@@ -53,8 +63,11 @@ class TeacherScores:
         return {**self.teacher, "pairs_scored": self.pairs, "scoring_seconds": self.seconds, "scores": self.cache}
 
 
-def check_teacher(path: str | Path) -> Path:
-    """The teacher folder, or an error naming --teacher: before any model loads, so a typo costs nothing."""
+def check_teacher(path: str | Path) -> Path | str:
+    """The teacher folder (or :data:`HYBRID_TEACHER`), or an error naming --teacher: before any model loads, so a
+    typo costs nothing."""
+    if path == HYBRID_TEACHER:
+        return HYBRID_TEACHER
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise InvalidInputError(f"--teacher {str(path)!r} is not a folder.", field="teacher", fix=_FIX)
@@ -139,6 +152,73 @@ def teacher_scores(
     }
     del reranker, encoder
     gc.collect()  # the teacher's weights go before the student's training starts
+    seconds = round(time.time() - started, 1)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"teacher": about, "scores": scores}) + "\n")
+    log(f"teacher scores: {pairs} pairs in {seconds:.0f} s, cached in {cache}")
+    return TeacherScores(about, scores, pairs, seconds, str(cache), False)
+
+
+BaseVectors = Callable[[PairSet], tuple[list[str], np.ndarray, list[str], np.ndarray]]
+
+
+def hybrid_teacher_scores(
+    sources: Sequence[tuple[PairSet, dict[str, list[str]]]],
+    base_vectors: BaseVectors,
+    space: EmbeddingSpace,
+    *,
+    cache: Path,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> TeacherScores:
+    """Score every source's candidates by the store's hybrid search over that source's corpus (``space``: the base
+    model's, whose vectors ``base_vectors`` gives as query ids, query vectors, document ids, document vectors), or
+    read them from ``cache``. A candidate's score is its fused score among the query's first ``HYBRID_DEPTH`` hits;
+    one that is not among them scores as the last of them: the teacher ranks it no higher."""
+    from taskvec.eval.hybrid import hybrid_hits
+    from taskvec.options import KEYWORD_WEIGHT
+
+    fingerprint = f"{HYBRID_TEACHER}:{space.id}:{KEYWORD_WEIGHT}:{HYBRID_DEPTH}"
+    wanted = {data.name: lists for data, lists in sources}
+    pairs = sum(len(docs) for lists in wanted.values() for docs in lists.values())
+    cached = _read_cache(cache, fingerprint, space.model_fingerprint, wanted)
+    if cached is not None:
+        log(f"teacher scores: {pairs} pairs read from {cache}")
+        return TeacherScores(cached["teacher"], cached["scores"], pairs, 0.0, str(cache), True)
+    description = (
+        f"hybrid search: the base model's cosine (no adapter) and BM25, score-fused at keyword weight "
+        f"{KEYWORD_WEIGHT}, {HYBRID_DEPTH} hits deep"
+    )
+    log(f"teacher {description}: scoring {pairs} pairs")
+    started = time.time()
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    for data, lists in sources:
+        qids, query_vectors, doc_ids, doc_vectors = base_vectors(data)
+        row_of = {q: i for i, q in enumerate(qids)}
+        asked = list(lists)
+        found = hybrid_hits(
+            space,
+            [data.queries[q] for q in asked],
+            query_vectors[[row_of[q] for q in asked]],
+            [data.corpus[d] for d in doc_ids],
+            doc_vectors,
+            doc_ids,
+            HYBRID_DEPTH,
+        )
+        rows = scores.setdefault(data.name, {})
+        for q, hits in zip(asked, found, strict=True):
+            fused = dict(hits)
+            floor = min(fused.values(), default=0.0)
+            rows[q] = {d: float(fused.get(d, floor)) for d in lists[q]}
+    about = {
+        "folder": None,
+        "fingerprint": fingerprint,
+        "kind": HYBRID_TEACHER,
+        "keyword_weight": KEYWORD_WEIGHT,
+        "depth": HYBRID_DEPTH,
+        "space": space.describe(),
+        "description": description,
+        "base_model_fingerprint": space.model_fingerprint,
+    }
     seconds = round(time.time() - started, 1)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps({"teacher": about, "scores": scores}) + "\n")

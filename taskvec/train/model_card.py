@@ -54,6 +54,8 @@ def _teacher_rows(info: dict[str, Any]) -> list[str]:
     teacher = info.get("teacher")
     if not teacher:
         return []
+    if teacher["folder"] is None:  # --teacher hybrid: a search, not a model folder
+        return [f"| teacher | {teacher['description']}; {teacher['pairs_scored']:,} pairs scored |"]
     return [
         f"| teacher | {teacher['description']} (folder `{teacher['folder']}`, fingerprint `{teacher['fingerprint']}`, "
         f"reranker identity `{teacher['identity_id']}`; {teacher['pairs_scored']:,} pairs scored in "

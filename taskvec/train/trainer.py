@@ -7,7 +7,8 @@ adapter and stopping early when it stops improving -> save the PEFT folder and i
 
 Everything the result depends on (seed, data order, LoRA init, dropout) is drawn from seeded generators, so the
 same command on the same machine gives the same adapter. Imports: torch, transformers, peft, numpy, tqdm, and
-scipy/scikit-learn for the harness's metrics (validation scores as ``taskvec eval`` does); no lancedb, no mcp.
+scipy/scikit-learn for the harness's metrics (validation scores as ``taskvec eval`` does); no mcp, and lancedb only
+for ``--teacher hybrid`` (the store's own hybrid search scores the candidates).
 """
 
 from __future__ import annotations
@@ -34,11 +35,20 @@ from taskvec.engine.model_files import resolve_model_path
 from taskvec.engine.profiles import profile_for
 from taskvec.engine.tasks import Task, TaskRegistry
 from taskvec.errors import DataError, InvalidInputError
+from taskvec.spaces import EmbeddingSpace
 from taskvec.train import losses, validation
 from taskvec.train.batches import Batch, plan_epoch, sample_anchor_texts
 from taskvec.train.config import LOSS_NAMES, LOSSES_BY_KIND, SAVED_INFO, TrainConfig, TrainResult, set_seed
 from taskvec.train.data import PAIR_KINDS, Dataset, PairSet, ScoredSet, carve_validation, for_kind, read_source
-from taskvec.train.distill import CACHE_SUFFIX, TeacherScores, candidates, check_teacher, teacher_scores
+from taskvec.train.distill import (
+    CACHE_SUFFIX,
+    HYBRID_TEACHER,
+    TeacherScores,
+    candidates,
+    check_teacher,
+    hybrid_teacher_scores,
+    teacher_scores,
+)
 from taskvec.train.model import EmbeddingModel
 from taskvec.train.optimizer import Optimisation
 
@@ -88,6 +98,7 @@ class Trainer:
         self.anchor_texts = sample_anchor_texts(cfg.anchor_data, cfg.seed)
         self.net = EmbeddingModel(cfg, pick_device(cfg.device))
         self.pooling, self.max_seq_length = self.net.pooling, self.net.max_seq_length
+        self._base_vectors: dict[str, tuple[list[str], np.ndarray, list[str], np.ndarray]] = {}
         _check_matryoshka_dims(cfg.matryoshka_dims, self.net.dimension)
         if cfg.mine_negatives:
             for data in self.train_sets:
@@ -97,8 +108,8 @@ class Trainer:
         if teacher is not None:
             self.teacher = self.score_with_teacher(teacher)
 
-    def check_distillation(self) -> Path:
-        """The --teacher folder, after the flags that distillation needs: before any model loads."""
+    def check_distillation(self) -> Path | str:
+        """The --teacher folder (or ``hybrid``), after the flags that distillation needs: before any model loads."""
         cfg = self.cfg
         if self.kind not in PAIR_KINDS:
             raise InvalidInputError(
@@ -121,21 +132,50 @@ class Trainer:
             )
         return check_teacher(cfg.teacher or "")
 
-    def score_with_teacher(self, teacher: Path) -> TeacherScores:
+    def score_with_teacher(self, teacher: Path | str) -> TeacherScores:
         """The teacher's scores of every training query's candidates, once, cached beside the output folder."""
         cfg = self.cfg
         per_query = cfg.hard_negatives or cfg.mine_negatives
         sources = [(d, candidates(d, per_query)) for d in self.train_sets if isinstance(d, PairSet)]
         out = Path(cfg.out)
+        cache = out.with_name(out.name + CACHE_SUFFIX)
+        if teacher == HYBRID_TEACHER:
+            return hybrid_teacher_scores(sources, self.base_vectors, self.base_space(), cache=cache, log=self.log)
         return teacher_scores(
-            teacher,
+            Path(teacher),
             sources,
             model=cfg.model,
             model_fingerprint=fingerprint_folder(self.model_path),
             tasks_file=cfg.tasks_file,
             device=str(self.net.device),
-            cache=out.with_name(out.name + CACHE_SUFFIX),
+            cache=cache,
             log=self.log,
+        )
+
+    def base_vectors(self, data: PairSet) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+        """The base model's vectors of a source's training queries and whole corpus (prompts on, no adapter,
+        documents cut to the training length as the loss sees them), made once for the miner and the teacher."""
+        if data.name not in self._base_vectors:
+            qids, doc_ids = sorted(data.relevant), sorted(data.corpus)
+            qv = self.net.embed(self.q([data.queries[q] for q in qids]), adapter=False)
+            dv = self.net.embed(self.d([data.corpus[d] for d in doc_ids]), adapter=False)
+            self._base_vectors[data.name] = (qids, qv, doc_ids, dv)
+        return self._base_vectors[data.name]
+
+    def base_space(self) -> EmbeddingSpace:
+        """The space of :meth:`base_vectors`: the store files them under it for the hybrid teacher's search."""
+        return EmbeddingSpace(
+            model=self.model_name,
+            model_fingerprint=fingerprint_folder(self.model_path),
+            task=self.task.name,
+            query_prompt=self.task.query_prompt,
+            document_prompt=self.task.document_prompt,
+            adapter=None,
+            adapter_fingerprint=None,
+            pooling=self.pooling,
+            normalize=True,
+            max_seq_length=self.max_seq_length,
+            dimension=self.net.dimension,
         )
 
     def mine_negatives(self, data: PairSet) -> None:
@@ -146,10 +186,7 @@ class Trainer:
         of the negatives. Documents are cut to the training length, as the loss will see them.
         """
         cfg = self.cfg
-        qids = sorted(data.relevant)
-        doc_ids = sorted(data.corpus)
-        qv = self.net.embed(self.q([data.queries[q] for q in qids]), adapter=False)
-        dv = self.net.embed(self.d([data.corpus[d] for d in doc_ids]), adapter=False)
+        qids, qv, doc_ids, dv = self.base_vectors(data)
         scores = qv @ dv.T
         want = cfg.mine_skip + cfg.mine_negatives + max(len(v) for v in data.relevant.values())
         top = np.argsort(-scores, axis=1, kind="stable")[:, :want]
