@@ -413,20 +413,13 @@ def _row(ps: PanelSet, measures: dict[str, bootstrap.Measure], rounds: int) -> d
         **point,
         "spread": {mode: round(float(np.std(v)), 5) for mode, v in draws.items()},
     }
-    for mode in measures:
-        if mode == "base":
-            continue
-        change = point[mode] - point["base"]
-        noise = bootstrap.Z95 * float(np.std(draws[mode] - draws["base"]))
-        row[f"{mode}_vs_base"] = {
-            "change": round(change, 5),
-            "noise": round(noise, 5),
-            "verdict": bootstrap.verdict(change, noise),
-        }
+    pairs = [(mode, "base") for mode in measures if mode != "base"]
     if "against" in measures and "adapter" in measures:
-        change = point["adapter"] - point["against"]
-        noise = bootstrap.Z95 * float(np.std(draws["adapter"] - draws["against"]))
-        row["adapter_vs_against"] = {
+        pairs.append(("adapter", "against"))
+    for after, before in pairs:
+        change = point[after] - point[before]
+        noise = bootstrap.Z95 * float(np.std(draws[after] - draws[before]))
+        row[f"{after}_vs_{before}"] = {
             "change": round(change, 5),
             "noise": round(noise, 5),
             "verdict": bootstrap.verdict(change, noise),
