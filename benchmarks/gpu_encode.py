@@ -53,9 +53,9 @@ def read_corpus(path: Path, *, titles: bool = False) -> list[str]:
     return [f"{d.get('title', '')} {d['text']}".strip() for d in docs]
 
 
-def prepare(folder: Path, corpus: Path, model: str | None) -> None:
-    """The model folder (weights in fp16, every other file as it is) and the gzipped corpus, in ``folder``."""
-    import gzip
+def write_fp16_model(folder: Path, model: str | None) -> Path:
+    """The model folder under ``folder``: its weights in fp16 (half the size, so it travels), every other file as
+    it is. Returns the folder written."""
     import shutil
 
     import torch
@@ -69,6 +69,15 @@ def prepare(folder: Path, corpus: Path, model: str | None) -> None:
     weights = ("*.safetensors", "*.bin", "*.h5", "*.msgpack", "*.ot", "onnx", "openvino")
     shutil.copytree(source, target, ignore=shutil.ignore_patterns(*weights))
     AutoModel.from_pretrained(str(source), dtype=torch.float16).save_pretrained(str(target))
+    return target
+
+
+def prepare(folder: Path, corpus: Path, model: str | None) -> None:
+    """The model folder (weights in fp16, every other file as it is) and the gzipped corpus, in ``folder``."""
+    import gzip
+    import shutil
+
+    write_fp16_model(folder, model)
     with corpus.open("rb") as src, gzip.open(folder / "corpus.jsonl.gz", "wb") as dst:
         shutil.copyfileobj(src, dst)
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
