@@ -117,10 +117,9 @@ def teacher_scores(
     fingerprint = fingerprint_folder(teacher)
     wanted = {data.name: lists for data, lists in sources}
     pairs = sum(len(docs) for lists in wanted.values() for docs in lists.values())
-    cached = _read_cache(cache, fingerprint, model_fingerprint, wanted)
+    cached = _from_cache(cache, fingerprint, model_fingerprint, wanted, pairs, log)
     if cached is not None:
-        log(f"teacher scores: {pairs} pairs read from {cache}")
-        return TeacherScores(cached["teacher"], cached["scores"], pairs, 0.0, str(cache), True)
+        return cached
     from taskvec.engine import Encoder
     from taskvec.eval.rerank import reranker_for
 
@@ -152,11 +151,7 @@ def teacher_scores(
     }
     del reranker, encoder
     gc.collect()  # the teacher's weights go before the student's training starts
-    seconds = round(time.time() - started, 1)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps({"teacher": about, "scores": scores}) + "\n")
-    log(f"teacher scores: {pairs} pairs in {seconds:.0f} s, cached in {cache}")
-    return TeacherScores(about, scores, pairs, seconds, str(cache), False)
+    return _saved(cache, about, scores, pairs, time.time() - started, log)
 
 
 BaseVectors = Callable[[PairSet], tuple[list[str], np.ndarray, list[str], np.ndarray]]
@@ -180,10 +175,9 @@ def hybrid_teacher_scores(
     fingerprint = f"{HYBRID_TEACHER}:{space.id}:{KEYWORD_WEIGHT}:{HYBRID_DEPTH}"
     wanted = {data.name: lists for data, lists in sources}
     pairs = sum(len(docs) for lists in wanted.values() for docs in lists.values())
-    cached = _read_cache(cache, fingerprint, space.model_fingerprint, wanted)
+    cached = _from_cache(cache, fingerprint, space.model_fingerprint, wanted, pairs, log)
     if cached is not None:
-        log(f"teacher scores: {pairs} pairs read from {cache}")
-        return TeacherScores(cached["teacher"], cached["scores"], pairs, 0.0, str(cache), True)
+        return cached
     description = (
         f"hybrid search: the base model's cosine (no adapter) and BM25, score-fused at keyword weight "
         f"{KEYWORD_WEIGHT}, {HYBRID_DEPTH} hits deep"
@@ -219,7 +213,35 @@ def hybrid_teacher_scores(
         "description": description,
         "base_model_fingerprint": space.model_fingerprint,
     }
-    seconds = round(time.time() - started, 1)
+    return _saved(cache, about, scores, pairs, time.time() - started, log)
+
+
+def _from_cache(
+    cache: Path,
+    fingerprint: str,
+    model_fingerprint: str,
+    wanted: dict[str, dict[str, list[str]]],
+    pairs: int,
+    log: Callable[[str], None],
+) -> TeacherScores | None:
+    """The cached scores as a result, when the cache holds them all for this teacher and base model."""
+    cached = _read_cache(cache, fingerprint, model_fingerprint, wanted)
+    if cached is None:
+        return None
+    log(f"teacher scores: {pairs} pairs read from {cache}")
+    return TeacherScores(cached["teacher"], cached["scores"], pairs, 0.0, str(cache), True)
+
+
+def _saved(
+    cache: Path,
+    about: dict[str, Any],
+    scores: dict[str, dict[str, dict[str, float]]],
+    pairs: int,
+    seconds: float,
+    log: Callable[[str], None],
+) -> TeacherScores:
+    """Write freshly scored pairs to the cache beside the run, and return them."""
+    seconds = round(seconds, 1)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps({"teacher": about, "scores": scores}) + "\n")
     log(f"teacher scores: {pairs} pairs in {seconds:.0f} s, cached in {cache}")
