@@ -12,9 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from taskvec.errors import DataError
+from taskvec.errors import DataError, InvalidInputError
 from taskvec.train import losses, validation
-from taskvec.train.config import TrainConfig
+from taskvec.train.config import SAVED_INFO, TrainConfig
 from taskvec.train.data import (
     LabelledSet,
     PairSet,
@@ -573,3 +573,58 @@ def test_mined_negatives_are_top_ranked_non_relevant_documents(tiny_model_dir: P
         assert not set(data.negatives[q]) & set(data.relevant[q])
     result = trainer.run()  # the negatives join each batch's documents: the loss still trains
     assert result.steps == 2 and all(math.isfinite(x) for x in result.losses)
+
+
+def _toy_beir_with_near_misses(folder: Path) -> Path:
+    """`_toy_beir`, plus per query a document that shares its noun and is not relevant: a lexical near-miss."""
+    beir = _toy_beir(folder)
+    words = ["apple", "banana", "cherry", "grape", "car", "truck", "bus", "tram"]
+    with (beir / "corpus.jsonl").open("a") as corpus:
+        for i, w in enumerate(words):
+            corpus.write(json.dumps({"_id": f"n{i}", "title": "", "text": f"{w} prices fell again this year"}) + "\n")
+    return beir
+
+
+def test_hybrid_mining_takes_negatives_from_the_stores_hybrid_search(tiny_model_dir: Path, tmp_path: Path):
+    """`--mine-with hybrid`: each query's negatives are its best non-relevant hits in the store's own hybrid search
+    of the base model's vectors, after the skipped ranks. BM25 is part of it: the document that shares the query's
+    noun without being relevant becomes the negative for more queries than the random tiny model's cosine picks it."""
+    from taskvec.store import Document, Store
+
+    beir = _toy_beir_with_near_misses(tmp_path)
+    kw = dict(task="retrieval", val_fraction=0.0, max_steps=2, batch_size=4, lr=1e-3, mine_negatives=1, mine_skip=0)
+    hybrid = Trainer(_config(tiny_model_dir, beir, tmp_path / "h", mine_with="hybrid", **kw))
+    model = Trainer(_config(tiny_model_dir, beir, tmp_path / "m", **kw))
+    data = hybrid.train_sets[0]
+    assert isinstance(data, PairSet) and sorted(data.negatives) == sorted(data.relevant)
+    qids, qv, doc_ids, dv = hybrid.base_vectors(data)
+    store, space = Store(tmp_path / "store"), hybrid.base_space()
+    store.upsert("c", [Document(id=d, text=data.corpus[d]) for d in doc_ids], dv, space)
+    hybrid_near = model_near = 0
+    for row, q in enumerate(qids):
+        hits = store.search("c", space, qv[row], limit=len(doc_ids), text=data.queries[q], mode="hybrid")
+        ranked = [h.id for h in hits if h.id not in data.relevant[q]]
+        assert data.negatives[q] == ranked[:1]
+        hybrid_near += int(data.negatives[q] == [f"n{q[1:]}"])
+        model_near += int(model.train_sets[0].negatives[q] == [f"n{q[1:]}"])
+    assert hybrid_near > model_near, (hybrid_near, model_near)  # measured: 6 of 8 against 1
+    result = hybrid.run()
+    assert result.steps == 2 and all(math.isfinite(x) for x in result.losses)
+    hybrid.save(result)
+    card = (tmp_path / "h" / "README.md").read_text()
+    assert "| hard negatives | 1 per query, mined by the base model's hybrid search (cosine and BM25)" in card
+    assert json.loads((tmp_path / "h" / SAVED_INFO).read_text())["hyperparameters"]["mine_with"] == "hybrid"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"mine_with": "hybrid"}, "--mine-negatives is 0"),
+        ({"mine_with": "bm25", "mine_negatives": 1}, "Unknown --mine-with 'bm25'"),
+    ],
+)
+def test_bad_mining_settings_fail_before_the_model_loads(tiny_model_dir: Path, tmp_path: Path, settings, message):
+    beir = _toy_beir(tmp_path)
+    with pytest.raises(InvalidInputError, match=message) as caught:
+        Trainer(_config(tiny_model_dir, beir, tmp_path / "a", task="retrieval", **settings))
+    assert caught.value.field == "mine_with"

@@ -11,7 +11,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from taskvec.train.config import AUTOCAST_CHOICES, LOSS_NAMES, TrainConfig
+from taskvec.train.config import AUTOCAST_CHOICES, LOSS_NAMES, MINERS, TrainConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,6 +62,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--mine-negatives", type=int, default=d.mine_negatives, help="hard negatives per query mined by the model"
     )
     p.add_argument("--mine-skip", type=int, default=d.mine_skip, help="top ranks skipped when mining negatives")
+    p.add_argument(
+        "--mine-with",
+        choices=MINERS,
+        default=d.mine_with,
+        help="what ranks the corpus for --mine-negatives: model (the base model's cosine, default) or hybrid "
+        "(the store's hybrid search: cosine and BM25, so lexical near-misses become negatives too)",
+    )
     p.add_argument(
         "--matryoshka-dims",
         type=int,
@@ -210,6 +217,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
         hard_negatives=args.hard_negatives,
         mine_negatives=args.mine_negatives,
         mine_skip=args.mine_skip,
+        mine_with=args.mine_with,
         matryoshka_dims=sorted(set(args.matryoshka_dims), reverse=True),
         anchor_weight=args.anchor_weight,
         anchor_data=list(args.anchor_data or []),

@@ -20,6 +20,7 @@ LOSSES_BY_KIND = {
 }
 LOSS_NAMES = ("contrastive", "cosent", "angle", "supcon")
 AUTOCAST_CHOICES = ("auto", "bf16", "none")
+MINERS = ("model", "hybrid")  # --mine-with: the base model's cosine, or the store's hybrid search (cosine + BM25)
 SAVED_INFO = "taskvec_training.json"
 
 
@@ -51,6 +52,7 @@ class TrainConfig:
     hard_negatives: int = 0  # per query, from the data's own negatives (or those mined, below)
     mine_negatives: int = 0  # per query, mined with the model before training: its top-ranked non-relevant docs
     mine_skip: int = 3  # ranks skipped before mining: the very top often holds unjudged relevant documents
+    mine_with: str = "model"  # what ranks the corpus for mining: one of MINERS
     matryoshka_dims: list[int] = field(default_factory=list)  # also train each prefix of these sizes (Matryoshka)
     anchor_weight: float = 0.0  # weight of the similarity-structure anchor to the base model
     anchor_data: list[str] = field(default_factory=list)  # texts for the anchor (other sources); else the batch

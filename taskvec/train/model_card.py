@@ -49,6 +49,19 @@ def _autocast(info: dict[str, Any]) -> str:
     return "; forward passes under bf16 autocast" if info.get("bf16_autocast") else ""
 
 
+def _negatives_rows(hp: dict[str, Any]) -> list[str]:
+    """Where each query's hard negatives came from: mined before training (and by what), or the data's own."""
+    if hp.get("mine_negatives"):
+        by = {"model": "the base model's cosine", "hybrid": "the base model's hybrid search (cosine and BM25)"}
+        return [
+            f"| hard negatives | {hp['mine_negatives']} per query, mined by {by[hp.get('mine_with', 'model')]} "
+            f"over the whole corpus, after skipping its first {hp['mine_skip']} ranks |"
+        ]
+    if hp.get("hard_negatives"):
+        return [f"| hard negatives | {hp['hard_negatives']} per query, from the data |"]
+    return []
+
+
 def _teacher_rows(info: dict[str, Any]) -> list[str]:
     """Who taught a distilled adapter (``--teacher``): the reranker's description and its folder's fingerprint."""
     teacher = info.get("teacher")
@@ -107,6 +120,7 @@ def render(info: dict[str, Any]) -> str:
         f"| pooling, max tokens in training | {info['pooling']}, {info['max_seq_length']} (at inference: the "
         "model's own limit) |",
         f"| loss | {info['loss']} |",
+        *_negatives_rows(info["hyperparameters"]),
         *_teacher_rows(info),
         f"| training wall time | {info['wall_seconds'] / 60:.1f} min ({_cpu(info)}) on {info['machine']}{_device(info)}{_autocast(info)} |",
         f"| steps | {info['steps']} run, best at step {info['best_step']} |",

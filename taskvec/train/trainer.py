@@ -8,7 +8,7 @@ adapter and stopping early when it stops improving -> save the PEFT folder and i
 Everything the result depends on (seed, data order, LoRA init, dropout) is drawn from seeded generators, so the
 same command on the same machine gives the same adapter. Imports: torch, transformers, peft, numpy, tqdm, and
 scipy/scikit-learn for the harness's metrics (validation scores as ``taskvec eval`` does); no mcp, and lancedb only
-for ``--teacher hybrid`` (the store's own hybrid search scores the candidates).
+for ``--teacher hybrid`` and ``--mine-with hybrid`` (the store's own hybrid search scores or picks the candidates).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from taskvec.errors import DataError, InvalidInputError
 from taskvec.spaces import EmbeddingSpace
 from taskvec.train import losses, validation
 from taskvec.train.batches import Batch, plan_epoch, sample_anchor_texts
-from taskvec.train.config import LOSS_NAMES, LOSSES_BY_KIND, SAVED_INFO, TrainConfig, TrainResult, set_seed
+from taskvec.train.config import LOSS_NAMES, LOSSES_BY_KIND, MINERS, SAVED_INFO, TrainConfig, TrainResult, set_seed
 from taskvec.train.data import PAIR_KINDS, Dataset, PairSet, ScoredSet, carve_validation, for_kind, read_source
 from taskvec.train.distill import (
     CACHE_SUFFIX,
@@ -77,6 +77,7 @@ class Trainer:
                 f"Unknown loss {cfg.loss!r}.", field="loss", fix=f"Use one of {', '.join(LOSS_NAMES)} or auto."
             )
         teacher = self.check_distillation() if cfg.teacher else None
+        _check_mining(cfg)
         self.train_sets: list[Dataset] = []
         self.val_sets: list[Dataset] = []
         for spec in cfg.data:
@@ -179,19 +180,37 @@ class Trainer:
         )
 
     def mine_negatives(self, data: PairSet) -> None:
-        """Hard negatives by the model itself (prompts on, no adapter yet): per training query, the best-ranked
+        """Hard negatives chosen before training (prompts on, no adapter yet): per training query, the best-ranked
         documents of the whole corpus that are not judged relevant, after skipping the first ``mine_skip`` ranks.
+        ``--mine-with model`` ranks by the base model's cosine; ``hybrid`` by the store's hybrid search (that
+        cosine and BM25, fused as ``search(mode="hybrid")`` fuses them), so documents that share the query's words
+        but not its meaning become negatives too.
 
         Caveat: unjudged relevant documents exist in every real set; skipping the top ranks keeps most of them out
-        of the negatives. Documents are cut to the training length, as the loss will see them.
+        of the negatives. Documents are cut to the training length, as the loss will see them; BM25 reads them whole.
         """
         cfg = self.cfg
         qids, qv, doc_ids, dv = self.base_vectors(data)
-        scores = qv @ dv.T
         want = cfg.mine_skip + cfg.mine_negatives + max(len(v) for v in data.relevant.values())
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :want]
-        for row, q in enumerate(qids):
-            ranked = [doc_ids[j] for j in top[row] if doc_ids[j] not in data.relevant[q]]
+        if cfg.mine_with == "hybrid":
+            from taskvec.eval.hybrid import hybrid_hits
+
+            self.log(f"mining {data.name}: hybrid search of {len(doc_ids)} documents for {len(qids)} queries")
+            hits = hybrid_hits(
+                self.base_space(),
+                [data.queries[q] for q in qids],
+                qv,
+                [data.corpus[d] for d in doc_ids],
+                dv,
+                doc_ids,
+                want,
+            )
+            ranking = [[d for d, _score in row] for row in hits]
+        else:
+            top = np.argsort(-(qv @ dv.T), axis=1, kind="stable")[:, :want]
+            ranking = [[doc_ids[j] for j in row] for row in top]
+        for q, ranked_ids in zip(qids, ranking, strict=True):
+            ranked = [d for d in ranked_ids if d not in data.relevant[q]]
             data.negatives[q] = ranked[cfg.mine_skip : cfg.mine_skip + cfg.mine_negatives]
 
     # -------------------------------------------------------------------------------------- prompts
@@ -464,6 +483,19 @@ def _cpu_seconds() -> float:
 
 def _mean(figures: dict[str, float]) -> float:
     return float(np.mean(list(figures.values()))) if figures else 0.0
+
+
+def _check_mining(cfg: TrainConfig) -> None:
+    if cfg.mine_with not in MINERS:
+        raise InvalidInputError(
+            f"Unknown --mine-with {cfg.mine_with!r}.", field="mine_with", fix=f"Use one of {', '.join(MINERS)}."
+        )
+    if cfg.mine_with != "model" and not cfg.mine_negatives:
+        raise InvalidInputError(
+            f"--mine-with {cfg.mine_with} chooses how negatives are mined, but none are: --mine-negatives is 0.",
+            field="mine_with",
+            fix="Add --mine-negatives N (1-3 is usual), or drop --mine-with.",
+        )
 
 
 def _check_matryoshka_dims(dims: list[int], hidden: int) -> None:
