@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -628,3 +629,55 @@ def test_bad_mining_settings_fail_before_the_model_loads(tiny_model_dir: Path, t
     with pytest.raises(InvalidInputError, match=message) as caught:
         Trainer(_config(tiny_model_dir, beir, tmp_path / "a", task="retrieval", **settings))
     assert caught.value.field == "mine_with"
+
+
+def test_interpolate_averages_adapters_of_one_task_into_a_soup(toy_run, tiny_model_dir: Path, tmp_path: Path):
+    """Several sources: the update is --weight times the mean of theirs, exactly, as one LoRA; the card lists every
+    adapter, its data and its command."""
+    from taskvec.train.cli import main
+
+    data, first = toy_run
+    second = train(_config(tiny_model_dir, data, tmp_path / "second", seed=8, rank=8))
+    soup, half = tmp_path / "soup", tmp_path / "half-soup"
+    assert (
+        main(["interpolate", str(first.out), str(second.out), "--weight", "1", "--out", str(soup), "--no-panel"]) == 0
+    )
+    assert (
+        main(["interpolate", str(first.out), str(second.out), "--weight", "0.5", "--out", str(half), "--no-panel"]) == 0
+    )
+
+    base = _merged_query_weight(tiny_model_dir, None)
+    a = _merged_query_weight(tiny_model_dir, first.out) - base
+    b = _merged_query_weight(tiny_model_dir, second.out) - base
+    assert (a - b).abs().max() > 1e-4  # two different adapters, so the mean is neither
+    torch.testing.assert_close(_merged_query_weight(tiny_model_dir, soup) - base, (a + b) / 2, atol=1e-6, rtol=0)
+    torch.testing.assert_close(_merged_query_weight(tiny_model_dir, half) - base, (a + b) / 4, atol=1e-6, rtol=0)
+    config = json.loads((soup / "adapter_config.json").read_text())
+    assert config["r"] == 16 + 8 and config["lora_alpha"] == 24
+
+    info = json.loads((soup / SAVED_INFO).read_text())
+    assert [i["folder"] for i in info["soup"]] == [str(first.out), str(second.out)]
+    assert info["interpolation"]["weight"] == 1 and "panel" not in info and "test" not in info
+    card = (soup / "README.md").read_text()
+    assert "## Soup" in card and "1 x the mean** of the updates of 2 adapters" in card
+    reproduce = card.split("## Reproduce")[1].split("```")[1].strip().splitlines()
+    assert len(reproduce) == 4 and reproduce[3].startswith(f"taskvec interpolate {first.out} {second.out}")
+
+
+def test_a_soup_refuses_adapters_that_are_not_one_task(toy_run, tiny_model_dir: Path, tmp_path: Path, capsys):
+    from taskvec.train.cli import main
+
+    data, first = toy_run
+    other_layers = train(_config(tiny_model_dir, data, tmp_path / "layers", target_modules=["query"]))
+    other_task = tmp_path / "other-task"
+    shutil.copytree(first.out, other_task)
+    info = json.loads((other_task / SAVED_INFO).read_text())
+    (other_task / SAVED_INFO).write_text(json.dumps({**info, "task": "clustering"}))
+    for source, needle in [
+        (other_layers.out, "differ in target_modules"),
+        (other_task, "differ in task"),
+        (first.out, "the same adapter is given twice"),
+    ]:
+        out = tmp_path / "soup"
+        assert main(["interpolate", str(first.out), str(source), "--weight", "1", "--out", str(out)]) == 2
+        assert needle in capsys.readouterr().err and not out.exists()

@@ -273,11 +273,11 @@ def run(args: argparse.Namespace) -> int:
 def run_interpolate(args: argparse.Namespace) -> int:
     from taskvec.train.interpolate import interpolate_adapter
 
-    command = shlex.join(
-        ["taskvec", "interpolate", str(args.source), "--weight", f"{args.weight:g}", "--out", str(args.out)]
-    )
+    sources = [str(s) for s in args.source]
+    command = shlex.join(["taskvec", "interpolate", *sources, "--weight", f"{args.weight:g}", "--out", str(args.out)])
     out = interpolate_adapter(args.source, args.weight, args.out, command=command)
-    print(f"saved {out} (update scaled by {args.weight:g}); measure its test figures again")
+    what = "update" if len(sources) == 1 else f"mean of {len(sources)} adapters' updates"
+    print(f"saved {out} ({what} scaled by {args.weight:g}); measure its test figures again")
     _ship_rule(args, out)
     return 0
 
@@ -289,11 +289,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
     p = subparsers.add_parser(
         "interpolate",
-        help="scale a trained adapter's update towards the base model (WiSE-FT)",
+        help="scale a trained adapter's update towards the base model (WiSE-FT), or average several (a soup)",
         description="Write a copy of a LoRA adapter whose update is scaled by --weight: 1 is the adapter as "
-        "trained, smaller values move it towards the base model and usually lose less on data it never saw.",
+        "trained, smaller values move it towards the base model and usually lose less on data it never saw. Given "
+        "several adapters of one task, the update is --weight times the mean of theirs (a uniform model soup).",
     )
-    p.add_argument("source", type=Path, help="trained adapter folder")
+    p.add_argument("source", type=Path, nargs="+", help="trained adapter folder(s) of one task")
     p.add_argument("--weight", type=float, required=True, help="in (0, 1]: the share of the trained update to keep")
     p.add_argument("--out", type=Path, required=True, help="output folder (must differ from source)")
     add_panel_arguments(p)

@@ -167,7 +167,9 @@ def render(info: dict[str, Any]) -> str:
         "",
     ]
     interpolation = info.get("interpolation")
-    if interpolation:
+    if info.get("soup"):
+        parts += soup_section(info)
+    elif interpolation:
         parts += [
             "## Interpolation",
             "",
@@ -201,7 +203,8 @@ def render(info: dict[str, Any]) -> str:
         "## Reproduce",
         "",
         "```bash",
-        info.get("command") or "(not recorded)",
+        *([i["command"] or "(not recorded)" for i in info["soup"]] if info.get("soup") else []),
+        *([] if info.get("soup") else [info.get("command") or "(not recorded)"]),
         *(interpolation or {}).get("commands", []),
         "```",
         "",
@@ -210,6 +213,29 @@ def render(info: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def soup_section(info: dict[str, Any]) -> list[str]:
+    """What a soup averaged (``taskvec interpolate A B ... --out DIR``): each adapter, its weight and validation."""
+    soup, weight = info["soup"], info["interpolation"]["weight"]
+    rows = [
+        [f"`{i['folder']}`", f"`{i['fingerprint']}`", f"{i['weight']:g}", _fmt_figures(i["validation"])] for i in soup
+    ]
+    return [
+        "## Soup",
+        "",
+        f"The update is **{weight:g} x the mean** of the updates of {len(soup)} adapters of this task (a uniform "
+        "model soup: one LoRA whose rank is the sum of theirs). The prompts, hyperparameters and validation figures "
+        "above are the first adapter's; the data table lists every adapter's data. Each was trained by its own "
+        "command under Reproduce.",
+        "",
+        _table(rows, ["adapter", "fingerprint", "its own weight", "its validation"]),
+        "",
+    ]
+
+
+def _fmt_figures(figures: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.4f}" for name, value in figures.items()) or "not recorded"
 
 
 def _change(row: dict[str, Any], mode: str) -> str:
