@@ -163,6 +163,23 @@ def test_hybrid_search_fuses_keyword_and_vector(store: Store) -> None:
         store.search("docs", RETRIEVAL, vector, mode="semantic")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"stock markets fell"',  # a quoted phrase: query syntax would need word positions the index lacks
+        '"why did stock markets" fall',
+        'why "stock markets" fell',
+        "stock AND markets OR (cat -dog) title:x ~2 ^3 [a TO b] \\ /",
+        "markets: stock",
+    ],
+)
+def test_keyword_search_reads_any_text_as_plain_words(store: Store, text: str) -> None:
+    """Agents send questions and error messages, not query syntax: quotes, operators and colons are words or
+    punctuation, never a parse error, and the keyword hit is the document that shares the words."""
+    hits = store.search("docs", RETRIEVAL, unit(4)[1], limit=4, text=text, mode="hybrid", keyword_weight=1.0)
+    assert hits[0].id == "c", [h.id for h in hits]
+
+
 def test_hybrid_keyword_weight_runs_from_the_vectors_to_the_keywords(store: Store) -> None:
     """keyword_weight 0 is the vector ranking, 1 puts the keyword hit first; a weight out of 0..1, or one given to a
     vector search, is refused by name with the fix."""

@@ -152,26 +152,24 @@ def _nearest_rows(
 
 
 def text_search(table: Any, text: str, condition: str, limit: int) -> list[SearchHit]:
+    """BM25 over the text column. The text is read as plain words (a ``MatchQuery``), never as query syntax: agents
+    send questions and error messages, and a leading quote parsed as a phrase query would need word positions the
+    index does not keep (so it failed), while ``AND`` or ``title:`` would change what is matched."""
+    from lancedb.query import MatchQuery
+
     if not any(idx.index_type == "FTS" for idx in table.list_indices()):  # a search writes nothing, not even this
         raise InvalidInputError(
             f"Collection {table.name!r} has no full-text index yet (it was written by an older taskvec).",
             field="mode",
             fix=f"Run `taskvec optimize {table.name}` once (it builds the index), or search with mode='vector'.",
         )
-    try:
-        rows = (
-            table.search(text, query_type="fts", fts_columns="text")
-            .where(condition, prefilter=True)
-            .select([*RESULT_COLUMNS, "_score"])
-            .limit(limit)
-            .to_list()
-        )
-    except (ValueError, RuntimeError) as exc:
-        raise InvalidInputError(
-            f"Full-text search could not parse the query: {exc}",
-            field="query",
-            fix="Remove special query syntax, or use mode='vector'.",
-        ) from exc
+    rows = (
+        table.search(MatchQuery(text, "text"), query_type="fts")
+        .where(condition, prefilter=True)
+        .select([*RESULT_COLUMNS, "_score"])
+        .limit(limit)
+        .to_list()
+    )
     return [hit(r, float(r["_score"])) for r in rows]
 
 
