@@ -673,11 +673,18 @@ def test_a_soup_refuses_adapters_that_are_not_one_task(toy_run, tiny_model_dir: 
     shutil.copytree(first.out, other_task)
     info = json.loads((other_task / SAVED_INFO).read_text())
     (other_task / SAVED_INFO).write_text(json.dumps({**info, "task": "clustering"}))
+    # An adapter scaled on its own may join a soup: its scaling is listed under Reproduce. A soup may not.
+    halved, soup = tmp_path / "halved", tmp_path / "made"
+    assert main(["interpolate", str(first.out), "--weight", "0.5", "--out", str(halved), "--no-panel"]) == 0
+    assert main(["interpolate", str(first.out), str(halved), "--weight", "1", "--out", str(soup), "--no-panel"]) == 0
+    reproduce = (soup / "README.md").read_text().split("## Reproduce")[1]
+    assert f"taskvec interpolate {first.out} --weight 0.5 --out {halved}" in reproduce
     for source, needle in [
         (other_layers.out, "differ in target_modules"),
         (other_task, "differ in task"),
         (first.out, "the same adapter is given twice"),
+        (soup, "is a soup already"),
     ]:
-        out = tmp_path / "soup"
+        out = tmp_path / "refused"
         assert main(["interpolate", str(first.out), str(source), "--weight", "1", "--out", str(out)]) == 2
         assert needle in capsys.readouterr().err and not out.exists()

@@ -187,6 +187,12 @@ def _soup_info(sources: list[Path]) -> dict[str, Any]:
     records: list[dict[str, Any]] = [i for i in infos if i is not None]
     first = records[0]
     for folder, info in zip(sources, records, strict=True):
+        if info.get("soup"):
+            raise InvalidInputError(
+                f"{folder} is a soup already: its record cannot also list the adapters of this one.",
+                field="source",
+                fix="Average the adapters it was made of together with the others, in one command.",
+            )
         differs = [k for k in _SAME_TASK if info.get(k) != first.get(k)]
         if differs:
             raise InvalidInputError(
@@ -203,7 +209,7 @@ def _soup_info(sources: list[Path]) -> dict[str, Any]:
         {
             "folder": str(folder),
             "fingerprint": fingerprint_folder(folder),
-            "command": record.get("command"),
+            "commands": [record.get("command"), *(record.get("interpolation") or {}).get("commands", [])],
             "weight": float((record.get("interpolation") or {}).get("weight", 1.0)),
             "validation": record.get("validation", {}).get("adapter", {}),
         }

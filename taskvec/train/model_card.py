@@ -203,7 +203,7 @@ def render(info: dict[str, Any]) -> str:
         "## Reproduce",
         "",
         "```bash",
-        *([i["command"] or "(not recorded)" for i in info["soup"]] if info.get("soup") else []),
+        *[c or "(not recorded)" for i in info.get("soup") or [] for c in i["commands"]],
         *([] if info.get("soup") else [info.get("command") or "(not recorded)"]),
         *(interpolation or {}).get("commands", []),
         "```",
