@@ -25,10 +25,11 @@ def _spec(name: str, kind: str, layout: str, metric: str, **extra: object) -> di
 
 
 def make_panel(root: Path) -> Path:
-    """Retrieval: a BEIR folder; similarity: scored pairs and 0/1 pairs; classification: two labels (fruit,
+    """Retrieval and code: a BEIR folder each; similarity: scored pairs and 0/1 pairs; classification: two labels (fruit,
     metal) of train and test texts; clustering: the same two labels."""
     fruit, metal = texts_of(FRUIT, 16), texts_of(METAL, 16)
     make_beir(root / "toy-retrieval")
+    make_beir(root / "toy-code")
     write_jsonl(
         root / "toy-similarity" / "test.jsonl",
         [
@@ -49,6 +50,7 @@ def make_panel(root: Path) -> Path:
     write_jsonl(root / "toy-clustering" / "test.jsonl", labelled)
     sets = [
         _spec("toy-retrieval", "retrieval", "retrieval", "nDCG@10"),
+        _spec("toy-code", "code", "retrieval", "nDCG@10"),
         _spec("toy-similarity", "similarity", "similarity", "Spearman"),
         _spec("toy-pairs", "similarity", "pairs", "cosine AP"),
         _spec("toy-classification", "classification", "classification", "accuracy (2/label)", samples_per_label=2),

@@ -74,9 +74,9 @@ def test_the_wheel_lists_tasks_with_its_shipped_adapters(installed: Path, tmp_pa
     # Each task runs what the ship rule let through (its status and reason are listed); a shipped adapter that
     # runs loads from the wheel's own copy.
     verdicts = profile_for("sentence-transformers/all-MiniLM-L6-v2").verdicts
-    for task in ("retrieval", "similarity", "classification", "clustering"):
+    for task in ("retrieval", "similarity", "classification", "clustering", "code"):
         block = out.stdout.split(f"- {task} [{task}]")[1].split("\n- ")[0]
-        status = verdicts[task].status if task in verdicts else "unchecked"
+        status = verdicts[task].status
         assert f"runs: {status} - " in block, block
         if task in verdicts and verdicts[task].adapter:
             assert f"adapter: all-MiniLM-L6-v2/{task} (shipped)" in block, block  # the wheel's own copy

@@ -40,6 +40,9 @@ BIOSSES = (
     "36a0baff84935e9adf3affd4ec92940fd5332efe",
 )
 SICK = ("kkalouli/SICK-processing", "0848f4aec60870122a4ca18de08ba0e25f6f9a75")
+NL2BASH = ("TellinaTool/nl2bash", "466c5fe873ab08c7cc0112ea1521cc6ad9c20992")
+CONALA = ("yuxiang2/CoNaLa", "ef779b8fcdf23997ae7e8a2e0e039ba08c81ffda")
+CODEXGLUE = ("microsoft/CodeXGLUE", "ac74a62802a0dd159b3258c78a2df8ad36cdf2b9")
 AGNEWS = (
     "madhubandru/Text-Classification-on-News-Articles-using-BERT-Framework",
     "082f2db7c08a8fa3e19c46df0b4b5b0a5f81d1cd",
@@ -296,6 +299,57 @@ def build_wikiqa(mirrors: Path, out: Path) -> str:
     return write_beir(out, docs, queries, qrels)
 
 
+# ------------------------------------------------------------------------------------------------------ code
+def _code_search(
+    pairs: Iterable[tuple[str, str]], queries_from: Iterable[str], out: Path, distractors: Iterable[str] = ()
+) -> str:
+    """A BEIR folder from (text, code) pairs: every distinct code (and distractor) is a document; each distinct
+    text of ``queries_from`` is a query, judged against every code it is paired with."""
+    code_ids: dict[str, str] = {}
+    answers: dict[str, set[str]] = {}
+    for text, code in pairs:
+        answers.setdefault(text, set()).add(code_ids.setdefault(code, f"c{len(code_ids)}"))
+    for code in distractors:
+        code_ids.setdefault(code, f"c{len(code_ids)}")
+    kept = list(dict.fromkeys(queries_from))
+    return write_beir(
+        out,
+        {cid: code for code, cid in code_ids.items()},
+        {f"q{i}": text for i, text in enumerate(kept)},
+        {f"q{i}": sorted(answers[text]) for i, text in enumerate(kept)},
+    )
+
+
+def build_nl2bash(mirrors: Path, out: Path) -> str:
+    """English task descriptions -> one-line shell commands (NL2Bash): every distinct command is a document; 800
+    distinct descriptions, drawn with a fixed seed, are the queries."""
+    src = Source(mirrors, NL2BASH)
+    texts, commands = src.text("data/bash/all.nl").splitlines(), src.text("data/bash/all.cm").splitlines()
+    if len(texts) != len(commands):
+        raise ValueError(f"NL2Bash: {len(texts)} descriptions for {len(commands)} commands")
+    pairs = [(clean(t), clean(c)) for t, c in zip(texts, commands, strict=True) if t.strip() and c.strip()]
+    drawn = random.Random(0).sample(sorted({t for t, _ in pairs}), 800)
+    return _code_search(pairs, drawn, out)
+
+
+def build_conala(mirrors: Path, out: Path) -> str:
+    """Stack Overflow intents, rewritten by annotators -> Python snippets (CoNaLa's curated split): the test intents
+    are the queries; the test and train snippets are the documents (the train ones as distractors)."""
+    src = Source(mirrors, CONALA)
+    test, train = (json.loads(src.text(f"corpus/{split}.json")) for split in ("test", "train"))
+    pairs = [(clean(r["intent"]), clean(r["code"])) for r in test + train]
+    return _code_search(pairs, (text for text, _ in pairs[: len(test)]), out)
+
+
+def build_cosqa(mirrors: Path, out: Path) -> str:
+    """Web search queries -> Python functions (CoSQA's dev split, in CodeXGLUE): every query an annotator judged
+    answered by its function (label 1) is a query; every function of the split is a document."""
+    rows = json.loads(Source(mirrors, CODEXGLUE).text("Text-Code/NL-code-search-WebQuery/CoSQA/cosqa-dev.json"))
+    answered = [(clean(r["doc"]), clean(r["code"])) for r in rows if r["label"] == 1]
+    unanswered = [clean(r["code"]) for r in rows if r["label"] != 1]
+    return _code_search(answered, (text for text, _ in answered), out, distractors=unanswered)
+
+
 BUILDERS: dict[str, Callable[[Path, Path], str]] = {
     "medquad-retrieval": build_medquad_retrieval,
     "argkp-retrieval": build_argkp_retrieval,
@@ -309,6 +363,9 @@ BUILDERS: dict[str, Callable[[Path, Path], str]] = {
     "banking77-clustering": build_banking_clustering,
     "agnews-clustering": build_agnews_clustering,
     "medquad-clustering": build_medquad_clustering,
+    "nl2bash-code": build_nl2bash,
+    "conala-code": build_conala,
+    "cosqa-code": build_cosqa,
 }
 
 

@@ -127,6 +127,13 @@ _MINILM_VERDICTS = {
         "on banking77-clustering (V-measure -0.0059, noise 0.0040), and the prompt alone too (-0.0104, noise "
         "0.0045); both are level on agnews-clustering and medquad-clustering",
     ),
+    "code": TaskVerdict(
+        adapter=False,
+        prompt=False,
+        why="bare model: on the held-out panel the profile's 'query: ' / 'code: ' prompts are below the bare model "
+        "on cosqa-code (nDCG@10 -0.0236, noise 0.0163) and level on nl2bash-code (-0.0027, noise 0.0116) and "
+        "conala-code (-0.0102, noise 0.0130); no adapter is shipped for code",
+    ),
 }
 
 # Qwen3-Embedding instructions, from the model card and its evaluation code ("Instruct: {task}\nQuery:").

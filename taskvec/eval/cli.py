@@ -425,6 +425,8 @@ def panel_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def panel_command(args: argparse.Namespace, root: Path) -> str:
     """The ``taskvec eval panel`` command line a card records: the flags that change what was measured."""
+    from taskvec.eval.panel import REPO_PANEL
+
     words = ["taskvec eval panel", f"--task {args.task}"]
     if args.adapter:
         words.append(f"--adapter {args.adapter}")
@@ -436,7 +438,8 @@ def panel_command(args: argparse.Namespace, root: Path) -> str:
         words.append(f"--keyword-weight {args.keyword_weight}")
     if args.rerank:
         words.append(f"--rerank {args.rerank} --candidates {args.candidates}")
-    words.append(f"--panel-root {root}")
+    # the repository's own panel by its relative name, so that a recorded command reruns on any checkout
+    words.append(f"--panel-root {'data/panel' if Path(root).resolve() == REPO_PANEL else root}")
     for flag in ("sample", "query_prompt", "document_prompt"):
         if getattr(args, flag) is not None:
             words.append(f"--{flag.replace('_', '-')} {getattr(args, flag)!r}")

@@ -247,7 +247,8 @@ def _change(row: dict[str, Any], mode: str) -> str:
 
 
 def panel_section(info: dict[str, Any]) -> list[str]:
-    """The held-out panel and the ship rule's decision; says so plainly where none was measured."""
+    """The held-out panel and the ship rule's decision; says so plainly where none was measured. A panel read
+    without an adapter (a task's prompt alone, such as code's) shows the prompt's columns only."""
     panel = info.get("panel")
     if not panel:
         return [
@@ -258,32 +259,34 @@ def panel_section(info: dict[str, Any]) -> list[str]:
             "",
         ]
     decision = panel["decision"]
+    modes = ("prompt", "adapter") if panel.get("adapter") is not None else ("prompt",)
     rows = [
         [
             f"{name} ({row['domain']})",
             row["metric"],
             row["units"],
             row["base"],
-            row.get("prompt", ""),
-            row.get("adapter", ""),
-            _change(row, "prompt"),
-            _change(row, "adapter"),
+            *(row.get(mode, "") for mode in modes),
+            *(_change(row, mode) for mode in modes),
         ]
         for name, row in panel["sets"].items()
     ]
     runs = "the bare model" + (" with the task's prompt" if decision["prompt"] else "")
-    default = (
-        "**It is the task's default.**"
-        if decision["adapter"] and not decision["provisional"]
-        else f"**It does not run by default: the task runs {runs}.**"
-    )
+    if len(modes) == 1:
+        default = f"**The task runs {runs}.**"
+    elif decision["adapter"] and not decision["provisional"]:
+        default = "**It is the task's default.**"
+    else:
+        default = f"**It does not run by default: the task runs {runs}.**"
+    headers = {"prompt": "prompt only", "adapter": "adapter"}
     return [
         "## Held-out panel and ship rule",
         "",
         f"Measured by `{panel.get('command') or 'taskvec eval panel'}`: public sets of other domains that no "
         "taskvec adapter trains on (docs/panel.md), fp32 on the CPU. *base* is the model with no prompt and no "
-        f"adapter, *prompt only* adds the prompts {panel['query_prompt']!r} / {panel['document_prompt']!r}, "
-        "*adapter* adds this adapter. Each change is ± 1.96 standard deviations of a paired bootstrap "
+        f"adapter, *prompt only* adds the prompts {panel['query_prompt']!r} / {panel['document_prompt']!r}"
+        + (", *adapter* adds this adapter" if len(modes) == 2 else "")
+        + ". Each change is ± 1.96 standard deviations of a paired bootstrap "
         f"({panel['rounds']} rounds over queries, pairs or test texts, and over few-shot draws or k-means runs); "
         "a change inside it is *level*.",
         "",
@@ -294,10 +297,8 @@ def panel_section(info: dict[str, Any]) -> list[str]:
                 "metric",
                 "n",
                 "base",
-                "prompt only",
-                "adapter",
-                "prompt vs base",
-                "adapter vs base",
+                *(headers[mode] for mode in modes),
+                *(f"{mode} vs base" for mode in modes),
             ],
         ),
         "",
