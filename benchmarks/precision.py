@@ -193,12 +193,16 @@ def verdicts(r: dict[str, Any], dtypes: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def merged(earlier: dict[str, Any], new: dict[str, Any], dtypes: list[str]) -> dict[str, Any]:
-    """An earlier run's figures with this run's sets added: vectors are the same whenever they are made, so runs
-    on different sets (each with the fp32 reference of the same run) add up. Each run's machine and load stay on
+    """An earlier run's figures with this run's sets and variants added: vectors are the same whenever they are
+    made, so runs on different sets or variants (each with the fp32 reference of the same run) add up; a variant
+    measured again replaces its earlier figure, the set's other variants stay. Each run's machine and load stay on
     record under ``runs``."""
     out = {**earlier, **{k: v for k, v in new.items() if k.endswith(" agreement")}}
     for name in ["fp32", *dtypes, *(f"{d}+fp32 mixed" for d in dtypes)]:
-        out[name] = {**earlier.get(name, {}), **new.get(name, {})}
+        before, after = earlier.get(name, {}), new.get(name, {})
+        out[name] = {
+            s: {**before.get(s, {}), **after.get(s, {})} for s in [*before, *(s for s in after if s not in before)]
+        }
     runs = earlier.get("runs") or [{k: earlier[k] for k in ("machine", "load_at_end") if k in earlier}]
     out["runs"] = [*runs, {"machine": new["machine"], "load_at_end": new["load_at_end"], "sets": list(new["fp32"])}]
     out["verdicts"] = verdicts(out, sorted(set(dtypes) | set(earlier.get("verdicts", {}))))

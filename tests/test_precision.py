@@ -186,3 +186,15 @@ def test_precision_runs_on_different_sets_add_up() -> None:
     assert out["bf16 agreement"] == {"top10_overlap_mean": 0.97}
     assert out["verdicts"]["bf16"] == {"largest_change": 0.003, "shares_fp32_space": False}
     assert [r["machine"]["cpu"] for r in out["runs"]] == ["a", "b"] and out["runs"][1]["sets"] == ["scifact"]
+    # A third run measures one variant of a set again (a new adapter): it replaces that figure, the other stays.
+    again = {
+        "machine": {"cpu": "c"},
+        "load_at_end": 1.0,
+        "fp32": {"scifact": {"task adapter": 0.68}},
+        "bf16": {"scifact": {"task adapter": 0.6814}},
+        "bf16+fp32 mixed": {"scifact": {"task adapter": 0.6809}},
+    }
+    out = merged(out, again, ["bf16"])
+    assert out["fp32"]["scifact"] == {"no prompt": 0.6451, "task adapter": 0.68}
+    assert out["bf16"]["scifact"] == {"no prompt": 0.6421, "task adapter": 0.6814}
+    assert out["verdicts"]["bf16"] == {"largest_change": 0.003, "shares_fp32_space": False}  # the no-prompt row
