@@ -50,7 +50,18 @@ def arguments(quick: bool) -> dict[str, list[str]]:
     onnx = ["onnx-int8"] if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx") else []
     if quick:
         return {
-            "encode": ["--docs", "32", "--mixed-docs", "32", "--repeats", "1", "--variants", "int8"],
+            "encode": [
+                "--docs",
+                "32",
+                "--mixed-docs",
+                "32",
+                "--repeats",
+                "1",
+                "--mixed-repeats",
+                "1",
+                "--variants",
+                "int8",
+            ],
             "concurrency": ["--calls", "32", "--docs", "20", "--repeats", "1"],
             "index": ["--docs", "32", "--repeats", "1"],
             "search": ["--sizes", "10000", "--queries", "50", "--lance-queries", "5", "--real-docs", "300"],
