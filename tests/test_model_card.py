@@ -28,3 +28,22 @@ def test_other_reads_are_listed_with_where_their_figures_are() -> None:
         assert f"| {read['set']} | {read['study']} | {read['doc']} |" in card
     without = render({**info, "other_reads": []})
     assert "Other sets it was read on" not in without and "## Held-out panel and ship rule" in without
+
+
+def test_a_prompt_panel_shows_the_prompt_alone_and_what_the_task_runs():
+    """A task that ships no adapter (code) has its prompt's panel rendered without adapter columns; a partial
+    reading says it decides nothing."""
+    from taskvec.eval.ship import decide
+    from taskvec.train.model_card import panel_section
+
+    row = {"domain": "shell", "metric": "nDCG@10", "units": 8, "base": 0.5, "prompt": 0.4}
+    row["prompt_vs_base"] = {"change": -0.1, "noise": 0.02, "verdict": "down"}
+    panel = {"adapter": None, "query_prompt": "query: ", "document_prompt": "code: ", "rounds": 1000}
+    panel |= {"command": "taskvec eval panel --task code", "sets": {"toy-code": row}}
+    full = panel_section({"panel": {**panel, "decision": decide({**panel, "sample": None})}})
+    table = next(part for part in full if part.startswith("| panel set")).splitlines()
+    assert table[0] == "| panel set (domain) | metric | n | base | prompt only | prompt vs base |"
+    assert table[2] == "| toy-code (shell) | nDCG@10 | 8 | 0.5000 | 0.4000 | -0.1000 ± 0.0200 **down** |"
+    assert full[-2].endswith("**The task runs the bare model.**") and "adds this adapter" not in full[2]
+    partial = panel_section({"panel": {**panel, "decision": decide({**panel, "sample": 8})}})
+    assert partial[-2].endswith("**A partial reading: it decides nothing.**")

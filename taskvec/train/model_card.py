@@ -272,8 +272,10 @@ def panel_section(info: dict[str, Any]) -> list[str]:
         for name, row in panel["sets"].items()
     ]
     runs = "the bare model" + (" with the task's prompt" if decision["prompt"] else "")
-    if len(modes) == 1:
-        default = f"**The task runs {runs}.**"
+    if len(modes) == 1:  # a prompt's panel: what the task runs, unless the reading was partial
+        default = (
+            "**A partial reading: it decides nothing.**" if decision["provisional"] else f"**The task runs {runs}.**"
+        )
     elif decision["adapter"] and not decision["provisional"]:
         default = "**It is the task's default.**"
     else:
