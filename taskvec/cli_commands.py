@@ -330,7 +330,9 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     for t in result.tasks:
         prompts = repr(t.query_prompt) if t.symmetric else f"query {t.query_prompt!r} / document {t.document_prompt!r}"
         lines.append(
-            f"- {t.name} [{t.kind}] prompt {prompts}; adapter: {t.adapter or 'none'}; space {t.space_id}\n"
+            f"- {t.name} [{t.kind}] prompt {prompts}; adapter: {t.adapter or 'none'}"
+            + (f", blended with the bare model at share {t.blend:g}" if t.blend is not None else "")
+            + f"; space {t.space_id}\n"
             f"    {t.description}\n"
             f"    runs: {t.status} - {t.why}"
         )

@@ -212,6 +212,11 @@ class TaskInfo(BaseModel):
         "panel, docs/panel.md); unchecked (no panel verdict); custom (a tasks file)"
     )
     why: str = Field(description="Why it runs that way: the panel figures that decided it")
+    blend: float | None = Field(
+        default=None,
+        description="Set where the adapter is blended with the bare model: the adapter's share (vectors of twice "
+        "the model's width; README, taskvec/engine/blend.py)",
+    )
     space_id: str
 
 

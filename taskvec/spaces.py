@@ -33,6 +33,9 @@ class EmbeddingSpace:
     max_seq_length: int
     dimension: int
     truncate_dim: int | None = None
+    # A blended task's adapter share: each vector is the bare model's and the adapter's side by side
+    # (taskvec.engine.blend). None for every other space, and then left out of the id, so that no id changed.
+    blend: float | None = None
 
     @cached_property  # computed once per object: the store checks it several times on every search
     def id(self) -> str:
@@ -41,7 +44,10 @@ class EmbeddingSpace:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if data["blend"] is None:
+            del data["blend"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EmbeddingSpace:
@@ -51,6 +57,8 @@ class EmbeddingSpace:
     def describe(self) -> str:
         """One readable line: enough for a person or an agent to tell two spaces apart."""
         adapter = f"adapter {self.adapter}@{(self.adapter_fingerprint or '')[:8]}" if self.adapter else "no adapter"
+        if self.blend is not None:
+            adapter += f" blended with the bare model (adapter share {self.blend:g})"
         prompts = (
             f"prompt {self.query_prompt!r}"
             if self.query_prompt == self.document_prompt

@@ -417,6 +417,7 @@ def test_shipped_verdicts_are_the_ship_rule_on_the_recorded_panels():
         assert decision == panel["decision"]
         assert (verdict.adapter, verdict.prompt) == (decision["adapter"], decision["prompt"]), kind
         assert (registry[kind].adapter is not None) == verdict.adapter and registry[kind].status == decision["status"]
+        assert verdict.blend == panel.get("blend") == registry[kind].blend, kind  # a pass holds for its share only
         if card is not None:
             assert "## Held-out panel and ship rule" in card and f"**{decision['status']}**" in card
             trained_on = [d["source"] for d in info["data"]] + info.get("anchor_data", []) + info.get("val_data", [])

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from taskvec.engine import forward as fwd
 from taskvec.engine.adapters import BASE_ADAPTER, Adapters
+from taskvec.engine.blend import blended
 from taskvec.engine.loading import CompiledBackbone, load_backbone
 from taskvec.engine.shape import VectorShape
 from taskvec.engine.task_spaces import TaskSpaces, model_fingerprint
@@ -70,13 +71,24 @@ class PreparedRows:
     input) never stalls the one thread that runs forward passes, and a bad request fails alone.
     """
 
-    ids: list[list[int]]  # token ids per row, truncated to max_seq_length
-    adapter_names: list[str]  # PEFT adapter per row; BASE_ADAPTER where the task has none
+    ids: list[list[int]]  # token ids per forward row, truncated to max_seq_length
+    adapter_names: list[str]  # PEFT adapter per forward row; BASE_ADAPTER where the task has none
     space_ids: list[str]  # the embedding space of each row
     truncated: int  # rows that were cut to fit
+    # Blended tasks (taskvec.engine.blend): each row's adapter share; the forward rows are then the rows' bare
+    # halves followed by their adapter halves, two per row. None: one forward row per row.
+    shares: list[float] | None = None
 
     def __len__(self) -> int:
+        """Forward rows: what a pass runs (twice the rows for blended tasks)."""
         return len(self.ids)
+
+    def compose(self, vectors: np.ndarray) -> np.ndarray:
+        """The rows' vectors from the forward rows' vectors (the identity unless the rows are blended)."""
+        if self.shares is None:
+            return vectors
+        n = len(self.shares)
+        return blended(vectors[:n], vectors[n:], self.shares)
 
 
 class Encoder:
@@ -239,11 +251,12 @@ class Encoder:
         tasks = self._check_rows(rows)
         step = _PIPELINE_ROWS if self.tokens.pool is not None else max(len(rows), 1)
         bounds = [(a, min(a + step, len(rows))) for a in range(0, len(rows), step)]
-        out = np.zeros((len(rows), self.dimension), dtype=np.float32)
+        halves = 2 if tasks and tasks[0].blend is not None else 1  # _check_rows: all blended or none
+        out = np.zeros((len(rows), self.dimension * halves), dtype=np.float32)
         truncated = 0
         space_ids: list[str] = []
         with (
-            tqdm(total=len(rows), disable=not show_progress, desc="encode", unit="text", leave=False) as bar,
+            tqdm(total=len(rows) * halves, disable=not show_progress, desc="encode", unit="pass", leave=False) as bar,
             ThreadPoolExecutor(max_workers=1) if len(bounds) > 1 else nullcontext() as ahead,
         ):
 
@@ -257,7 +270,7 @@ class Encoder:
             for k, (a, b) in enumerate(bounds):
                 prepared = coming.result() if isinstance(coming, Future) else coming
                 coming = prepare(k + 1) if k + 1 < len(bounds) else None  # tokenized while this chunk runs
-                out[a:b] = self.encode_prepared(prepared, batch_size=batch_size, progress=bar.update)
+                out[a:b] = prepared.compose(self.encode_prepared(prepared, batch_size=batch_size, progress=bar.update))
                 truncated += prepared.truncated
                 space_ids.extend(prepared.space_ids)
         return EncodeResult(vectors=out, truncated=truncated, space_ids=space_ids)
@@ -271,15 +284,39 @@ class Encoder:
         for i, r in enumerate(rows):
             check_text(r.text, i)
             check_role(r.role)
+        blends = {t.name: t.blend is not None for t in tasks}
+        if len(set(blends.values())) > 1:
+            wide = sorted(name for name, b in blends.items() if b)
+            raise InvalidInputError(
+                f"Tasks {', '.join(map(repr, wide))} are blended (vectors of twice the width) and cannot share one "
+                "call with the other tasks' rows.",
+                field="task",
+                fix="Encode the blended tasks' texts in a call of their own (taskvec.engine.blend).",
+            )
+        for t in tasks:
+            if t.blend is not None and t.adapter is None:
+                raise InvalidInputError(
+                    f"Task {t.name!r} has a blend share but no adapter.", field="task", fix="Give it an adapter."
+                )
         return tasks
 
     def _prepare_checked(self, rows: Sequence[EncodeRow], tasks: Sequence[Task]) -> PreparedRows:
-        prompted = with_prompts([r.text for r in rows], [t.prompt(r.role) for r, t in zip(rows, tasks, strict=True)])
+        texts = [r.text for r in rows]
+        prompted = with_prompts(texts, [t.prompt(r.role) for r, t in zip(rows, tasks, strict=True)])
         adapter_names = [self.adapters.name_for(t) for t in tasks]
         space_cache: dict[int, str] = {}
         space_ids = [space_cache.setdefault(id(t), self.space(t).id) for t in tasks]
         ids, truncated = self.tokens(prompted)
-        return PreparedRows(ids=ids, adapter_names=adapter_names, space_ids=space_ids, truncated=truncated)
+        if not tasks or tasks[0].blend is None:
+            return PreparedRows(ids=ids, adapter_names=adapter_names, space_ids=space_ids, truncated=truncated)
+        bare_ids, _ = self.tokens(texts)  # the bare halves: no prompt, no adapter (taskvec.engine.blend)
+        return PreparedRows(
+            ids=bare_ids + ids,
+            adapter_names=[BASE_ADAPTER] * len(rows) + adapter_names,
+            space_ids=space_ids,
+            truncated=truncated,
+            shares=[float(t.blend) for t in tasks if t.blend is not None],
+        )
 
     def encode_prepared(
         self,

@@ -122,7 +122,7 @@ class EncodeQueue:
         prepared = self.encoder.prepare(rows)  # on the caller's thread: bad input fails here, alone
         if not len(prepared):
             return EncodeResult(np.zeros((0, self.encoder.dimension), dtype=np.float32), 0, [])
-        vectors = self._wait(prepared, None, 0)
+        vectors = prepared.compose(self._wait(prepared, None, 0))  # blended tasks: two forward rows per row
         return EncodeResult(vectors=vectors, truncated=prepared.truncated, space_ids=prepared.space_ids)
 
     def submit_pairs(self, prepared: Any, runner: PassRunner, width: int = 1) -> np.ndarray:

@@ -94,6 +94,7 @@ class TaskSpaces:
             pooling=self.shape.pooling,
             normalize=self.shape.normalize,
             max_seq_length=self.shape.max_seq_length,
-            dimension=self.dimension,
+            dimension=self.dimension * (2 if t.blend is not None else 1),  # taskvec.engine.blend: two halves
             truncate_dim=self.truncate_dim,
+            blend=t.blend,
         )

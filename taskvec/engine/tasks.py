@@ -7,6 +7,7 @@ Built-in tasks come from the model's profile; a TOML file adds tasks or override
     description = "Route customer tickets to a team"
     prompt = "ticket: "              # symmetric shorthand; or query_prompt / document_prompt
     adapter = "adapters/tickets"     # a PEFT LoRA folder, relative to this file; "" removes an adapter
+    blend = 0.25                     # optional: blend the adapter with the bare model (taskvec.engine.blend)
 
     [tasks.ms-marco]
     kind = "rerank"                  # a second stage for search: scores (query, document) pairs
@@ -69,6 +70,7 @@ class Task:
     status: str = "unchecked"
     why: str = ""
     model: Path | None = None  # rerank tasks: a sentence-transformers CrossEncoder folder instead of an adapter
+    blend: float | None = None  # the adapter's share of a blended space (taskvec.engine.blend); None: the adapter alone
 
     @property
     def symmetric(self) -> bool:
@@ -82,7 +84,7 @@ class Task:
         return replace(self, query_prompt=query, document_prompt=query if document is None else document)
 
     def without_adapter(self) -> Task:
-        return replace(self, adapter=None)
+        return replace(self, adapter=None, blend=None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +98,7 @@ class Task:
             "status": self.status,
             "why": self.why,
             **({"model": str(self.model)} if self.model else {}),
+            **({"blend": self.blend} if self.blend is not None else {}),
         }
 
 
@@ -203,7 +206,7 @@ def _builtin(profile: ModelProfile, kind: str) -> Task:
             "it does not run (docs/panel.md)",
         )
     if verdict.adapter:
-        return replace(task, adapter=adapter, status="adapter", why=verdict.why)
+        return replace(task, adapter=adapter, blend=verdict.blend, status="adapter", why=verdict.why)
     if not verdict.prompt:
         task = task.with_prompts("", "")
     return replace(task, status=verdict.status, why=verdict.why)
@@ -213,12 +216,13 @@ def _task_from_toml(name: str, spec: Any, base: Task | None, root: Path) -> Task
     where = f"tasks.{name}"
     if not isinstance(spec, dict):
         raise InvalidInputError(f"[{where}] must be a table.", field=where, fix="Write it as [tasks.NAME] key = value.")
-    unknown = set(spec) - {"kind", "description", "prompt", "query_prompt", "document_prompt", "adapter", "model"}
-    if unknown:
+    keys = {"kind", "description", "prompt", "query_prompt", "document_prompt", "adapter", "blend", "model"}
+    if unknown := set(spec) - keys:
         raise InvalidInputError(
             f"[{where}] has unknown keys {sorted(unknown)}.",
             field=where,
-            fix="Allowed: kind, description, prompt, query_prompt, document_prompt, adapter, model (rerank tasks).",
+            fix="Allowed: kind, description, prompt, query_prompt, document_prompt, adapter, blend, model (rerank "
+            "tasks).",
         )
     kind = spec.get("kind", base.kind if base else None)
     if kind not in (*TASK_KINDS, RERANK_KIND):
@@ -251,7 +255,9 @@ def _task_from_toml(name: str, spec: Any, base: Task | None, root: Path) -> Task
                 field=f"{where}.adapter",
                 fix='Point it at a folder written by `taskvec train` or PEFT\'s save_pretrained, or set it to "".',
             )
-        task = replace(task, adapter=path)
+        task = replace(task, adapter=path, blend=None)  # a blend belongs to the adapter it was measured with
+    if "blend" in spec:
+        task = replace(task, blend=_blend(spec["blend"], task, where))
     if "model" in spec:
         task = replace(task, model=_cross_encoder_folder(spec["model"], kind, where, root))
     if kind == RERANK_KIND and task.model is None and task.adapter is None:
@@ -262,6 +268,25 @@ def _task_from_toml(name: str, spec: Any, base: Task | None, root: Path) -> Task
             "rerank` folder.",
         )
     return task
+
+
+def _blend(value: Any, task: Task, where: str) -> float | None:
+    """A tasks file's ``blend``: the adapter's share, strictly between 0 and 1; "" runs the adapter alone."""
+    if value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise InvalidInputError(
+            f"[{where}] blend {value!r} is not a number strictly between 0 and 1.",
+            field=f"{where}.blend",
+            fix='Set blend to the adapter\'s share, e.g. 0.25, or to "" to run the adapter alone.',
+        )
+    if task.adapter is None or task.kind not in TASK_KINDS:
+        raise InvalidInputError(
+            f"[{where}] sets blend but has no adapter to blend with the bare model.",
+            field=f"{where}.blend",
+            fix="Set adapter to a LoRA folder of an embedding task, or remove blend.",
+        )
+    return float(value)
 
 
 def _cross_encoder_folder(value: Any, kind: str, where: str, root: Path) -> Path:

@@ -281,9 +281,15 @@ CHECKS: dict[str, Check] = {
 
 # ------------------------------------------------------------------------------------------------------ run
 def mode_tasks(
-    encoder: Encoder, task: str, adapter: Path | None, query_prompt: str | None, document_prompt: str | None
+    encoder: Encoder,
+    task: str,
+    adapter: Path | None,
+    query_prompt: str | None,
+    document_prompt: str | None,
+    blend: float | None = None,
 ) -> dict[str, Task]:
-    """The Task of each mode. Prompts: the flags, else those the adapter was trained with, else the task's."""
+    """The Task of each mode. Prompts: the flags, else those the adapter was trained with, else the task's.
+    ``blend``: the adapter mode blends the adapter with the bare model at this share (taskvec.engine.blend)."""
     builtin = encoder.tasks[task]
     qp = builtin.query_prompt if query_prompt is None else query_prompt
     dp = builtin.document_prompt if document_prompt is None else document_prompt
@@ -295,7 +301,15 @@ def mode_tasks(
     return {
         "base": Task("base", kind, "no prompt, no adapter"),
         "prompt": Task("prompt", kind, "prompt only", qp, dp),
-        "adapter": Task("adapter", kind, "prompt + adapter", qp, dp, adapter=adapter.resolve() if adapter else None),
+        "adapter": Task(
+            "adapter",
+            kind,
+            "prompt + adapter" + (f", blended at {blend:g}" if blend is not None else ""),
+            qp,
+            dp,
+            adapter=adapter.resolve() if adapter else None,
+            blend=blend if adapter else None,
+        ),
     }
 
 
@@ -330,10 +344,12 @@ def run_checks(
     cache: Path | None = None,
     batch_size: int = ENCODE_BATCH,
     report: Callable[[str, dict[str, object]], None] | None = None,
+    blend: float | None = None,
 ) -> dict[str, dict[str, object]]:
     """``{set: {"metric", mode: figure, ...}}`` for every check of the task's kind (``only``: names containing one
-    of these substrings); the adapter mode is skipped without an adapter. ``report`` gets each row when done."""
-    tasks = mode_tasks(encoder, task, adapter, query_prompt, document_prompt)
+    of these substrings); the adapter mode is skipped without an adapter. ``report`` gets each row when done.
+    ``blend``: the adapter mode blends the adapter with the bare model at this share."""
+    tasks = mode_tasks(encoder, task, adapter, query_prompt, document_prompt, blend)
     kind, options = tasks["base"].kind, Options(Path(data_root), draws)
     results: dict[str, dict[str, object]] = {}
     for name, check in selected_checks(kind, only).items():
@@ -347,13 +363,19 @@ def run_checks(
     return results
 
 
-def record_in_card(adapter: Path, task: str, results: dict[str, dict[str, object]]) -> None:
-    """Write the figures (sets measured with base and adapter) into the adapter's model card, with the command."""
+def record_in_card(adapter: Path, task: str, results: dict[str, dict[str, object]], blend: float | None = None) -> None:
+    """Write the figures (sets measured with base and adapter) into the adapter's model card, with the command;
+    with ``blend``, as the blended adapter's figures beside the adapter's own."""
     from taskvec.train.model_card import add_test_figures
 
+    figures = {name: row for name, row in results.items() if "base" in row and "adapter" in row}
+    if blend is not None:
+        command = f"taskvec eval checks --task {task} --adapter {adapter} --blend {blend:g} --card"
+        add_test_figures(adapter, figures, blend=(blend, command))
+        return
     add_test_figures(
         adapter,
-        {name: row for name, row in results.items() if "base" in row and "adapter" in row},
+        figures,
         note=f"Measured by `taskvec eval checks --task {task} --adapter {adapter} --card` after training: home sets "
         "are the issue's test splits, held-out sets were never trained on; the encoder's path, fp32 on the CPU, "
         "MTEB's protocols.",

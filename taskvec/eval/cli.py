@@ -117,6 +117,7 @@ def _populate(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--modes", nargs="+", default=["base", "adapter"], choices=MODES, help="default: base adapter")
     p.add_argument("--only", nargs="*", help="run only the sets whose names contain one of these (any case)")
     p.add_argument("--draws", type=_positive, default=FEW_SHOT_DRAWS, help="few-shot classification draws (MTEB: 10)")
+    add_blend_option(p)
     p.add_argument("--card", action="store_true", help="record the figures in the adapter's model card")
     p.add_argument("--json", action="store_true", help="print all figures as one JSON object on the last line")
     p.add_argument("--json-out", type=Path, help="also write the figures to this JSON file")
@@ -156,6 +157,7 @@ def _populate(parser: argparse.ArgumentParser) -> None:
         help="a second adapter (e.g. the one --adapter would replace): also read --adapter against it, paired on "
         "the same bootstrap draws",
     )
+    add_blend_option(p)
     p.add_argument("--card", action="store_true", help="record the panel in the adapter's model card")
     p.add_argument("--json", action="store_true", help="print the panel as one JSON object on the last line")
     p.add_argument("--json-out", type=Path, help="also write the panel to this JSON file")
@@ -192,6 +194,42 @@ def add_mode_option(parser: argparse.ArgumentParser, help: str | None = None) ->
         "also prints the change against vector search) (default: vector)",
     )
     add_keyword_weight_option(parser)
+
+
+def add_blend_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--blend",
+        type=_share,
+        metavar="SHARE",
+        help="blend the adapter with the bare model at this adapter share, 0 < SHARE < 1 (taskvec.engine.blend): "
+        "twice the width, each text encoded twice (default: the adapter alone)",
+    )
+
+
+def _check_blend(args: argparse.Namespace) -> None:
+    """--blend applies to one adapter's vector search: refused where it would be silently ignored."""
+    if args.blend is None:
+        return
+    # the panel's default adapter is the task's shipped one; checks have none by default
+    if args.adapter == "none" or (args.adapter is None and args.eval_kind == "checks"):
+        raise InvalidInputError(
+            "--blend blends an adapter with the bare model", field="--blend", fix="Pass --adapter DIR."
+        )
+    if args.rerank or getattr(args, "mode", "vector") != "vector":
+        flag = "--rerank" if args.rerank else "--mode hybrid"
+        raise InvalidInputError(
+            f"--blend does not combine with {flag}.", field="--blend", fix=f"Drop {flag}, or drop --blend."
+        )
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number strictly between 0 and 1 (e.g. 0.25)")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -322,6 +360,7 @@ def checks_cache() -> Path | None:
 def _run_checks(args: argparse.Namespace) -> int:
     from taskvec.eval.checks import record_in_card, run_checks
 
+    _check_blend(args)
     if args.rerank:
         from taskvec.eval.rerank import run_checks_command
 
@@ -343,11 +382,12 @@ def _run_checks(args: argparse.Namespace) -> int:
         cache=cache,
         batch_size=getattr(args, "batch_size", ENCODE_BATCH),
         report=lambda name, row: print(name, json.dumps(row), flush=True),
+        blend=args.blend,
     )
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2) + "\n")
     if args.card:
-        record_in_card(args.adapter, args.task, results)
+        record_in_card(args.adapter, args.task, results, args.blend)
         print(f"recorded in {args.adapter / 'README.md'}")
     if args.json:
         print(json.dumps(results))
@@ -357,6 +397,7 @@ def _run_checks(args: argparse.Namespace) -> int:
 def _run_panel(args: argparse.Namespace) -> int:
     from taskvec.eval.panel import default_root, render, run_panel
 
+    _check_blend(args)
     root = args.panel_root or default_root()
     if root is None:
         raise InvalidInputError(
@@ -396,6 +437,7 @@ def _run_panel(args: argparse.Namespace) -> int:
         query_prompt=args.query_prompt,
         document_prompt=args.document_prompt,
         against=Path(args.against) if args.against else None,
+        blend=args.blend,
         **panel_options(args),
     )
     result["command"] = panel_command(args, root)
@@ -432,6 +474,8 @@ def panel_command(args: argparse.Namespace, root: Path) -> str:
         words.append(f"--adapter {args.adapter}")
     if args.against:
         words.append(f"--against {args.against}")
+    if getattr(args, "blend", None) is not None:
+        words.append(f"--blend {args.blend:g}")
     if args.mode != "vector":
         words.append(f"--mode {args.mode}")
     if args.keyword_weight is not None:

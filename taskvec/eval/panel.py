@@ -150,8 +150,12 @@ def proposed_task(encoder: Encoder, task: str) -> Task:
     shipped = encoder.profile.adapter_folder(task) if task == registered.kind else None
     adapter = registered.adapter or shipped
     chosen = mode_tasks(encoder, task, adapter, *_unrecorded_prompts(encoder, task, adapter))["adapter"]
-    return replace(
-        registered, query_prompt=chosen.query_prompt, document_prompt=chosen.document_prompt, adapter=chosen.adapter
+    return replace(  # the adapter alone: a blend with the bare model is judged with --blend (taskvec.engine.blend)
+        registered,
+        query_prompt=chosen.query_prompt,
+        document_prompt=chosen.document_prompt,
+        adapter=chosen.adapter,
+        blend=None,
     )
 
 
@@ -312,6 +316,7 @@ def run_panel(
     cache: Path | None = None,
     report: Callable[[str, dict[str, Any]], None] | None = None,
     against: Path | None = None,
+    blend: float | None = None,
 ) -> dict[str, Any]:
     """Every set of the task kind's panel under base, prompt and (with ``adapter``) adapter modes, with paired
     bootstrap noise and a verdict per set; ``report`` gets each set's row when done. ``sets`` keeps only those sets
@@ -320,12 +325,15 @@ def run_panel(
     ``against``: a second adapter of the task (with its own training prompts), scored in the same bootstrap, so
     each row also reads the adapter against it (``adapter_vs_against``): whether a new adapter beats the one it
     would replace, paired on the same units (two changes over the base, each with its own band, say nothing about
-    their difference)."""
+    their difference).
+
+    ``blend``: the adapter mode blends the adapter with the bare model at this share (taskvec.engine.blend); the
+    result records it, and a pass counts for that share only (profiles.panel_passes)."""
     from taskvec.eval.ship import decide
 
     if query_prompt is None:
         query_prompt, document_prompt = _unrecorded_prompts(encoder, task, adapter)
-    tasks = mode_tasks(encoder, task, adapter, query_prompt, document_prompt)
+    tasks = mode_tasks(encoder, task, adapter, query_prompt, document_prompt, blend)
     modes = ["base", "prompt"] + (["adapter"] if adapter is not None else [])
     if against is not None:
         tasks["against"] = mode_tasks(encoder, task, against, *_unrecorded_prompts(encoder, task, against))["adapter"]
@@ -354,6 +362,7 @@ def run_panel(
         "query_prompt": tasks["prompt"].query_prompt,
         "document_prompt": tasks["prompt"].document_prompt,
         "adapter": str(adapter) if adapter is not None else None,
+        **({"blend": blend} if blend is not None and adapter is not None else {}),
         **({"against": str(against)} if against is not None else {}),
         **panel_scope(root, kind, chosen, sample, rounds),
         "sets": rows,
@@ -433,6 +442,7 @@ def render(result: dict[str, Any]) -> str:
     head = (
         f"panel for task {result['task']} ({result['kind']}): prompts {result['query_prompt']!r} / "
         f"{result['document_prompt']!r}; adapter {result['adapter'] or 'none'}; "
+        + (f"blended with the bare model at share {result['blend']:g}; " if result.get("blend") is not None else "")
         + (f"against {result['against']}; " if result.get("against") else "")
         + f"{result['rounds']} paired bootstrap rounds"
         + scope_note(result)

@@ -36,6 +36,8 @@ def decide(result: dict[str, Any]) -> dict[str, Any]:
     adapter_ok = has_adapter and not adapter_down
     prompt_ok = prompted and not prompt_down
     with_prompt = " with its prompt" if prompted else ""
+    if result.get("blend") is not None:  # taskvec.engine.blend: the pass is for this share only
+        with_prompt = f" blended with the bare model at share {result['blend']:g}{with_prompt}"
     if adapter_ok:
         status, why = (
             "adapter",

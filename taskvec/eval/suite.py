@@ -154,7 +154,7 @@ def run_suite(
                 "differs": entry.differs,
                 "present": folder.is_dir(),
                 "adapter": str(task.adapter) if task.adapter else None,
-                "default": {"status": default.status, "why": default.why},
+                "default": {"status": default.status, "why": default.why, "blend": default.blend},
                 "published": published_figure(data_root / "reference_scores", encoder.model_name, entry),
                 "measured": now,
             }
@@ -276,7 +276,8 @@ def render_markdown(report: dict[str, Any], *, json_name: str = "quality.json") 
         "*task adapter* adds the LoRA adapter shipped for the task to the prompts it was trained with, whether or "
         "not it runs by default; *no adapter*: none ships for the task. *default* is what the task runs today, "
         "as the ship rule decided on the held-out panel (docs/panel.md): its figure is that of the row named in "
-        "brackets, which encodes the same way."
+        "brackets, which encodes the same way; a figure with no brackets encodes as no row above (a task blended "
+        "with the bare model, taskvec.engine.blend) and was measured itself."
         + (
             f' *{HYBRID_ROW}* (retrieval): the default\'s search with `mode="hybrid"`, BM25 fused in at its '
             "default weight; an option a caller picks, not the default (docs/hybrid.md)."
@@ -414,6 +415,8 @@ def _prompts_table(report: dict[str, Any], by_cell: dict[tuple[str, str], dict[s
             continue
         adapter = "/".join(Path(result["adapter"]).parts[-3:]) if result["adapter"] else "none ships"
         default = s.get("default", {}).get("status", "–")
+        if s.get("default", {}).get("blend") is not None:
+            default += f", blended with the bare model at {s['default']['blend']:g}"
         lines.append(
             f"| {s['title']} | {result['task']} | `{result['query_prompt']!r}` | `{result['document_prompt']!r}` "
             f"| {adapter} | {default} |"

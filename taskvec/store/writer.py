@@ -122,6 +122,15 @@ def upsert_into(table: Any, batch: pa.Table, space: EmbeddingSpace, documents: S
     """Insert or replace the rows of ``documents`` (source ids) in ``space``, in one commit."""
     dim = dimension_of(table.schema)
     if dim != space.dimension:
+        if space.blend is not None or dim == 2 * space.dimension:  # taskvec.engine.blend: twice the model's width
+            raise SpaceMismatchError(
+                f"Collection {table.name!r} stores {dim}-dimensional vectors; task {space.task!r} makes "
+                f"{space.dimension}: one of them is a blended task (the bare model's vector and the adapter's side "
+                "by side), which cannot share a collection with unblended tasks. Nothing was written.",
+                field="collection",
+                fix=f"Index task {space.task!r} into a collection of its own, or run the blended task unblended "
+                'with a tasks file ([tasks.NAME] blend = "").',
+            )
         raise SpaceMismatchError(
             f"Collection {table.name!r} stores {dim}-dimensional vectors; this space makes {space.dimension}.",
             field="collection",

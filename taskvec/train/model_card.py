@@ -28,7 +28,15 @@ def _prompt_phrase(info: dict[str, Any]) -> str:
 def _selection(info: dict[str, Any]) -> str:
     decision = (info.get("panel") or {}).get("decision") or {}
     if decision.get("adapter") and not decision.get("provisional"):
-        return f"It passed the ship rule on the held-out panel (below): it may run as `task={info['task']}`'s default."
+        blend = info["panel"].get("blend")
+        how = (
+            "" if blend is None else f", blended with the bare model at adapter share {blend:g} (taskvec.engine.blend)"
+        )
+        that_way = "" if blend is None else " that way"
+        return (
+            f"It passed the ship rule on the held-out panel (below){how}: it may run as `task={info['task']}`'s "
+            f"default{that_way}."
+        )
     return (
         f"It is **not** a default of `task={info['task']}`: it has not passed the ship rule on the held-out panel "
         "(see below); a tasks file can still name it as a task's adapter."
@@ -180,15 +188,31 @@ def render(info: dict[str, Any]) -> str:
         ]
     test = info.get("test") or {}
     if test:
+        blend = info.get("test_blend") or {}  # the same sets with the adapter blended (taskvec.engine.blend)
+        blended = blend.get("figures", {})
         rows = [
-            [name, t["metric"], t["base"], t["adapter"], round(t["adapter"] - t["base"], 4)] for name, t in test.items()
+            [
+                name,
+                t["metric"],
+                t["base"],
+                t["adapter"],
+                round(t["adapter"] - t["base"], 4),
+                *(
+                    [blended[name], round(blended[name] - t["base"], 4)]
+                    if name in blended
+                    else [""] * (2 * bool(blend))
+                ),
+            ]
+            for name, t in test.items()
         ]
+        headers = ["data set (split)", "metric", "base (no prompt, no adapter)", "with adapter", "change"]
         parts += [
             "## Test figures",
             "",
-            test_note(info),
+            test_note(info)
+            + (f" The blended columns (share {blend['share']:g}): `{blend['command']}`." if blend else ""),
             "",
-            _table(rows, ["data set (split)", "metric", "base (no prompt, no adapter)", "with adapter", "change"]),
+            _table(rows, headers + ([f"blended at {blend['share']:g}", "change"] if blend else [])),
             "",
         ]
     parts += panel_section(info)
@@ -280,14 +304,23 @@ def panel_section(info: dict[str, Any]) -> list[str]:
         default = "**It is the task's default.**"
     else:
         default = f"**It does not run by default: the task runs {runs}.**"
-    headers = {"prompt": "prompt only", "adapter": "adapter"}
+    blend = panel.get("blend")
+    headers = {"prompt": "prompt only", "adapter": "adapter" if blend is None else f"blend {blend:g}"}
+    changes = {"prompt": "prompt", "adapter": headers["adapter"]}
     return [
         "## Held-out panel and ship rule",
         "",
         f"Measured by `{panel.get('command') or 'taskvec eval panel'}`: public sets of other domains that no "
         "taskvec adapter trains on (docs/panel.md), fp32 on the CPU. *base* is the model with no prompt and no "
         f"adapter, *prompt only* adds the prompts {panel['query_prompt']!r} / {panel['document_prompt']!r}"
-        + (", *adapter* adds this adapter" if len(modes) == 2 else "")
+        + (", *adapter* adds this adapter" if len(modes) == 2 and blend is None else "")
+        + (
+            f", *blend {blend:g}* is this adapter (with those prompts) blended with the bare model at adapter share "
+            f"{blend:g}: the two vectors side by side, cosine = {1 - blend:g} x base + {blend:g} x adapter "
+            "(taskvec.engine.blend)"
+            if len(modes) == 2 and blend is not None
+            else ""
+        )
         + ". Each change is ± 1.96 standard deviations of a paired bootstrap "
         f"({panel['rounds']} rounds over queries, pairs or test texts, and over few-shot draws or k-means runs); "
         "a change inside it is *level*.",
@@ -300,19 +333,38 @@ def panel_section(info: dict[str, Any]) -> list[str]:
                 "n",
                 "base",
                 *(headers[mode] for mode in modes),
-                *(f"{mode} vs base" for mode in modes),
+                *(f"{changes[mode]} vs base" for mode in modes),
             ],
         ),
         "",
         f"Ship rule (taskvec.eval.ship): **{decision['status']}**: {decision['why']}. {default}",
         "",
+        *_earlier_panels(info),
     ]
+
+
+def _earlier_panels(info: dict[str, Any]) -> list[str]:
+    """The adapter's panels at other blend shares (alone, or blended), kept when a newer one replaced them: every
+    reading of the panel stays on the card, with what the ship rule said of it."""
+    earlier = info.get("earlier_panels") or []
+    if not earlier:
+        return []
+    lines = ["Earlier readings of this panel, at other blend shares (their figures: `taskvec_training.json`):", ""]
+    for panel in earlier:
+        share = "the adapter alone" if panel.get("blend") is None else f"blended at share {panel['blend']:g}"
+        lines.append(f"- {share}: **{panel['decision']['status']}**: {panel['decision']['why']}.")
+    return [*lines, ""]
 
 
 def add_panel(folder: Path, panel: dict[str, Any]) -> None:
     """Record the panel (``taskvec eval panel``'s result, with its decision) in the run's facts; re-render the card."""
     folder = Path(folder)
     info = json.loads((folder / INFO_FILE).read_text())
+    old = info.get("panel")
+    if old and old.get("blend") != panel.get("blend") and not old["decision"].get("provisional"):
+        # a reading at another share is another candidate's: keep it (the card lists every reading)
+        info["earlier_panels"] = [p for p in info.get("earlier_panels", []) if p.get("blend") != old.get("blend")]
+        info["earlier_panels"].append(old)
     info["panel"] = panel
     (folder / INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     write_model_card(folder, info)
@@ -351,11 +403,26 @@ def write_model_card(folder: Path, info: dict[str, Any]) -> Path:
 
 
 def add_test_figures(
-    folder: Path, figures: dict[str, dict[str, Any]], *, note: str | None = None, data_note: str | None = None
+    folder: Path,
+    figures: dict[str, dict[str, Any]],
+    *,
+    note: str | None = None,
+    data_note: str | None = None,
+    blend: tuple[float, str] | None = None,
 ) -> None:
-    """Record final figures (``{set: {"metric", "base", "adapter"}}``) in the run's facts and re-render the card."""
+    """Record final figures (``{set: {"metric", "base", "adapter"}}``) in the run's facts and re-render the card.
+    ``blend`` (share, command): the figures are of the adapter blended with the bare model, kept beside the
+    adapter's own (taskvec.engine.blend)."""
     folder = Path(folder)
     info = json.loads((folder / INFO_FILE).read_text())
+    if blend is not None:
+        share, command = blend
+        info["test_blend"] = {
+            "share": share,
+            "command": command,
+            "figures": {n: f["adapter"] for n, f in figures.items()},
+        }
+        figures, note = {}, None
     info.setdefault("test", {}).update(figures)
     if note is not None:
         info["test_note"] = note

@@ -1,0 +1,164 @@
+"""Choose a blended task's adapter share on validation sets, never on the panel (docs/training-data.md, "blend").
+
+For each share ``s`` the vectors are ``taskvec.engine.blend.blended(bare, adapter, s)``, composed from one
+encoding of each half (the engine makes the same vectors: tests/test_blend.py), and each validation set is scored
+with the panel's own protocol and paired bootstrap (``taskvec.eval.panel.measure_set``): the adapter alone and
+every share against the bare model.
+
+* home validation: the sets of the adapter's own task, outside its training rows and its test sets;
+* unseen validation: labelled sets of other domains that neither the adapter nor the panel holds.
+
+The rule, written before the figures: among the shares whose unseen sets are all not ``down``, take the one with
+the highest mean change on the home sets; none qualifying means no blend. Only that share is then read on the
+panel (``taskvec eval panel --task T --blend S``).
+
+    python benchmarks/blend_share.py --task clustering --json-out docs/results/blend_share_clustering.json
+    python benchmarks/blend_share.py --task classification --json-out docs/results/blend_share_classification.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SHARES = (0.25, 0.5, 0.75)
+
+
+def _write(folder: Path, split: str, texts: list[str], labels: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{split}.jsonl", "w") as f:
+        for text, label in zip(texts, labels, strict=True):
+            f.write(json.dumps({"text": text, "label": label}) + "\n")
+
+
+def _halves(path: Path, folder: Path) -> None:
+    """A labelled training file carved into train/test halves (seeded): a few-shot set of the panel's layout."""
+    rows = [json.loads(line) for line in path.open()]
+    random.Random(0).shuffle(rows)
+    half = len(rows) // 2
+    for split, part in (("train", rows[:half]), ("test", rows[half:])):
+        _write(folder, split, [r["text"] for r in part], [r["label"] for r in part])
+
+
+def validation_sets(task: str, data_root: Path, folder: Path) -> dict[str, list[Any]]:
+    """The validation sets of ``task`` written under ``folder`` in the panel's layouts, as PanelSets by group."""
+    from taskvec.eval.checks import _amazon, _emotion, _newsgroup_subjects
+    from taskvec.eval.panel import PanelSet
+
+    def entry(name: str, layout: str, per_label: int | None = None) -> PanelSet:
+        return PanelSet(name, task, layout, "validation", "", "", False, "", "", per_label)
+
+    if task == "classification":
+        _write(folder / "amazon-valid", "train", *_amazon(data_root, "train"))
+        _write(folder / "amazon-valid", "test", *_amazon(data_root, "valid"))
+        _write(folder / "emotion-val", "train", *_emotion(data_root, "train"))
+        _write(folder / "emotion-val", "test", *_emotion(data_root, "val"))
+        _halves(REPO / "data/train/trec-classification/train.jsonl", folder / "trec-halves")
+        _halves(REPO / "data/train/offensive-classification/train.jsonl", folder / "offensive-halves")
+        return {
+            "home": [entry("amazon-valid", "classification", 32), entry("emotion-val", "classification", 16)],
+            "unseen": [entry("trec-halves", "classification", 8), entry("offensive-halves", "classification", 16)],
+        }
+    if task == "clustering":
+        _write(folder / "20ng-fold1", "test", *_newsgroup_subjects(data_root, fold=1))
+        for name in ("trec-clustering", "insuranceqa-clustering"):
+            rows = [json.loads(line) for line in (REPO / f"data/train/{name}/train.jsonl").open()]
+            _write(folder / name, "test", [r["text"] for r in rows], [r["label"] for r in rows])
+        return {
+            "home": [entry("20ng-fold1", "clustering")],
+            "unseen": [entry("trec-clustering", "clustering"), entry("insuranceqa-clustering", "clustering")],
+        }
+    raise SystemExit(f"--task {task}: a blend share is chosen here for classification or clustering")
+
+
+def score_set(ps: Any, folder: Path, bare: Any, adapted: Any, shares: tuple[float, ...]) -> dict[str, Any]:
+    """One validation set: the adapter alone and each share against the bare model, on the panel's bootstrap."""
+    from taskvec.engine.blend import blended
+    from taskvec.eval import panel
+
+    cache: dict[tuple[str, ...], Any] = {}
+
+    def once(embed: Any, name: str) -> Any:  # each half encoded once per set, whatever the shares
+        def run(texts: list[str], role: str = "document") -> Any:
+            key = (name, role, *texts)
+            if key not in cache:
+                cache[key] = embed(texts, role)
+            return cache[key]
+
+        return run
+
+    def blend_at(share: float) -> Any:
+        return lambda texts, role="document": blended(b(texts, role), a(texts, role), [share] * len(texts))
+
+    b, a = once(bare, "bare"), once(adapted, "adapter")
+    measures = {"base": panel.measure_set(ps, folder, b, None), "adapter": panel.measure_set(ps, folder, a, None)}
+    for share in shares:
+        measures[f"{share:g}"] = panel.measure_set(ps, folder, blend_at(share), None)
+    row = panel._row(ps, measures, panel.ROUNDS)
+    return {k: v for k, v in row.items() if k == "base" or k.endswith("_vs_base")}
+
+
+def choose(rows: dict[str, dict[str, dict[str, Any]]], shares: tuple[float, ...]) -> float | None:
+    """The rule: unseen sets all not down; then the highest mean change on the home sets."""
+    allowed = [s for s in shares if all(r[f"{s:g}_vs_base"]["verdict"] != "down" for r in rows["unseen"].values())]
+    if not allowed:
+        return None
+    return max(allowed, key=lambda s: sum(r[f"{s:g}_vs_base"]["change"] for r in rows["home"].values()))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", required=True, choices=("classification", "clustering"))
+    parser.add_argument("--shares", type=float, nargs="+", default=list(SHARES))
+    parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+
+    from taskvec.engine import Encoder
+    from taskvec.eval.checks import Runner, mode_tasks
+
+    shares = tuple(args.shares)
+    encoder = Encoder(device="cpu", dtype="fp32")
+    adapter = encoder.profile.adapter_folder(args.task)
+    tasks = mode_tasks(encoder, args.task, adapter, None, None)
+    bare, adapted = Runner(encoder, tasks["base"], None).embed, Runner(encoder, tasks["adapter"], None).embed
+    started, load = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), os.getloadavg()[0]
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for group, sets in validation_sets(args.task, args.data_root, Path(tmp)).items():
+            rows[group] = {}
+            for ps in sets:
+                rows[group][ps.name] = score_set(ps, Path(tmp) / ps.name, bare, adapted, shares)
+                print(ps.name, json.dumps(rows[group][ps.name]), flush=True)
+    chosen = choose(rows, shares)
+    result = {
+        "task": args.task,
+        "adapter": str(adapter.relative_to(REPO)) if adapter else None,
+        "shares": list(shares),
+        "started": started,
+        "load_1min": round(load, 2),
+        "command": f"python benchmarks/blend_share.py --task {args.task}",
+        "rule": "among the shares whose unseen validation sets are all not down against the bare model, the one "
+        "with the highest mean change on the home validation sets; none qualifying: no blend",
+        "sets": rows,
+        "chosen": chosen,
+    }
+    print(f"chosen share: {chosen}")
+    if args.json_out:
+        args.json_out.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
