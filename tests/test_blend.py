@@ -213,3 +213,24 @@ def test_eval_takes_a_share_strictly_between_0_and_1(capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit):
         main(["eval", "panel", "--task", "clustering", "--blend", "1"])
     assert "strictly between 0 and 1" in capsys.readouterr().err
+
+
+async def test_an_agent_clusters_a_blended_collection_over_mcp(encoder: Encoder, tmp_path: Path) -> None:
+    """A real in-memory MCP session: index and cluster with a blended task; taskvec://tasks names its share."""
+    from helpers import call_ok
+    from mcp import Client
+
+    from taskvec.server import build_server
+    from taskvec.service import TaskvecService
+    from taskvec.store import Store
+
+    service = TaskvecService(encoder, Store(tmp_path / "store"))
+    docs = [{"id": str(i), "text": t} for i, t in enumerate(TEXTS)]
+    async with Client(build_server(service)) as client:
+        await call_ok(client, "index", {"collection": "groups", "documents": docs, "task": "grouping"})
+        clusters = await call_ok(client, "cluster", {"collection": "groups", "task": "grouping", "k": 2})
+        assert {m["id"] for c in clusters["clusters"] for m in c["members"]} == {d["id"] for d in docs}
+        (content,) = (await client.read_resource("taskvec://tasks")).contents
+        tasks = {t["name"]: t for t in json.loads(content.text)["tasks"]}
+        assert tasks["grouping"]["blend"] == 0.25 and tasks["grouping-alone"]["blend"] is None
+    assert service.describe_collection("groups").dimension == 2 * encoder.dimension
