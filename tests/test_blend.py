@@ -234,3 +234,13 @@ async def test_an_agent_clusters_a_blended_collection_over_mcp(encoder: Encoder,
         tasks = {t["name"]: t for t in json.loads(content.text)["tasks"]}
         assert tasks["grouping"]["blend"] == 0.25 and tasks["grouping-alone"]["blend"] is None
     assert service.describe_collection("groups").dimension == 2 * encoder.dimension
+
+
+def test_a_truncated_blend_is_two_truncated_halves(tiny_model_dir: Path, blend_tasks: Path) -> None:
+    """Matryoshka truncation applies to each half: the blended width is twice truncate_dim, still unit-length."""
+    short = Encoder(tiny_model_dir, tasks_file=blend_tasks, device="cpu", dtype="fp32", truncate_dim=16)
+    vectors = short.encode(TEXTS, "grouping").vectors
+    assert vectors.shape == (len(TEXTS), 32) == (len(TEXTS), short.space("grouping").dimension)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    halves = short.encode(TEXTS, Task("bare", "clustering", "b")).vectors, short.encode(TEXTS, "grouping-alone").vectors
+    assert np.allclose(vectors, np.hstack([np.sqrt(0.75) * halves[0], np.sqrt(0.25) * halves[1]]), atol=1e-6)
