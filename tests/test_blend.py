@@ -244,3 +244,16 @@ def test_a_truncated_blend_is_two_truncated_halves(tiny_model_dir: Path, blend_t
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     halves = short.encode(TEXTS, Task("bare", "clustering", "b")).vectors, short.encode(TEXTS, "grouping-alone").vectors
     assert np.allclose(vectors, np.hstack([np.sqrt(0.75) * halves[0], np.sqrt(0.25) * halves[1]]), atol=1e-6)
+
+
+def test_the_upgrade_override_restores_the_old_clustering_space(tmp_path: Path) -> None:
+    """README's upgrade note: the override gives back the space clustering had before it was blended (its id then,
+    computed from the files alone), and the new default is another space, twice as wide."""
+    from taskvec.engine.task_spaces import TaskSpaces
+
+    override = write_tasks_file(tmp_path / "old.toml", '[tasks.clustering]\nprompt = ""\nadapter = ""\n')
+    old = TaskSpaces.from_files(None, tasks_file=override)
+    new = TaskSpaces.from_files(None)
+    assert old is not None and new is not None
+    assert old.space("clustering").id == "56071ad3f8f5e380"  # the id before blends existed (a HEAD~ worktree)
+    assert new.space("clustering").blend == 0.25 and new.space("clustering").dimension == 768
