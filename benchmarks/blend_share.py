@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import sys
 import tempfile
 import time
@@ -35,49 +34,37 @@ sys.path.insert(0, str(REPO))
 SHARES = (0.25, 0.5, 0.75)
 
 
-def _write(folder: Path, split: str, texts: list[str], labels: list[str]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{split}.jsonl", "w") as f:
-        for text, label in zip(texts, labels, strict=True):
-            f.write(json.dumps({"text": text, "label": label}) + "\n")
-
-
-def _halves(path: Path, folder: Path) -> None:
-    """A labelled training file carved into train/test halves (seeded): a few-shot set of the panel's layout."""
-    rows = [json.loads(line) for line in path.open()]
-    random.Random(0).shuffle(rows)
-    half = len(rows) // 2
-    for split, part in (("train", rows[:half]), ("test", rows[half:])):
-        _write(folder, split, [r["text"] for r in part], [r["label"] for r in part])
-
-
 def validation_sets(task: str, data_root: Path, folder: Path) -> dict[str, list[Any]]:
-    """The validation sets of ``task`` written under ``folder`` in the panel's layouts, as PanelSets by group."""
+    """The validation sets of ``task`` written under ``folder`` in the panel's layouts, as PanelSets by group: the
+    unseen sets by ``benchmarks/validation_panel.py`` (its stratified split and few-shot sizes), the home sets from
+    their own splits."""
+    from benchmarks.validation_panel import write_rows, write_set
+    from taskvec.data.labelled import LabelledTexts
     from taskvec.eval.checks import _amazon, _emotion, _newsgroup_subjects
     from taskvec.eval.panel import PanelSet
 
-    def entry(name: str, layout: str, per_label: int | None = None) -> PanelSet:
-        return PanelSet(name, task, layout, "validation", "", "", False, "", "", per_label)
+    def home(name: str, splits: dict[str, tuple[list[str], list[str]]], per_label: int | None = None) -> PanelSet:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for split, (texts, labels) in splits.items():
+            write_rows(folder / name / f"{split}.jsonl", LabelledTexts(texts, labels), list(range(len(texts))))
+        layout = "classification" if per_label else "clustering"
+        return PanelSet(name, task, layout, "home validation", "", "", False, "", "", per_label)
+
+    def unseen(names: list[str]) -> list[PanelSet]:
+        return [PanelSet(**write_set(REPO / "data" / "train" / name, task, folder)) for name in names]
 
     if task == "classification":
-        _write(folder / "amazon-valid", "train", *_amazon(data_root, "train"))
-        _write(folder / "amazon-valid", "test", *_amazon(data_root, "valid"))
-        _write(folder / "emotion-val", "train", *_emotion(data_root, "train"))
-        _write(folder / "emotion-val", "test", *_emotion(data_root, "val"))
-        _halves(REPO / "data/train/trec-classification/train.jsonl", folder / "trec-halves")
-        _halves(REPO / "data/train/offensive-classification/train.jsonl", folder / "offensive-halves")
         return {
-            "home": [entry("amazon-valid", "classification", 32), entry("emotion-val", "classification", 16)],
-            "unseen": [entry("trec-halves", "classification", 8), entry("offensive-halves", "classification", 16)],
+            "home": [
+                home("amazon-valid", {"train": _amazon(data_root, "train"), "test": _amazon(data_root, "valid")}, 32),
+                home("emotion-val", {"train": _emotion(data_root, "train"), "test": _emotion(data_root, "val")}, 16),
+            ],
+            "unseen": unseen(["trec-classification", "offensive-classification"]),
         }
     if task == "clustering":
-        _write(folder / "20ng-fold1", "test", *_newsgroup_subjects(data_root, fold=1))
-        for name in ("trec-clustering", "insuranceqa-clustering"):
-            rows = [json.loads(line) for line in (REPO / f"data/train/{name}/train.jsonl").open()]
-            _write(folder / name, "test", [r["text"] for r in rows], [r["label"] for r in rows])
         return {
-            "home": [entry("20ng-fold1", "clustering")],
-            "unseen": [entry("trec-clustering", "clustering"), entry("insuranceqa-clustering", "clustering")],
+            "home": [home("20ng-fold1", {"test": _newsgroup_subjects(data_root, fold=1)})],
+            "unseen": unseen(["trec-clustering", "insuranceqa-clustering"]),
         }
     raise SystemExit(f"--task {task}: a blend share is chosen here for classification or clustering")
 

@@ -54,7 +54,8 @@ def split_by_label(data: LabelledTexts, seed: int = SEED) -> tuple[list[int], li
     return sorted(pool), sorted(test)
 
 
-def _write(path: Path, data: LabelledTexts, rows: list[int]) -> None:
+def write_rows(path: Path, data: LabelledTexts, rows: list[int]) -> None:
+    """The chosen rows of ``data`` as a JSONL file of {text, label}."""
     path.write_text("".join(json.dumps({"text": data.texts[i], "label": data.labels[i]}) + "\n" for i in rows))
 
 
@@ -79,13 +80,13 @@ def write_set(source: Path, kind: str, out: Path) -> dict:
     }
     if kind == "classification":
         pool, test = split_by_label(data)
-        _write(folder / "train.jsonl", data, pool)
-        _write(folder / "test.jsonl", data, test)
+        write_rows(folder / "train.jsonl", data, pool)
+        write_rows(folder / "test.jsonl", data, test)
         per_label = FEW_SHOT_FEW_LABELS if labels <= 4 else FEW_SHOT
         entry.update(metric=f"accuracy ({per_label}/label)", samples_per_label=per_label)
         print(f"{name}: {labels} labels, pool {len(pool)}, test {len(test)}, {per_label}/label", file=sys.stderr)
     else:
-        _write(folder / "test.jsonl", data, list(range(len(data.texts))))
+        write_rows(folder / "test.jsonl", data, list(range(len(data.texts))))
         print(f"{name}: {labels} labels, {len(data.texts)} texts", file=sys.stderr)
     return entry
 
