@@ -257,3 +257,10 @@ def test_the_upgrade_override_restores_the_old_clustering_space(tmp_path: Path) 
     assert old is not None and new is not None
     assert old.space("clustering").id == "56071ad3f8f5e380"  # the id before blends existed (a HEAD~ worktree)
     assert new.space("clustering").blend == 0.25 and new.space("clustering").dimension == 768
+
+
+def test_a_share_without_an_adapter_is_refused_by_the_encoder(encoder: Encoder) -> None:
+    """A Task built in code (no tasks file to check it) with a share and no adapter fails before any forward pass."""
+    with pytest.raises(InvalidInputError) as info:
+        encoder.encode(TEXTS, Task("lonely", "clustering", "no adapter", blend=0.3))
+    assert info.value.field == "task" and "'lonely'" in str(info.value) and "no adapter" in str(info.value)

@@ -284,20 +284,19 @@ class Encoder:
         for i, r in enumerate(rows):
             check_text(r.text, i)
             check_role(r.role)
-        blends = {t.name: t.blend is not None for t in tasks}
-        if len(set(blends.values())) > 1:
-            wide = sorted(name for name, b in blends.items() if b)
+        distinct = {id(t): t for t in tasks}.values()  # a call's rows share a few Task objects: check each once
+        if len({t.blend is None for t in distinct}) > 1:
+            wide = sorted({t.name for t in distinct if t.blend is not None})
             raise InvalidInputError(
                 f"Tasks {', '.join(map(repr, wide))} are blended (vectors of twice the width) and cannot share one "
                 "call with the other tasks' rows.",
                 field="task",
                 fix="Encode the blended tasks' texts in a call of their own (taskvec.engine.blend).",
             )
-        for t in tasks:
-            if t.blend is not None and t.adapter is None:
-                raise InvalidInputError(
-                    f"Task {t.name!r} has a blend share but no adapter.", field="task", fix="Give it an adapter."
-                )
+        if unpaired := sorted({t.name for t in distinct if t.blend is not None and t.adapter is None}):
+            raise InvalidInputError(
+                f"Task {unpaired[0]!r} has a blend share but no adapter.", field="task", fix="Give it an adapter."
+            )
         return tasks
 
     def _prepare_checked(self, rows: Sequence[EncodeRow], tasks: Sequence[Task]) -> PreparedRows:
