@@ -38,7 +38,7 @@ from taskvec.engine import Encoder, EncodeResult, Task
 from taskvec.eval.datasets import LOADERS
 from taskvec.eval.runners import run_variant
 from taskvec.eval.suite import SUITE
-from taskvec.eval.variants import DEFAULT_TASKS, Variant
+from taskvec.eval.variants import Variant
 
 TOLERANCE = 0.002  # the largest change of a home-set figure that counts as no change (issue 19)
 VARIANTS = {"task adapter": Variant("task", "task"), "no prompt": Variant("none", "none")}
@@ -106,12 +106,10 @@ def harness(encoder: Recording, args: argparse.Namespace, dtype: str) -> dict[st
         options: dict[str, Any] = {"seed_sets": seed_sets} if entry.kind == "classification" else {}
         for row in args.variants:
             variant = VARIANTS[row]
-            if variant.adapter == "task" and (
-                dtype == "int8" or encoder.tasks[DEFAULT_TASKS[entry.kind]].adapter is None
-            ):
+            if variant.adapter == "task" and (dtype == "int8" or encoder.tasks[entry.task_name].adapter is None):
                 continue
             start = time.perf_counter()
-            value = run_variant(entry.kind, encoder, variant, data, **options).value  # type: ignore[arg-type]
+            value = run_variant(entry.kind, encoder, variant, data, task=entry.task_name, **options).value  # type: ignore[arg-type]
             out.setdefault(entry.folder, {})[row] = round(value, 6)
             seconds = time.perf_counter() - start
             print(

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("taskvec.server")
 
 INSTRUCTIONS = """taskvec gives task-aware embeddings over a local vector store.
-Each tool takes a `task`: retrieval (queries vs documents), similarity, classification, clustering, code.
+Each tool takes a `task`: retrieval (queries vs documents), similarity, classification (topics, intents),
+sentiment (how the writer feels: sentiment, emotion, attitude), clustering, code.
 Index a collection with the task you will query it with; searching with another task is refused, and the error
 says which tasks the collection holds. Read taskvec://tasks and taskvec://collections to see what exists."""
 _PAGED = ("tools/list", "resources/list", "resources/templates/list", "prompts/list")

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from taskvec.engine.tasks import BUILTIN_TASKS
 from taskvec.results import TaskInfo, TaskList
 
 if TYPE_CHECKING:
@@ -27,9 +28,10 @@ def task_list(spaces: TaskSpaces, tasks_file: Path | None = None) -> TaskList:
 def adapter_label(spaces: TaskSpaces, task: Task, tasks_file: Path | None) -> str | None:
     if task.adapter is None:
         return None
-    shipped = spaces.profile.shipped_adapter(task.kind)
-    if shipped is not None and Path(shipped).resolve() == Path(task.adapter).resolve():
-        return f"{spaces.profile.adapters_slug}/{Path(task.adapter).name} (shipped)"
+    for name in BUILTIN_TASKS:
+        shipped = spaces.profile.shipped_adapter(name)
+        if shipped is not None and Path(shipped).resolve() == Path(task.adapter).resolve():
+            return f"{spaces.profile.adapters_slug}/{Path(task.adapter).name} (shipped)"
     if tasks_file is not None:
         return os.path.relpath(Path(task.adapter).resolve(), Path(tasks_file).resolve().parent)
     return Path(task.adapter).name

@@ -26,7 +26,7 @@ def _spec(name: str, kind: str, layout: str, metric: str, **extra: object) -> di
 
 def make_panel(root: Path) -> Path:
     """Retrieval and code: a BEIR folder each; similarity: scored pairs and 0/1 pairs; classification: two labels (fruit,
-    metal) of train and test texts; clustering: the same two labels."""
+    metal) of train and test texts; clustering: the same two labels; the sentiment task's panel: those halves swapped."""
     fruit, metal = texts_of(FRUIT, 16), texts_of(METAL, 16)
     make_beir(root / "toy-retrieval")
     make_beir(root / "toy-code")
@@ -48,6 +48,8 @@ def make_panel(root: Path) -> Path:
     write_jsonl(root / "toy-classification" / "train.jsonl", labelled[::2])
     write_jsonl(root / "toy-classification" / "test.jsonl", labelled[1::2])
     write_jsonl(root / "toy-clustering" / "test.jsonl", labelled)
+    write_jsonl(root / "toy-sentiment" / "train.jsonl", labelled[1::2])  # the sentiment task's own panel
+    write_jsonl(root / "toy-sentiment" / "test.jsonl", labelled[::2])
     sets = [
         _spec("toy-retrieval", "retrieval", "retrieval", "nDCG@10"),
         _spec("toy-code", "code", "retrieval", "nDCG@10"),
@@ -55,6 +57,7 @@ def make_panel(root: Path) -> Path:
         _spec("toy-pairs", "similarity", "pairs", "cosine AP"),
         _spec("toy-classification", "classification", "classification", "accuracy (2/label)", samples_per_label=2),
         _spec("toy-clustering", "clustering", "clustering", "V-measure"),
+        _spec("toy-sentiment", "sentiment", "classification", "accuracy (2/label)", samples_per_label=2),
     ]
     (root / "panel.json").write_text(json.dumps({"sets": sets}, indent=1) + "\n")
     return root

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from taskvec.cli import main
+from taskvec.engine.tasks import BUILTIN_TASKS
 
 
 @pytest.fixture()
@@ -75,7 +76,9 @@ def test_index_search_collections_tasks(run, tmp_path: Path) -> None:
     assert listing["collections"][0]["spaces"][0]["space"]["id"] == indexed["space"]["id"]
     tasks = run("tasks").stdout
     assert "retrieval" in tasks and "clustering" in tasks
-    assert tasks.count("runs: unchecked - no held-out panel verdict") == 5  # the tiny model has no panel verdicts
+    # the tiny model has no panel verdicts: every built-in task says so
+    assert tasks.count("runs: unchecked - no held-out panel verdict") == len(BUILTIN_TASKS)
+    assert "sentiment [classification]" in tasks
     deleted = json.loads(run("delete", "-c", "demo", "--ids", "2", "--json").stdout)
     assert deleted["deleted"] == 1
 

@@ -342,6 +342,9 @@ def test_suite_writes_the_table_from_results_and_reference_files(
         value = cells[("scifact", row)]["value"]
         assert f"{value:.4f}" in rows[row]
     assert " ± " in rows["no prompt"]  # classification spreads over the 2 seed sets
+    # the sentiment and emotion sets are read with the task a user would pick for them, topics with classification
+    assert {cells[(f, "default")]["task"] for f in ("amazon_counterfactual", "emotion")} == {"sentiment"}
+    assert "(`emotion/`, classification, read with task=sentiment)" in text
     assert "Not MTEB's set" in text and "3 subject lines" in text  # the count comes from the data
     assert published_figure(references, encoder.model_name, SUITE[0]) is None
     render_report(out.with_suffix(".json"), tmp_path / "again.md")  # the report is a function of the JSON alone

@@ -141,6 +141,22 @@ async def test_classify_few_shot_from_a_labelled_collection(tiny_service: Taskve
         assert all(sum(s["score"] for s in r["scores"]) == pytest.approx(1.0, abs=1e-4) for r in knn["results"])
 
 
+async def test_sentiment_is_a_classification_task_with_a_space_of_its_own(tiny_service: TaskvecService) -> None:
+    """The built-in sentiment task is listed (kind classification), labels few-shot from a collection indexed with
+    it, and the guard keeps it apart from classification: each is its own embedding space."""
+    async with Client(build_server(tiny_service)) as client:
+        tasks = {t["name"]: t for t in _json_resource(await client.read_resource("taskvec://tasks"))["tasks"]}
+        assert tasks["sentiment"]["kind"] == "classification" and "feels" in tasks["sentiment"]["description"]
+        assert tasks["sentiment"]["space_id"] != tasks["classification"]["space_id"]
+        indexed = await call_ok(client, "index", docs_args("moods", "sentiment", LABELLED))
+        assert indexed["space"]["task"] == "sentiment"
+        texts = [d["text"] for d in LABELLED]
+        result = await call_ok(client, "classify", {"texts": texts, "collection": "moods", "task": "sentiment"})
+        assert result["task"] == "sentiment" and [r["label"] for r in result["results"]] == ["kitchen", "garden", "car"]
+        refused = await call_error(client, "classify", {"texts": texts, "collection": "moods"})
+        assert "task='sentiment'" in refused
+
+
 async def test_cluster_texts_and_a_collection(tiny_service: TaskvecService) -> None:
     async with Client(build_server(tiny_service)) as client:
         texts = [d["text"] for d in DOCS]

@@ -47,3 +47,26 @@ def test_a_prompt_panel_shows_the_prompt_alone_and_what_the_task_runs():
     assert full[-2].endswith("**The task runs the bare model.**") and "adds this adapter" not in full[2]
     partial = panel_section({"panel": {**panel, "decision": decide({**panel, "sample": 8})}})
     assert partial[-2].endswith("**A partial reading: it decides nothing.**")
+
+
+def test_a_panel_of_another_task_or_share_keeps_the_earlier_reading(tmp_path: Path) -> None:
+    """An adapter read on the classification panel and then on the sentiment panel (or at another blend share) is
+    two candidates: the card keeps both readings, says which panel the earlier one was, and a rerun of the same
+    reading replaces it instead of piling up."""
+    import shutil
+
+    from taskvec.train.model_card import add_panel
+
+    folder = tmp_path / "adapter"
+    shutil.copytree(ADAPTERS / "clustering", folder)
+    first = json.loads((folder / INFO_FILE).read_text())["panel"]
+    moved = {**first, "kind": "classification", "panel": "sentiment", "blend": None}
+    add_panel(folder, moved)
+    add_panel(folder, moved)  # the same reading again: nothing more to keep
+    info = json.loads((folder / INFO_FILE).read_text())
+    assert info["panel"] == moved
+    kept = [(p.get("blend"), p.get("panel", p.get("kind"))) for p in info["earlier_panels"]]
+    assert kept == [(None, "clustering"), (0.25, "clustering")]
+    card = (folder / "README.md").read_text()
+    assert "- the adapter alone on the clustering panel: **bare**" in card and "banking77-clustering -0.0059" in card
+    assert "- blended at share 0.25 on the clustering panel: **adapter**" in card

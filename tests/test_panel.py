@@ -19,6 +19,7 @@ from taskvec.eval.ship import decide
 
 REPO = Path(__file__).resolve().parents[1]
 KINDS = ("retrieval", "similarity", "classification", "clustering", "code")
+BUILTIN = (*KINDS, "sentiment")  # the built-in tasks: one per kind, and sentiment with a panel of its own
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- the CLI
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", BUILTIN)
 def test_panel_cli_scores_three_modes_with_noise_and_a_verdict(kind, panel_root, adapter, tiny_model_dir, capsys):
     argv = ["panel", "--task", kind, "--adapter", str(adapter), "--panel-root", str(panel_root)]
     argv += ["--model", str(tiny_model_dir), "--query-prompt", "topic: ", "--sample", "8", "--rounds", "40", "--json"]
@@ -145,7 +146,7 @@ def _ci_checkout(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow  # about 25 s per kind on 2 cores: the bundled model encodes each sample in two or three modes
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", BUILTIN)
 def test_the_real_panel_runs_in_ci_on_a_sample_of_its_committed_sets(kind, tmp_path, capsys):
     """`taskvec eval panel` with the bundled model and the shipped adapter on the committed sets (a small sample);
     the sets rebuilt outside git are named with the command that rebuilds them, not a crash and not a fetch."""
@@ -163,11 +164,14 @@ def test_the_real_panel_runs_in_ci_on_a_sample_of_its_committed_sets(kind, tmp_p
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["model"].endswith("all-MiniLM-L6-v2") and set(result["sets"]) == set(committed)
     assert result["left_out"] == absent and result["decision"]["provisional"]
-    # a kind with a shipped adapter reads it; code ships none, so its panel reads the profile's prompts alone
-    mode = "adapter" if kind != "code" else "prompt"
-    if kind == "code":
+    # a task with a shipped adapter reads it; code and classification ship none, so their panels read the
+    # profile's prompts alone (code's are "query: " / "code: ", classification's none)
+    mode = "adapter" if kind not in ("code", "classification") else "prompt"
+    if mode == "prompt":
         assert result["adapter"] is None
-        assert (result["query_prompt"], result["document_prompt"]) == ("query: ", "code: ")
+        assert (result["query_prompt"], result["document_prompt"]) == {"code": ("query: ", "code: ")}.get(
+            kind, ("", "")
+        )
     else:
         assert result["adapter"].endswith(f"all-MiniLM-L6-v2/{kind}")
     for row in result["sets"].values():
@@ -357,7 +361,7 @@ def test_every_minilm_task_says_what_it_runs_with_and_why():
 
     profile = profile_for("sentence-transformers/all-MiniLM-L6-v2")
     registry = TaskRegistry.from_profile(profile)
-    assert set(profile.verdicts) == set(KINDS)  # every built-in task has been through the ship rule
+    assert set(profile.verdicts) == set(BUILTIN)  # every built-in task has been through the ship rule
     for kind in profile.verdicts:
         task = registry[kind].to_dict()
         assert task["status"] == profile.verdicts[kind].status and task["why"] == profile.verdicts[kind].why
@@ -371,12 +375,21 @@ def test_readme_task_table_says_what_each_task_runs_with():
     from taskvec.engine.profiles import profile_for
 
     registry = TaskRegistry.from_profile(profile_for("sentence-transformers/all-MiniLM-L6-v2"))
-    kinds = ("retrieval", "similarity", "classification", "clustering", "code")
+    kinds = BUILTIN
     rows = [line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `")]
     listed = {row.split("`")[1]: row.split("|")[4] for row in rows if row.split("`")[1] in kinds}
     assert set(listed) == set(kinds)
     for name, cell in listed.items():
         assert cell.strip().startswith(f"**{registry[name].status}**"), (name, cell)
+
+
+def test_each_built_in_task_has_its_panel_and_a_tasks_file_task_its_kinds():
+    from taskvec.eval.panel import panel_name
+
+    assert panel_name("sentiment", "classification") == "sentiment"
+    assert panel_name("classification", "classification") == "classification"
+    assert panel_name("moods", "classification") == "classification"  # a task of your own: its kind's panel
+    assert panel_name("sentiment", "clustering") == "clustering"  # a tasks file that made sentiment another kind
 
 
 def test_a_tasks_file_task_says_so(tiny_model_dir, tmp_path):
@@ -399,14 +412,14 @@ def test_shipped_verdicts_are_the_ship_rule_on_the_recorded_panels():
     profile = profile_for("sentence-transformers/all-MiniLM-L6-v2")
     registry = TaskRegistry.from_profile(profile)
     manifest = read_manifest(REPO_PANEL)
-    assert set(profile.verdicts) == set(KINDS)
-    for kind, verdict in profile.verdicts.items():
+    assert set(profile.verdicts) == set(BUILTIN)
+    for kind, verdict in profile.verdicts.items():  # kind: each built-in task (sentiment is one of its own)
         folder = profile.adapter_folder(kind)
         if folder is None:  # no adapter shipped: the prompt's panel, recorded with the repository's results
             info, card = {"panel": json.loads(prompt_panel_record(kind).read_text())}, None
             assert info["panel"]["adapter"] is None and not verdict.adapter, kind
             prompts = info["panel"]["query_prompt"], info["panel"]["document_prompt"]
-            assert prompts == profile.prompts[kind], kind  # the prompts the profile proposes, as judged
+            assert prompts == profile.task_prompts(kind, registry[kind].kind), kind  # as the profile proposes
         else:
             info = json.loads((folder / "taskvec_training.json").read_text())
             card = (folder / "README.md").read_text()

@@ -74,8 +74,10 @@ def test_the_wheel_lists_tasks_with_its_shipped_adapters(installed: Path, tmp_pa
     # Each task runs what the ship rule let through (its status and reason are listed); a shipped adapter that
     # runs loads from the wheel's own copy.
     verdicts = profile_for("sentence-transformers/all-MiniLM-L6-v2").verdicts
-    for task in ("retrieval", "similarity", "classification", "clustering", "code"):
-        block = out.stdout.split(f"- {task} [{task}]")[1].split("\n- ")[0]
+    from taskvec.engine.tasks import BUILTIN_TASKS
+
+    for task, kind in BUILTIN_TASKS.items():
+        block = out.stdout.split(f"- {task} [{kind}]")[1].split("\n- ")[0]
         status = verdicts[task].status
         assert f"runs: {status} - " in block, block
         if task in verdicts and verdicts[task].adapter:

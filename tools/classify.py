@@ -48,8 +48,10 @@ CLASSIFY = ToolSpec(
     title="Classify texts",
     description=(
         "Label texts. Zero-shot: pass labels (names, or {name: description}). Few-shot: pass the collection of "
-        "labelled examples (indexed with task='classification' and metadata {label: ...}). Give exactly one of "
-        "labels or collection. Returns, per text, the best label and the score of each label."
+        "labelled examples (indexed with the same task and metadata {label: ...}). Give exactly one of labels or "
+        "collection. task='classification' for what a text is about (topics, intents), task='sentiment' for how "
+        "its writer feels or stands (sentiment, emotion, attitude). Returns, per text, the best label and the "
+        "score of each label."
     ),
     input_model=ClassifyInput,
     output_model=ClassifyResult,

@@ -47,6 +47,9 @@ AGNEWS = (
     "madhubandru/Text-Classification-on-News-Articles-using-BERT-Framework",
     "082f2db7c08a8fa3e19c46df0b4b5b0a5f81d1cd",
 )
+FPB = ("Pepephant/tmp", "67da00f9e75e1cb2a9d993bb0841e5ed5173b2ad")  # the release file, before a UTF-8 re-encoding
+DAILYDIALOG = ("liuzeming01/XDailyDialog", "62949b52bf2eae170f47c24c3afc226d94d70c39")  # later: a 1k sample only
+EMOBANK = ("JULIELab/EmoBank", "248ce2a43e165a66d31aeaed83cff9641d6654e0")
 MEDQUAD_COLLECTIONS = (  # the collections that kept their answers (the readme: 3 MedlinePlus subsets lost theirs)
     "1_CancerGov_QA",
     "2_GARD_QA",
@@ -59,6 +62,9 @@ MEDQUAD_COLLECTIONS = (  # the collections that kept their answers (the readme: 
     "9_CDC_QA",
 )
 AGNEWS_CLASSES = {"1": "World", "2": "Sports", "3": "Business", "4": "Sci/Tech"}
+DAILYDIALOG_EMOTIONS = ("no emotion", "anger", "disgust", "fear", "happiness", "sadness", "surprise")
+# Utterances that a training set also holds (a Qatar Living question, data/train): never a panel text.
+DAILYDIALOG_IN_TRAINING = frozenset({"what is your nationality ?"})
 
 
 class Source:
@@ -350,6 +356,75 @@ def build_cosqa(mirrors: Path, out: Path) -> str:
     return _code_search(answered, (text for text, _ in answered), out, distractors=unanswered)
 
 
+# -------------------------------------------------------------------------------------------------- sentiment
+def _labelled_halves(
+    out: Path, pairs: Iterable[tuple[str, str]], cap: int | None = None, least: int = 0, seed: int = 0
+) -> str:
+    """Labelled texts split in halves by text hash (few-shot pool, test texts). A text given two different labels
+    is dropped and a repeated one kept once; with ``cap``, each label keeps at most that many texts (drawn with
+    ``seed``); labels left with fewer than ``least`` texts are dropped."""
+    labels: dict[str, set[str]] = {}
+    for text, label in pairs:
+        if text:
+            labels.setdefault(text, set()).add(label)
+    by_label: dict[str, list[str]] = {}
+    for text, found in labels.items():
+        if len(found) == 1:
+            by_label.setdefault(next(iter(found)), []).append(text)
+    rng = random.Random(seed)
+    kept: set[str] = set()
+    for label in sorted(by_label):
+        texts = by_label[label]
+        if len(texts) >= least:
+            kept.update(rng.sample(texts, cap) if cap is not None and len(texts) > cap else texts)
+    rows = [{"text": t, "label": next(iter(found))} for t, found in labels.items() if t in kept]
+    train = write_jsonl(out / "train.jsonl", (r for r in rows if in_half(r["text"], 0)))
+    test = write_jsonl(out / "test.jsonl", (r for r in rows if in_half(r["text"], 1)))
+    return f"{train} train / {test} test texts, {len({r['label'] for r in rows})} labels"
+
+
+def build_fpb(mirrors: Path, out: Path) -> str:
+    """Financial PhraseBank (Malo et al. 2014): English financial news sentences labelled positive, negative or
+    neutral by a majority of at least 50% of 5-8 annotators (``Sentences_50Agree.txt``, Latin-1, one
+    ``sentence@label`` a line); every sentence, in halves."""
+    lines = Source(mirrors, FPB).bytes("Sentences_50Agree.txt").decode("latin-1").splitlines()
+    return _labelled_halves(out, ((clean(t), label.strip()) for t, _, label in (s.rpartition("@") for s in lines)))
+
+
+def build_dailydialog(mirrors: Path, out: Path) -> str:
+    """DailyDialog (Li et al. 2017) utterances labelled by the emotion annotated on each (no emotion, anger,
+    disgust, fear, happiness, sadness, surprise), from XDailyDialog's copy of the English dialogues: a dialogue
+    whose utterances and labels do not pair up is skipped, and so is an utterance a training set holds
+    (``DAILYDIALOG_IN_TRAINING``); at most 600 texts per label (drawn with seed 0), labels with fewer than 60
+    dropped; in halves."""
+    src = Source(mirrors, DAILYDIALOG)
+    dialogues = src.text("data/dialogues_text_En.txt").splitlines()
+    emotions = src.text("data/dialogues_emotion.txt").splitlines()
+    pairs = []
+    for dialogue, codes in zip(dialogues, emotions, strict=True):
+        turns = [clean(turn) for turn in dialogue.split("__eou__")]
+        turns = turns[:-1] if turns and not turns[-1] else turns
+        if len(turns) == len(codes.split()):
+            pairs += [(turn, DAILYDIALOG_EMOTIONS[int(code)]) for turn, code in zip(turns, codes.split(), strict=True)]
+    pairs = [(turn, label) for turn, label in pairs if turn.casefold() not in DAILYDIALOG_IN_TRAINING]
+    return _labelled_halves(out, pairs, cap=600, least=60)
+
+
+def emobank_valence(v: float) -> str | None:
+    """EmoBank's valence (1-5, the mean of reader and writer ratings) in three bins; the bands between are left
+    out: negative below 2.7, neutral 2.9-3.1, positive above 3.3."""
+    return "negative" if v < 2.7 else "positive" if v > 3.3 else "neutral" if 2.9 <= v <= 3.1 else None
+
+
+def build_emobank(mirrors: Path, out: Path) -> str:
+    """EmoBank (Buechel and Hahn 2017): sentences of blogs, essays, fiction, letters, newspapers, travel guides
+    (MASC) and news headlines (SemEval-2007) by their valence, binned by :func:`emobank_valence`; sentences of
+    fewer than 3 words dropped; at most 1,500 texts per label (drawn with seed 0); in halves."""
+    rows = csv_rows(Source(mirrors, EMOBANK).text("corpus/emobank.csv"))
+    pairs = [(clean(r["text"]), emobank_valence(float(r["V"]))) for r in rows if len(r["text"].split()) >= 3]
+    return _labelled_halves(out, ((t, label) for t, label in pairs if label is not None), cap=1500)
+
+
 BUILDERS: dict[str, Callable[[Path, Path], str]] = {
     "medquad-retrieval": build_medquad_retrieval,
     "argkp-retrieval": build_argkp_retrieval,
@@ -366,6 +441,9 @@ BUILDERS: dict[str, Callable[[Path, Path], str]] = {
     "nl2bash-code": build_nl2bash,
     "conala-code": build_conala,
     "cosqa-code": build_cosqa,
+    "fpb-sentiment": build_fpb,
+    "dailydialog-emotion": build_dailydialog,
+    "emobank-sentiment": build_emobank,
 }
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from taskvec.engine.encoder import Encoder, EncodeResult, EncodeRow
     from taskvec.engine.model_files import ModelFiles, resolve_model_path
     from taskvec.engine.task_spaces import TaskSpaces
-    from taskvec.engine.tasks import TASK_KINDS, Task, TaskRegistry
+    from taskvec.engine.tasks import BUILTIN_TASKS, TASK_KINDS, Task, TaskRegistry
 
 _HOMES = {
     "Encoder": "encoder",
@@ -25,12 +25,14 @@ _HOMES = {
     "ModelFiles": "model_files",
     "resolve_model_path": "model_files",
     "TaskSpaces": "task_spaces",
+    "BUILTIN_TASKS": "tasks",
     "TASK_KINDS": "tasks",
     "Task": "tasks",
     "TaskRegistry": "tasks",
 }
 
 __all__ = [
+    "BUILTIN_TASKS",
     "TASK_KINDS",
     "EncodeResult",
     "EncodeRow",

@@ -26,6 +26,11 @@ from taskvec.engine.profiles import ModelProfile
 from taskvec.errors import InvalidInputError, UnknownTaskError
 
 TASK_KINDS = ("retrieval", "similarity", "classification", "clustering", "code")
+# The built-in tasks, name -> kind: one per kind, plus ``sentiment``, a classification task of its own. One
+# classification space cannot serve every label scheme: an adapter that spreads texts by how their writer feels
+# spreads texts of one topic apart too, and few-shot topic classifiers lose (docs/panel.md). So sentiment, emotion
+# and attitude get a task, judged on a panel of its own, and ``classification`` keeps topics and intents.
+BUILTIN_TASKS = {**{kind: kind for kind in TASK_KINDS}, "sentiment": "classification"}
 ASYMMETRIC_KINDS = frozenset({"retrieval", "code"})
 RERANK_KIND = "rerank"  # scores (query, document) pairs; makes no vectors (taskvec.engine.rerank)
 Role = Literal["query", "document"]
@@ -40,6 +45,9 @@ BUILTIN_DESCRIPTIONS = {
     "similarity": "Score how alike two texts are in meaning (paraphrases, near-duplicates). Symmetric.",
     "classification": "Assign labels to texts: zero-shot against label names or descriptions, or few-shot from "
     "labelled examples. Symmetric.",
+    "sentiment": "Assign labels about how a text's writer feels or stands rather than what it is about: sentiment, "
+    "emotion, attitude, wishful or counterfactual statements. Zero-shot against label names or few-shot from "
+    "labelled examples; use classification for topics and intents. Symmetric.",
     "clustering": "Group texts by topic or theme. Symmetric.",
     "code": "Find code that does what a natural-language query asks. Asymmetric: index code, search with "
     "natural-language queries.",
@@ -119,7 +127,7 @@ class TaskRegistry(Mapping[str, Task]):
 
     @classmethod
     def from_profile(cls, profile: ModelProfile, tasks_file: Path | None = None) -> TaskRegistry:
-        tasks = {kind: _builtin(profile, kind) for kind in TASK_KINDS}
+        tasks = {name: _builtin(profile, name, kind) for name, kind in BUILTIN_TASKS.items()}
         if reranker := profile.shipped_reranker():  # only where a trained reranker ships and passed its rule
             tasks[RERANK_KIND] = Task(
                 RERANK_KIND,
@@ -185,18 +193,18 @@ class TaskRegistry(Mapping[str, Task]):
         return len(self._tasks)
 
 
-def _builtin(profile: ModelProfile, kind: str) -> Task:
+def _builtin(profile: ModelProfile, name: str, kind: str) -> Task:
     """A built-in task as the profile's verdict for it says: the shipped adapter with its prompts, the prompts
     alone, or the bare model; the profile's prompts, unchecked, where there is no verdict."""
-    query, document = profile.prompts.get(kind, ("", ""))
-    task = Task(kind, kind, BUILTIN_DESCRIPTIONS[kind], query, document)
-    verdict = profile.verdicts.get(kind)
+    query, document = profile.task_prompts(name, kind)
+    task = Task(name, kind, BUILTIN_DESCRIPTIONS[name], query, document)
+    verdict = profile.verdicts.get(name)
     if verdict is None:
         why = f"no held-out panel verdict for {profile.name}: the prompts of its profile ({profile.source})"
-        if profile.adapter_folder(kind):
+        if profile.adapter_folder(name):
             why += "; its shipped adapter does not run until the ship rule passes it (docs/panel.md)"
         return replace(task, status="unchecked", why=why)
-    adapter = profile.shipped_adapter(kind)
+    adapter = profile.shipped_adapter(name)
     if verdict.adapter and adapter is None:
         # The verdict names an adapter whose folder is missing or whose recorded panel does not pass: never run it.
         return replace(

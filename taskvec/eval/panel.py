@@ -31,7 +31,7 @@ import numpy as np
 
 from taskvec import metrics
 from taskvec.engine import Encoder
-from taskvec.engine.tasks import Task
+from taskvec.engine.tasks import BUILTIN_TASKS, Task
 from taskvec.errors import DataError
 from taskvec.eval import bootstrap
 from taskvec.eval.checks import Runner, mode_tasks
@@ -53,7 +53,7 @@ class PanelSet:
     """One set of the panel, as ``panel.json`` describes it."""
 
     name: str
-    kind: str  # the task kind whose panel it belongs to
+    kind: str  # the panel it belongs to: a task kind's, or a built-in task's of its own (panel_name)
     layout: str  # the harness layout it is stored in: retrieval, similarity, pairs, classification, clustering
     domain: str
     metric: str
@@ -133,13 +133,19 @@ def panel_sets(root: Path, kind: str, names: Sequence[str] | None = None) -> lis
     return sets
 
 
+def panel_name(task: str, kind: str) -> str:
+    """The panel a task is judged on (``kind`` of panel.json's sets): a built-in task's own, named after it (a
+    kind's, or sentiment's), and a task from a tasks file its kind's."""
+    return task if BUILTIN_TASKS.get(task) == kind else kind
+
+
 def candidate_prompts(encoder: Encoder, task: str) -> tuple[str, str]:
     """The prompts the panel judges: a built-in task's prompts as its model profile proposes them (whatever the
     registry now runs with), a task from a tasks file as written there."""
-    builtin = encoder.tasks[task]
-    if task == builtin.kind and builtin.kind in encoder.profile.prompts:
-        return encoder.profile.prompts[builtin.kind]
-    return builtin.query_prompt, builtin.document_prompt
+    registered = encoder.tasks[task]
+    if BUILTIN_TASKS.get(task) == registered.kind:
+        return encoder.profile.task_prompts(task, registered.kind)
+    return registered.query_prompt, registered.document_prompt
 
 
 def proposed_task(encoder: Encoder, task: str) -> Task:
@@ -147,7 +153,7 @@ def proposed_task(encoder: Encoder, task: str) -> Task:
     task's ``adapters/<model>/<task>``, a tasks-file task's own), whether or not it runs by default, with the
     prompts it was trained with, else the candidate prompts. The quality suite's prompt and adapter rows use it."""
     registered = encoder.tasks[task]
-    shipped = encoder.profile.adapter_folder(task) if task == registered.kind else None
+    shipped = encoder.profile.adapter_folder(task) if BUILTIN_TASKS.get(task) == registered.kind else None
     adapter = registered.adapter or shipped
     chosen = mode_tasks(encoder, task, adapter, *_unrecorded_prompts(encoder, task, adapter))["adapter"]
     return replace(  # the adapter alone: a blend with the bare model is judged with --blend (taskvec.engine.blend)
@@ -339,9 +345,10 @@ def run_panel(
         tasks["against"] = mode_tasks(encoder, task, against, *_unrecorded_prompts(encoder, task, against))["adapter"]
         modes.append("against")
     kind = tasks["base"].kind
+    panel = panel_name(task, kind)
     root = Path(root)
     rows: dict[str, dict[str, Any]] = {}
-    chosen = panel_sets(root, kind, sets)
+    chosen = panel_sets(root, panel, sets)
     for ps in chosen:
         by_space: dict[str, bootstrap.Measure] = {}
         measures: dict[str, bootstrap.Measure] = {}
@@ -364,7 +371,8 @@ def run_panel(
         "adapter": str(adapter) if adapter is not None else None,
         **({"blend": blend} if blend is not None and adapter is not None else {}),
         **({"against": str(against)} if against is not None else {}),
-        **panel_scope(root, kind, chosen, sample, rounds),
+        **({"panel": panel} if panel != kind else {}),
+        **panel_scope(root, panel, chosen, sample, rounds),
         "sets": rows,
     }
     result["decision"] = decide(result)
@@ -478,7 +486,7 @@ def figures_markdown(model: str = "sentence-transformers/all-MiniLM-L6-v2") -> s
     """docs/panel.md's figures: each task's recorded panel (a shipped adapter's as its model card shows it, else
     the prompt's from :func:`prompt_panel_record`) and what the task runs with. ``python -m taskvec.eval.panel``
     prints it; tests/test_panel.py keeps the page in step."""
-    from taskvec.engine import TASK_KINDS, TaskRegistry
+    from taskvec.engine import TaskRegistry
     from taskvec.engine.profiles import profile_for
     from taskvec.train.model_card import INFO_FILE, panel_section
 
@@ -493,14 +501,14 @@ def figures_markdown(model: str = "sentence-transformers/all-MiniLM-L6-v2") -> s
         "task that ships no adapter, its prompt's panel, recorded in `docs/results/panel_<task>.json`.",
         "",
     ]
-    for kind in TASK_KINDS:
-        folder = profile.adapter_folder(kind)
-        task = registry[kind]
-        lines += [f"### {kind}", "", f"Runs by default: **{task.status}**: {task.why}", ""]
+    for name in BUILTIN_TASKS:
+        folder = profile.adapter_folder(name)
+        task = registry[name]
+        lines += [f"### {name}", "", f"Runs by default: **{task.status}**: {task.why}", ""]
         if folder is not None:
             lines += panel_section(json.loads((folder / INFO_FILE).read_text()))[2:]
-        elif prompt_panel_record(kind).is_file():
-            lines += panel_section({"panel": json.loads(prompt_panel_record(kind).read_text())})[2:]
+        elif prompt_panel_record(name).is_file():
+            lines += panel_section({"panel": json.loads(prompt_panel_record(name).read_text())})[2:]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -48,6 +48,11 @@ class SuiteSet:
     hf_subset: str = "default"
     # How the set here differs from MTEB's (a template over the result's details); None where it is MTEB's set.
     differs: str | None = None
+    task: str | None = None  # the built-in task a user would pick for it; None: the kind's (DEFAULT_TASKS)
+
+    @property
+    def task_name(self) -> str:
+        return self.task or DEFAULT_TASKS[self.kind]
 
 
 SUITE: tuple[SuiteSet, ...] = (
@@ -61,8 +66,9 @@ SUITE: tuple[SuiteSet, ...] = (
         "AmazonCounterfactualClassification",
         "accuracy",
         hf_subset="en",
+        task="sentiment",
     ),
-    SuiteSet("emotion", "classification", "Emotion", "accuracy", "EmotionClassification", "accuracy"),
+    SuiteSet("emotion", "classification", "Emotion", "accuracy", "EmotionClassification", "accuracy", task="sentiment"),
     SuiteSet(
         "twenty_newsgroups",
         "clustering",
@@ -142,12 +148,13 @@ def run_suite(
             report["results"] += [r for r in previous["results"] if r["folder"] == entry.folder]
             continue
         folder = data_root / entry.folder
-        name = DEFAULT_TASKS[entry.kind]
+        name = entry.task_name
         task, default = proposed_task(encoder, name), encoder.tasks[name]
         report["sets"].append(
             {
                 "folder": entry.folder,
                 "kind": entry.kind,
+                "task": name,
                 "title": entry.title,
                 "metric_label": entry.metric_label,
                 "mteb_task": entry.mteb_task,
@@ -344,7 +351,8 @@ def _cell(s: dict[str, Any], result: dict[str, Any] | None, row: str) -> str:
 
 def _notes(s: dict[str, Any], by_cell: dict[tuple[str, str], dict[str, Any]]) -> str:
     base = by_cell.get((s["folder"], "no prompt"))
-    head = f"- **{s['title']}** (`{s['folder']}/`, {s['kind']})"
+    task = f", read with task={s['task']}" if s.get("task") not in (None, s["kind"]) else ""
+    head = f"- **{s['title']}** (`{s['folder']}/`, {s['kind']}{task})"
     if base is None:
         return f"{head}: not run ({'no data' if not s['present'] else 'no result'})."
     details = base["details"]

@@ -343,16 +343,27 @@ def panel_section(info: dict[str, Any]) -> list[str]:
     ]
 
 
+def _reading(panel: dict[str, Any]) -> tuple[float | None, str]:
+    """What makes two panel readings of one adapter different candidates: the blend share and the panel read."""
+    return panel.get("blend"), str(panel.get("panel", panel.get("kind")))
+
+
 def _earlier_panels(info: dict[str, Any]) -> list[str]:
-    """The adapter's panels at other blend shares (alone, or blended), kept when a newer one replaced them: every
-    reading of the panel stays on the card, with what the ship rule said of it."""
+    """The adapter's panels at other blend shares (alone, or blended) or of another task, kept when a newer one
+    replaced them: every reading of a panel stays on the card, with what the ship rule said of it."""
     earlier = info.get("earlier_panels") or []
     if not earlier:
         return []
-    lines = ["Earlier readings of this panel, at other blend shares (their figures: `taskvec_training.json`):", ""]
+    current = _reading(info["panel"])[1]
+    lines = [
+        "Earlier readings, at other blend shares or of another task's panel (their figures: `taskvec_training.json`):",
+        "",
+    ]
     for panel in earlier:
         share = "the adapter alone" if panel.get("blend") is None else f"blended at share {panel['blend']:g}"
-        lines.append(f"- {share}: **{panel['decision']['status']}**: {panel['decision']['why']}.")
+        where = "" if _reading(panel)[1] == current else f" on the {_reading(panel)[1]} panel"
+        sets = "; ".join(f"{name} {_change(row, 'adapter')}" for name, row in panel["sets"].items())
+        lines.append(f"- {share}{where}: **{panel['decision']['status']}**: {panel['decision']['why']}. Sets: {sets}.")
     return [*lines, ""]
 
 
@@ -361,9 +372,10 @@ def add_panel(folder: Path, panel: dict[str, Any]) -> None:
     folder = Path(folder)
     info = json.loads((folder / INFO_FILE).read_text())
     old = info.get("panel")
-    if old and old.get("blend") != panel.get("blend") and not old["decision"].get("provisional"):
-        # a reading at another share is another candidate's: keep it (the card lists every reading)
-        info["earlier_panels"] = [p for p in info.get("earlier_panels", []) if p.get("blend") != old.get("blend")]
+    if old and _reading(old) != _reading(panel) and not old["decision"].get("provisional"):
+        # a reading at another share, or on another task's panel, is another candidate's: keep it (the card lists
+        # every reading)
+        info["earlier_panels"] = [p for p in info.get("earlier_panels", []) if _reading(p) != _reading(old)]
         info["earlier_panels"].append(old)
     info["panel"] = panel
     (folder / INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")

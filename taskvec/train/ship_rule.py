@@ -28,7 +28,15 @@ def end_with_panel(
     """Run the panel of the adapter's task on ``adapter``, record it, and log the verdict; None without a panel."""
     from taskvec.engine import Encoder
     from taskvec.eval.cli import checks_cache
-    from taskvec.eval.panel import default_root, missing_sets, read_manifest, rebuild_command, render, run_panel
+    from taskvec.eval.panel import (
+        default_root,
+        missing_sets,
+        panel_name,
+        read_manifest,
+        rebuild_command,
+        render,
+        run_panel,
+    )
 
     root = panel_root or default_root()
     if root is None:
@@ -40,8 +48,9 @@ def end_with_panel(
     info = json.loads((Path(adapter) / INFO_FILE).read_text())
     hp = info.get("hyperparameters") or {}
     sets = None
-    if missing := missing_sets(Path(root), info["kind"]):
-        sets = [s.name for s in read_manifest(Path(root)) if s.kind == info["kind"] and s.name not in missing]
+    panel = panel_name(info["task"], info["kind"])
+    if missing := missing_sets(Path(root), panel):
+        sets = [s.name for s in read_manifest(Path(root)) if s.kind == panel and s.name not in missing]
         log(
             f"ship rule: the panel at {root} lacks {', '.join(missing)} (rebuild them: {rebuild_command(root, missing)};"
             " docs/panel.md). "
