@@ -180,6 +180,15 @@ def test_profiles_pick_known_prompts() -> None:
     assert profile_for("some/unknown-model").name == "generic"
 
 
+def test_the_sentiment_task_takes_its_own_prompt_where_a_profile_has_one_else_classifications() -> None:
+    qwen = TaskRegistry.from_profile(profile_for("Qwen/Qwen3-Embedding-0.6B"))
+    assert "sentiment or emotion" in qwen["sentiment"].query_prompt
+    assert qwen["sentiment"].query_prompt != qwen["classification"].query_prompt
+    e5 = TaskRegistry.from_profile(profile_for("intfloat/e5-base-v2"))
+    assert e5["sentiment"].kind == "classification"
+    assert e5["sentiment"].query_prompt == e5["classification"].query_prompt == "query: "
+
+
 def test_array_api_follows_sentence_transformers(tiny_encoder: Encoder) -> None:
     one = tiny_encoder.encode_query(TEXTS[0], task="retrieval")
     assert one.shape == (tiny_encoder.dimension,) and one.dtype == np.float32

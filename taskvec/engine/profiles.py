@@ -252,6 +252,9 @@ PROFILES: tuple[ModelProfile, ...] = (
             ),
             "similarity": (_QWEN3.format("Retrieve semantically similar text"),) * 2,
             "classification": (_QWEN3.format("Classify the given text by its topic, sentiment or intent"),) * 2,
+            # the form of Qwen3's own instructions for MTEB's sentiment and emotion sets ("Classify the emotion
+            # expressed in the given Twitter message ...", "Classify the sentiment expressed in the given movie review")
+            "sentiment": (_QWEN3.format("Classify the sentiment or emotion expressed in the given text"),) * 2,
             "clustering": (_QWEN3.format("Identify the topic or theme of the given text"),) * 2,
         },
         source="Qwen/Qwen3-Embedding model card and evaluation instructions (last-token pooling, left padding)",

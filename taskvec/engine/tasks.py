@@ -43,8 +43,8 @@ BUILTIN_DESCRIPTIONS = {
     "retrieval": "Find documents that answer a query. Asymmetric: index documents with this task, then search "
     "with queries under the same task.",
     "similarity": "Score how alike two texts are in meaning (paraphrases, near-duplicates). Symmetric.",
-    "classification": "Assign labels to texts: zero-shot against label names or descriptions, or few-shot from "
-    "labelled examples. Symmetric.",
+    "classification": "Assign labels about what a text is about (topics, intents): zero-shot against label names or "
+    "descriptions, or few-shot from labelled examples; use sentiment for how its writer feels. Symmetric.",
     "sentiment": "Assign labels about how a text's writer feels or stands rather than what it is about: sentiment, "
     "emotion, attitude, wishful or counterfactual statements. Zero-shot against label names or few-shot from "
     "labelled examples; use classification for topics and intents. Symmetric.",
