@@ -116,6 +116,7 @@ def main() -> int:
     parser.add_argument("--shares", type=float, nargs="+", default=list(SHARES))
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--adapter", type=Path, help="a candidate adapter of the task (default: the shipped one)")
     args = parser.parse_args()
 
     from taskvec.engine import Encoder
@@ -123,7 +124,7 @@ def main() -> int:
 
     shares = tuple(args.shares)
     encoder = Encoder(device="cpu", dtype="fp32")
-    adapter = encoder.profile.adapter_folder(args.task)
+    adapter = args.adapter or encoder.profile.adapter_folder(args.task)
     tasks = mode_tasks(encoder, args.task, adapter, None, None)
     bare, adapted = Runner(encoder, tasks["base"], None).embed, Runner(encoder, tasks["adapter"], None).embed
     started, load = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), os.getloadavg()[0]
@@ -137,11 +138,14 @@ def main() -> int:
     chosen = choose(rows, shares)
     result = {
         "task": args.task,
-        "adapter": str(adapter.relative_to(REPO)) if adapter else None,
+        "adapter": (str(adapter.relative_to(REPO)) if adapter.is_relative_to(REPO) else str(adapter))
+        if adapter
+        else None,
         "shares": list(shares),
         "started": started,
         "load_1min": round(load, 2),
-        "command": f"python benchmarks/blend_share.py --task {args.task}",
+        "command": f"python benchmarks/blend_share.py --task {args.task}"
+        + (f" --adapter {args.adapter}" if args.adapter else ""),
         "rule": "among the shares whose unseen validation sets are all not down against the bare model, the one "
         "with the highest mean change on the home validation sets; none qualifying: no blend",
         "sets": rows,
