@@ -242,6 +242,25 @@ def test_training_scores_the_sets_present_and_registers_nothing_when_some_are_ab
     assert not panel_passes(folder) and said[-1].startswith("ship rule: not a default")
 
 
+def test_a_sentiment_adapter_ends_its_training_on_the_sentiment_panel(panel_root, adapter, tiny_model_dir, tmp_path):
+    """`taskvec train --task sentiment` trains a classification-kind adapter and judges it on sentiment's own panel,
+    not on the classification panel its kind has."""
+    from taskvec.train.model_card import INFO_FILE
+    from taskvec.train.ship_rule import end_with_panel
+
+    folder = tmp_path / "trained"
+    shutil.copytree(adapter, folder)
+    info = json.loads((REPO / "adapters/all-MiniLM-L6-v2/sentiment" / INFO_FILE).read_text())
+    assert (info["task"], info["kind"]) == ("sentiment", "classification")
+    info.pop("panel", None)
+    info.pop("earlier_panels", None)
+    info["hyperparameters"]["model"], info["hyperparameters"]["tasks_file"] = str(tiny_model_dir), None
+    (folder / INFO_FILE).write_text(json.dumps(info))
+    result = end_with_panel(folder, panel_root=panel_root, sample=8, log=lambda line: None)
+    assert result is not None and set(result["sets"]) == {"toy-sentiment"} and result["panel"] == "sentiment"
+    assert "--task sentiment" in result["command"] and not result["left_out"]
+
+
 # ------------------------------------------------------------------------------------------- the bootstrap
 def test_paired_bootstrap_tells_a_shift_from_noise():
     rng = np.random.default_rng(0)
