@@ -138,9 +138,7 @@ def main() -> int:
     chosen = choose(rows, shares)
     result = {
         "task": args.task,
-        "adapter": (str(adapter.relative_to(REPO)) if adapter.is_relative_to(REPO) else str(adapter))
-        if adapter
-        else None,
+        "adapter": str(adapter.relative_to(REPO) if adapter.is_relative_to(REPO) else adapter) if adapter else None,
         "shares": list(shares),
         "started": started,
         "load_1min": round(load, 2),

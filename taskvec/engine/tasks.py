@@ -31,6 +31,14 @@ TASK_KINDS = ("retrieval", "similarity", "classification", "clustering", "code")
 # spreads texts of one topic apart too, and few-shot topic classifiers lose (docs/panel.md). So sentiment, emotion
 # and attitude get a task, judged on a panel of its own, and ``classification`` keeps topics and intents.
 BUILTIN_TASKS = {**{kind: kind for kind in TASK_KINDS}, "sentiment": "classification"}
+
+
+def is_builtin(name: str, kind: str) -> bool:
+    """Whether a task of this name and kind is a built-in one (a tasks file may override its fields, not its kind):
+    its prompts, shipped adapter and panel are the model profile's."""
+    return BUILTIN_TASKS.get(name) == kind
+
+
 ASYMMETRIC_KINDS = frozenset({"retrieval", "code"})
 RERANK_KIND = "rerank"  # scores (query, document) pairs; makes no vectors (taskvec.engine.rerank)
 Role = Literal["query", "document"]

@@ -31,7 +31,7 @@ import numpy as np
 
 from taskvec import metrics
 from taskvec.engine import Encoder
-from taskvec.engine.tasks import BUILTIN_TASKS, Task
+from taskvec.engine.tasks import BUILTIN_TASKS, Task, is_builtin
 from taskvec.errors import DataError
 from taskvec.eval import bootstrap
 from taskvec.eval.checks import Runner, mode_tasks
@@ -136,14 +136,14 @@ def panel_sets(root: Path, kind: str, names: Sequence[str] | None = None) -> lis
 def panel_name(task: str, kind: str) -> str:
     """The panel a task is judged on (``kind`` of panel.json's sets): a built-in task's own, named after it (a
     kind's, or sentiment's), and a task from a tasks file its kind's."""
-    return task if BUILTIN_TASKS.get(task) == kind else kind
+    return task if is_builtin(task, kind) else kind
 
 
 def candidate_prompts(encoder: Encoder, task: str) -> tuple[str, str]:
     """The prompts the panel judges: a built-in task's prompts as its model profile proposes them (whatever the
     registry now runs with), a task from a tasks file as written there."""
     registered = encoder.tasks[task]
-    if BUILTIN_TASKS.get(task) == registered.kind:
+    if is_builtin(task, registered.kind):
         return encoder.profile.task_prompts(task, registered.kind)
     return registered.query_prompt, registered.document_prompt
 
@@ -153,7 +153,7 @@ def proposed_task(encoder: Encoder, task: str) -> Task:
     task's ``adapters/<model>/<task>``, a tasks-file task's own), whether or not it runs by default, with the
     prompts it was trained with, else the candidate prompts. The quality suite's prompt and adapter rows use it."""
     registered = encoder.tasks[task]
-    shipped = encoder.profile.adapter_folder(task) if BUILTIN_TASKS.get(task) == registered.kind else None
+    shipped = encoder.profile.adapter_folder(task) if is_builtin(task, registered.kind) else None
     adapter = registered.adapter or shipped
     chosen = mode_tasks(encoder, task, adapter, *_unrecorded_prompts(encoder, task, adapter))["adapter"]
     return replace(  # the adapter alone: a blend with the bare model is judged with --blend (taskvec.engine.blend)
