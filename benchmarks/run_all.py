@@ -12,6 +12,9 @@ as not a figure to keep. The 1-minute load average is recorded too, but it is no
 benchmark on 2 cores brings the load near 2 on its own. Where ``/proc/stat`` is missing, the load decides.
 The GPU benchmark (benchmarks/gpu_encode.py) is separate: it needs a CUDA device. The quality side of the dtype
 decision (benchmarks/precision.py, the harness on every home set) is read from docs/results/precision.json when present.
+
+Why this file is past ~400 lines: the runner, the quiet-machine wait and the report with each figure's target
+and same-run reference belong to one command; the benchmarks themselves are their own scripts.
 """
 
 from __future__ import annotations

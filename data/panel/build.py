@@ -11,6 +11,9 @@ are rebuilt here and stay out of git (see ``.gitignore`` and each set's SOURCE.m
 ``DIR`` holds one bare snapshot per repository as ``DIR/<owner>+<name>/repo`` (what the search tool's ``fetch``
 writes; ``git clone --bare https://github.com/<owner>/<name> DIR/<owner>+<name>/repo`` at the pinned commit does
 the same). A set whose snapshot is missing is reported and skipped.
+
+Why this file is past ~400 lines: one short builder per panel set (each names its files, commit and seed), and
+the shared readers and writers they use; data/train/build.py loads these helpers rather than copying them.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ and the embedding space of each row, which the store needs. ``embed``, ``encode_
 return the vectors alone as a numpy float32 array, the way sentence-transformers does: one string gives one
 vector of shape (dim,), a list gives (n, dim). ``encode`` keeps one return type on purpose: a result whose type
 depended on how the arguments were spelled would surprise every caller that passes them the other way.
+
+Why this module is just past ~400 lines: the public methods above, each with its argument checks; the steps
+themselves are in the modules listed.
 """
 
 from __future__ import annotations

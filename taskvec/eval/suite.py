@@ -8,6 +8,9 @@ embedding space) or measured where none does. Every
 number in the report is computed by this run or read from the published MTEB result files that ship with the data
 (``<data root>/reference_scores/``); the raw results are written next to it as JSON, and the Markdown is rendered
 from that JSON alone.
+
+Why this module is past ~400 lines: the run and the rendering of its report share the set list and the row names;
+the loading and measuring are the harness's (``taskvec.eval.datasets`` and ``taskvec.eval.runners``).
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@
 licences, hyperparameters, validation history, wall time, command); the card is regenerated from it, so test
 figures added later by the evaluation harness (``add_test_figures``) and the held-out panel with the ship rule's
 decision (``add_panel``) land in both without retyping anything.
+
+Why this module is past ~400 lines: one renderer per card section (data, validation, test figures, panel and
+earlier readings, other reads, soup), kept in one file so that the card's order and wording read top to bottom.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ Everything the result depends on (seed, data order, LoRA init, dropout) is drawn
 same command on the same machine gives the same adapter. Imports: torch, transformers, peft, numpy, tqdm, and
 scipy/scikit-learn for the harness's metrics (validation scores as ``taskvec eval`` does); no mcp, and lancedb only
 for ``--teacher hybrid`` and ``--mine-with hybrid`` (the store's own hybrid search scores or picks the candidates).
+
+Why this module is past ~400 lines: it is the one ``Trainer``, and its methods are the loop's steps in the order
+above, each short; the losses, batching, data and card it calls live in their own modules.
 """
 
 from __future__ import annotations
