@@ -284,6 +284,56 @@ def test_two_processes_writing_at_once_lose_nothing(scenario: str, tmp_path: Pat
         assert {r["space"] for r in acknowledged} <= {sid for sid, (_, n) in spaces.items() if n > 0}
 
 
+def test_upkeep_keeps_the_files_of_an_index_build_that_is_running(tmp_path: Path) -> None:
+    """An index build (a write starts one in the background, without the write lock) writes its files before it
+    commits them. The upkeep after many small writes deletes files no version references, so it must keep them
+    while a build runs anywhere (stress runs saw it destroy a running build); `optimize` waits for the build and
+    then deletes what nothing references (what a crashed write or build left)."""
+    from test_store import RETRIEVAL, unit
+
+    from taskvec.store import Document
+    from taskvec.store.writer import OPTIMIZE_AT_FRAGMENTS
+
+    writer, builder = Store(str(tmp_path / "store")), Store(str(tmp_path / "store"))
+    writer.upsert("c", [Document("first", "the first note")], unit(1), RETRIEVAL)
+    in_flight = tmp_path / "store" / "c.lance" / "_indices" / "5f0c4f1e-0000-4000-8000-000000000000" / "index.idx"
+    in_flight.parent.mkdir(parents=True)
+    in_flight.write_bytes(b"an index file its build has not committed yet")
+    with builder._locks.building("c"):  # another process's build, running
+        for i in range(OPTIMIZE_AT_FRAGMENTS):
+            writer.upsert("c", [Document(f"n{i}", f"note number {i}")], unit(1, 10 + i), RETRIEVAL)
+        fragments = writer.db.open_table("c").stats()["fragment_stats"]["num_small_fragments"]
+        assert fragments < OPTIMIZE_AT_FRAGMENTS  # the upkeep ran (and compacted)...
+        assert in_flight.exists()  # ...and kept the build's file
+    writer.optimize("c")  # no build runs now
+    assert not in_flight.exists()
+    assert writer.describe("c").rows == OPTIMIZE_AT_FRAGMENTS + 1
+
+
+def test_optimize_waits_for_a_running_index_build(tmp_path: Path) -> None:
+    """`taskvec optimize` builds indexes too: it waits for a build another process runs rather than race its commit
+    (which stress runs saw refused after five conflicting commits)."""
+    from test_store import RETRIEVAL, unit
+
+    from taskvec.store import Document
+
+    writer, builder = Store(str(tmp_path / "store")), Store(str(tmp_path / "store"))
+    writer.upsert("c", [Document("first", "the first note")], unit(1), RETRIEVAL)
+    released = threading.Event()
+
+    def build() -> None:
+        with builder._locks.building("c"):
+            time.sleep(1.0)
+            released.set()
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    time.sleep(0.2)  # the build holds its lock
+    writer.optimize("c")
+    assert released.is_set()  # optimize ran after the build let go
+    thread.join()
+
+
 # -------------------------------------------------------------------------------------------- hostile input
 def test_pathological_filters_are_refused_before_lancedb() -> None:
     for op in ("$not", "$and", "$or"):

@@ -2,7 +2,8 @@
 
 Local tables keep one manifest per version in ``<name>.lance/_versions``; adding one changes the folder's
 timestamp. A timestamp younger than its granularity could hide a second write in the same tick, so a recent one is
-not trusted (None: ask LanceDB) until it has aged. A dropped and re-created table gets a new folder (inode).
+not trusted (None: ask LanceDB) until it has aged. A dropped and re-created table gets a new folder (a new
+timestamp; its inode may be the freed one again, so the store tells tables apart by the id each is created with).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ def versions_folder(root: str, name: str) -> Path:
 
 
 def folder_id(root: str, name: str) -> int | None:
-    """The inode of the table's versions folder: it changes when the table is dropped and created again."""
+    """The inode of the table's versions folder: what tells apart tables created before table ids, as far as it can
+    (a re-created table's folder can get the freed inode back)."""
     try:
         return os.stat(versions_folder(root, name)).st_ino
     except OSError:

@@ -236,7 +236,7 @@ def calibrate_nprobe(
 class SpaceSnapshot:
     """One space of one collection at one table version: unit vectors and result columns, row for row."""
 
-    identity: tuple[int | None, int]  # the table it was read from: (folder inode where local, version)
+    identity: tuple[str | int | None, int]  # the table it was read from: (its key, ``Store._table_key``; version)
     rowids: np.ndarray  # LanceDB row ids (stable for rows a write did not touch)
     unit: np.ndarray  # (n, dim) unit vectors
     columns: pa.Table  # id, text, metadata, parent_id
@@ -252,7 +252,7 @@ class SpaceSnapshot:
         batches: Iterable[pa.RecordBatch],
         schema: pa.Schema,
         rows: int,
-        identity: tuple[int | None, int],
+        identity: tuple[str | int | None, int],
         dimension: int,
     ) -> SpaceSnapshot:
         """From a scan of the space (columns id, text, metadata, parent_id, vector and ``_rowid``), batch by batch
@@ -351,7 +351,7 @@ class SnapshotCache:
         self._held: dict[tuple[str, str], SpaceSnapshot] = {}  # insertion order = least recently used first
         self._bytes_per_row: dict[tuple[str, str], float] = {}
 
-    def get(self, key: tuple[str, str], identity: tuple[int | None, int]) -> SpaceSnapshot | None:
+    def get(self, key: tuple[str, str], identity: tuple[str | int | None, int]) -> SpaceSnapshot | None:
         with self._lock:
             snapshot = self._held.get(key)
             if snapshot is None or snapshot.identity != identity:

@@ -74,6 +74,7 @@ from taskvec.store.writer import (
     retry_conflicts,
     rows_table,
     space_clause,
+    table_id,
     upsert_into,
 )
 
@@ -87,7 +88,7 @@ _MIN_INDEXED_ROWS = 256  # below this an IVF index cannot beat one matrix-vector
 class _CollectionState:
     """What the guard needs about a collection at one table version, and the change token it was checked at."""
 
-    identity: tuple[int | None, int]  # (the folder's inode where local, table version)
+    identity: tuple[str | int | None, int]  # (the table's key, ``Store._table_key``; its version)
     token: tuple[int, ...] | None
     spaces: dict[str, tuple[EmbeddingSpace, int]]
 
@@ -133,7 +134,7 @@ class Store:
         self._states: dict[str, _CollectionState] = {}
         # Lance datasets kept open at the version a state was checked at: an open dataset keeps its index pages in
         # the session's cache, where reopening one per search would read the index again (~100 ms at 100K rows)
-        self._datasets: dict[str, tuple[tuple[int | None, int], Any]] = {}
+        self._datasets: dict[str, tuple[tuple[str | int | None, int], Any]] = {}
         self._lance_session: Any = None
         self._snapshots = SnapshotCache(default_memory_budget() if memory_budget is None else memory_budget)
         self.indexes = indexes
@@ -194,7 +195,7 @@ class Store:
         if cached is not None and token is not None and cached.token == token:
             return cached
         table = self._open(name)
-        identity = (self._folder_id(name), table.version)  # a dropped and re-created table restarts its versions
+        identity = (self._table_key(name, table), table.version)  # a re-created table restarts its versions
         if cached is not None and cached.identity == identity:
             state = _CollectionState(identity, token, cached.spaces)
         else:
@@ -204,8 +205,10 @@ class Store:
         self._states[name] = state
         return state
 
-    def _folder_id(self, name: str) -> int | None:
-        return folder_id(self.uri, name) if self._local else None
+    def _table_key(self, name: str, table: Any) -> str | int | None:
+        """What tells the table from an earlier one of the same name that was dropped: the id it was created with,
+        or, for a collection created before ids, its folder's inode where local (an inode can be handed out again)."""
+        return table_id(table) or (folder_id(self.uri, name) if self._local else None)
 
     def _change_token(self, name: str) -> tuple[int, ...] | None:
         """A cheap token that changes whenever the table may have changed (``taskvec.store.changes``)."""
@@ -328,10 +331,13 @@ class Store:
         self._open(name)  # an unknown name is refused before anything is locked (or a folder created)
         if (running := self._indexing.get(name)) is not None:
             running.join()  # a build a write started here would commit the same indexes: their commits conflict
-        with self._writing(name, maintain=False):
+        # The build lock first: waiting for another process's build must not hold up writes (a build at a million
+        # rows takes minutes). Then no build runs anywhere, so the cleanup may delete what no version references.
+        with self._locks.building(name), self._writing(name, maintain=False):
             table = self._open(name)
             built = retry_conflicts(lambda: ensure_indexes(table, self.indexes), name)
-            return {**optimize(table, local=self._local), "indexes_built": built, "indexes": index_names(table)}
+            report = optimize(table, delete_unverified=self._local)
+            return {**report, "indexes_built": built, "indexes": index_names(table)}
 
     def indexing(self) -> bool:
         """Whether an index build started by a write is still running."""
@@ -354,7 +360,8 @@ class Store:
 
         def build() -> None:
             try:
-                retry_conflicts(lambda: ensure_indexes(self.db.open_table(name), self.indexes), name)
+                with self._locks.building(name):  # a cleanup keeps this build's files while it runs
+                    retry_conflicts(lambda: ensure_indexes(self.db.open_table(name), self.indexes), name)
             except Exception:  # an index is an optimisation: the write it follows has committed
                 log.warning("building indexes of %r failed; `taskvec optimize %s` retries", name, name, exc_info=True)
             self._touch(name)
@@ -385,7 +392,8 @@ class Store:
                 table = self.db.open_table(name)
                 if needs_optimize(table):
                     try:
-                        optimize(table, local=self._local)
+                        with self._locks.unless_building(name) as no_build:  # a build's files are not yet referenced
+                            optimize(table, delete_unverified=self._local and no_build)
                     except Exception:  # maintenance must never fail the write that has already committed
                         log.warning("compacting %r failed; it is retried after the next write", name, exc_info=True)
                     self._touch(name)

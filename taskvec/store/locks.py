@@ -8,6 +8,11 @@ The kernel drops a ``flock`` when its process dies, kill -9 included, so a crash
 
 Readers take no lock: they read committed table versions, which a writer only ever adds.
 
+Index builds that a write starts run without the write lock (a build takes minutes at a million rows, and writes must
+not wait for it). They take the collection's *build* lock instead (``<collection>.build.lock``): a build writes its
+files first and commits them after, and a cleanup that deletes files no version references yet (what a crashed
+write leaves) would delete a running build's. So a cleanup deletes such files only while it holds the build lock.
+
 Stores on object storage (``s3://`` ...) have no file lock; there LanceDB's commit retries are all there is, and
 two writers racing to insert the same new id may both land (see README, "Write guarantees").
 """
@@ -41,42 +46,77 @@ class CollectionLocks:
     @contextlib.contextmanager
     def hold(self, name: str) -> Iterator[None]:
         """Hold the collection's write lock for the block; raise StoreBusyError after ``timeout`` seconds."""
-        deadline = time.monotonic() + self.timeout
+        with self._lock(name, time.monotonic() + self.timeout) as held:
+            if not held:
+                raise _busy(name, self.timeout)
+            yield
+
+    @contextlib.contextmanager
+    def building(self, name: str) -> Iterator[None]:
+        """Hold the collection's build lock while its indexes are built; raise StoreBusyError after ``timeout``."""
+        with self._lock(f"{name}.build", time.monotonic() + self.timeout) as held:
+            if not held:
+                raise _busy(name, self.timeout, what="an index build", other="the other index build")
+            yield
+
+    @contextlib.contextmanager
+    def unless_building(self, name: str) -> Iterator[bool]:
+        """True, with builds held off for the block, when no index build of the collection is running (in any
+        process); False, at once, when one is."""
+        with self._lock(f"{name}.build", None) as held:
+            yield held
+
+    @contextlib.contextmanager
+    def _lock(self, key: str, deadline: float | None) -> Iterator[bool]:
+        """The thread lock and (local stores) the file lock ``key``, waited for until ``deadline`` (None: taken only
+        if free now); yields whether they are held."""
         with self._guard:
-            thread_lock = self._threads.setdefault(name, threading.Lock())
-        if not thread_lock.acquire(timeout=self.timeout):
-            raise _busy(name, self.timeout)
+            thread_lock = self._threads.setdefault(key, threading.Lock())
+        if deadline is None:
+            acquired = thread_lock.acquire(blocking=False)
+        else:
+            acquired = thread_lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
+        if not acquired:
+            yield False
+            return
         try:
-            with self._file_lock(name, deadline):
-                yield
+            with self._file_lock(key, deadline) as held:
+                yield held
         finally:
             thread_lock.release()
 
     @contextlib.contextmanager
-    def _file_lock(self, name: str, deadline: float) -> Iterator[None]:
+    def _file_lock(self, key: str, deadline: float | None) -> Iterator[bool]:
         if self.folder is None:
-            yield
+            yield True
             return
         folder = self.folder / LOCK_FOLDER
         folder.mkdir(exist_ok=True)
-        fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(folder / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    held = True
                     break
                 except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise _busy(name, self.timeout) from None
+                    if deadline is None or time.monotonic() > deadline:
+                        held = False
+                        break
                     time.sleep(_POLL_S)
-            yield
+            yield held
         finally:
             os.close(fd)  # closing the descriptor releases the lock
 
 
-def _busy(name: str, timeout: float) -> StoreBusyError:
+def _busy(
+    name: str,
+    timeout: float,
+    what: str = "another write",
+    other: str = "the other write (another call, process or `taskvec index`)",
+) -> StoreBusyError:
     return StoreBusyError(
-        f"Collection {name!r} has been busy with another write for {timeout:.0f} s.",
+        f"Collection {name!r} has been busy with {what} for {timeout:.0f} s.",
         field="collection",
-        fix="Retry when the other write (another call, process or `taskvec index`) has finished; nothing was written.",
+        fix=f"Retry when {other} has finished; nothing was written.",
     )

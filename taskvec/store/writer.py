@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,9 @@ from taskvec.store.filters import METADATA_COLUMN
 log = logging.getLogger(__name__)
 
 SPACES_KEY = b"taskvec.spaces"
+# A random id per created table, in the schema's metadata: it tells a re-created collection from the one dropped
+# under its name, which can have the same version number and, on a local disk, reuse the freed folder's inode.
+TABLE_ID_KEY = b"taskvec.table_id"
 VERSION_RETENTION = timedelta(hours=1)  # old versions a reader may still be on; older ones are cleaned up
 OPTIMIZE_AT_FRAGMENTS = 32  # compact a collection once it has this many small fragments
 CONFLICT_ATTEMPTS = 5  # commits tried before a write gives up (LanceDB retries inside each attempt too)
@@ -51,8 +55,11 @@ class WriteResult:
     removed: int = 0  # older rows of the written documents dropped in the same commit (old chunks, stale vectors)
 
 
-def table_schema(dimension: int, spaces: dict[str, EmbeddingSpace] | None = None) -> pa.Schema:
-    """The collection's columns; ``spaces`` describes each space in the vector column's metadata."""
+def table_schema(
+    dimension: int, spaces: dict[str, EmbeddingSpace] | None = None, table_id: str | None = None
+) -> pa.Schema:
+    """The collection's columns; ``spaces`` describes each space in the vector column's metadata, and ``table_id``
+    (a new collection's) goes in the schema's."""
     metadata = {SPACES_KEY: _spaces_payload(spaces)} if spaces else None
     return pa.schema(
         [
@@ -65,8 +72,15 @@ def table_schema(dimension: int, spaces: dict[str, EmbeddingSpace] | None = None
             pa.field("space_id", pa.string(), nullable=False),
             pa.field("written_at", pa.timestamp("us", tz="UTC")),
             pa.field("vector", pa.list_(pa.float32(), dimension), metadata=metadata),
-        ]
+        ],
+        metadata={TABLE_ID_KEY: table_id.encode()} if table_id else None,
     )
+
+
+def table_id(table: Any) -> str | None:
+    """The id the collection was created with (None for one created before ids were written)."""
+    raw = (table.schema.metadata or {}).get(TABLE_ID_KEY)
+    return raw.decode() if raw else None
 
 
 def described_spaces(table: Any) -> dict[str, EmbeddingSpace]:
@@ -111,7 +125,7 @@ def space_clause(space_id: str) -> str:
 # ------------------------------------------------------------------------------------------------- upsert
 def create_with(db: Any, name: str, batch: pa.Table, space: EmbeddingSpace) -> WriteResult:
     """A new collection with its first rows and its space description: one commit."""
-    schema = table_schema(space.dimension, {space.id: space})
+    schema = table_schema(space.dimension, {space.id: space}, table_id=uuid.uuid4().hex)
     options = {"new_table_data_storage_version": FILE_FORMAT}  # merged into the connection's storage options
     table = db.create_table(name, data=batch.cast(schema), schema=schema, storage_options=options)
     ensure_text_index(table)
@@ -205,11 +219,13 @@ def ensure_text_index(table: Any) -> None:
     retry_conflicts(lambda: table.create_index("text", config=FTS()), table.name)
 
 
-def optimize(table: Any, *, local: bool) -> dict[str, Any]:
+def optimize(table: Any, *, delete_unverified: bool) -> dict[str, Any]:
     """Compact small fragments, fold new rows into the indexes, and drop versions older than the retention.
 
-    Files that no version references (left by a crashed write) are deleted too on a local store: the caller holds
-    the collection's lock, so no taskvec write of it is in progress.
+    With ``delete_unverified``, files that no version references (left by a crashed write) are deleted too, however
+    young: only for a caller that holds the collection's write lock and its build lock (``taskvec.store.locks``), so
+    that no taskvec write or index build of it has files not yet committed. Without it LanceDB keeps such files
+    until they are a week old.
     """
     before = table.stats()
     versions_before = len(table.list_versions())
@@ -217,7 +233,8 @@ def optimize(table: Any, *, local: bool) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         retry_conflicts(
-            lambda: table.optimize(cleanup_older_than=VERSION_RETENTION, delete_unverified=local), table.name
+            lambda: table.optimize(cleanup_older_than=VERSION_RETENTION, delete_unverified=delete_unverified),
+            table.name,
         )
     after = table.stats()
     return {
