@@ -329,9 +329,7 @@ class Store:
         """Compact the collection, build the indexes its size calls for, fold new rows into them and drop old
         versions now (see ``writer.optimize`` and ``indexes.ensure_indexes``)."""
         self._open(name)  # an unknown name is refused before anything is locked (or a folder created)
-        if (running := self._indexing.get(name)) is not None:
-            running.join()  # a build a write started here would commit the same indexes: their commits conflict
-        # The build lock first: waiting for another process's build must not hold up writes (a build at a million
+        # The build lock first: waiting for a running build (of this process or another) must not hold up writes (a build at a million
         # rows takes minutes). Then no build runs anywhere, so the cleanup may delete what no version references.
         with self._locks.building(name), self._writing(name, maintain=False):
             table = self._open(name)
