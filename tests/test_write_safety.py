@@ -28,13 +28,15 @@ from typing import Any
 import pytest
 from fuzz_calls import fuzz_messages
 from helpers import TASKVEC_SCRIPT, RawStdioServer, below_the_bar, default_sigint, server_env
+from test_store import RETRIEVAL, unit
 
 from taskvec import service as service_module
 from taskvec.errors import InvalidInputError
 from taskvec.options import ChunkingOptions
 from taskvec.service import TaskvecService
-from taskvec.store import DocumentLimits, Store
+from taskvec.store import Document, DocumentLimits, Store
 from taskvec.store.filters import compile_filter
+from taskvec.store.writer import OPTIMIZE_AT_FRAGMENTS
 
 WORDS = [
     "alpha",
@@ -289,11 +291,6 @@ def test_upkeep_keeps_the_files_of_an_index_build_that_is_running(tmp_path: Path
     commits them. The upkeep after many small writes deletes files no version references, so it must keep them
     while a build runs anywhere (stress runs saw it destroy a running build); `optimize` waits for the build and
     then deletes what nothing references (what a crashed write or build left)."""
-    from test_store import RETRIEVAL, unit
-
-    from taskvec.store import Document
-    from taskvec.store.writer import OPTIMIZE_AT_FRAGMENTS
-
     writer, builder = Store(str(tmp_path / "store")), Store(str(tmp_path / "store"))
     writer.upsert("c", [Document("first", "the first note")], unit(1), RETRIEVAL)
     in_flight = tmp_path / "store" / "c.lance" / "_indices" / "5f0c4f1e-0000-4000-8000-000000000000" / "index.idx"
@@ -313,22 +310,19 @@ def test_upkeep_keeps_the_files_of_an_index_build_that_is_running(tmp_path: Path
 def test_optimize_waits_for_a_running_index_build(tmp_path: Path) -> None:
     """`taskvec optimize` builds indexes too: it waits for a build another process runs rather than race its commit
     (which stress runs saw refused after five conflicting commits)."""
-    from test_store import RETRIEVAL, unit
-
-    from taskvec.store import Document
-
     writer, builder = Store(str(tmp_path / "store")), Store(str(tmp_path / "store"))
     writer.upsert("c", [Document("first", "the first note")], unit(1), RETRIEVAL)
-    released = threading.Event()
+    holding, released = threading.Event(), threading.Event()
 
     def build() -> None:
         with builder._locks.building("c"):
+            holding.set()
             time.sleep(1.0)
             released.set()
 
     thread = threading.Thread(target=build)
     thread.start()
-    time.sleep(0.2)  # the build holds its lock
+    assert holding.wait(30)
     writer.optimize("c")
     assert released.is_set()  # optimize ran after the build let go
     thread.join()
