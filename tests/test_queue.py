@@ -55,10 +55,14 @@ def requests() -> list[list[EncodeRow]]:
 
 
 def run_concurrently(
-    queue: EncodeQueue, batches: list[list[EncodeRow]], *, hold: AbstractContextManager[None] | None = None
+    queue: EncodeQueue,
+    batches: list[list[EncodeRow]],
+    *,
+    hold: AbstractContextManager[None] | None = None,
+    release_when: Callable[[], bool] | None = None,
 ) -> list[object]:
     """Submit every batch from its own thread; with ``hold`` (the encoder's gate, held alone), no forward pass
-    runs until all of them are queued."""
+    runs until all of them are queued, or until ``release_when`` holds."""
     results: list[object] = [None] * len(batches)
 
     def call(i: int) -> None:
@@ -74,7 +78,7 @@ def run_concurrently(
         for t in threads:
             t.start()
         if hold is not None:
-            wait_until(lambda: queue.waiting + sum(r is not None for r in results) >= len(batches))
+            wait_until(release_when or (lambda: queue.waiting + sum(r is not None for r in results) >= len(batches)))
     finally:
         if hold is not None:
             hold.__exit__(None, None, None)
@@ -139,7 +143,10 @@ def test_idle_workers_split_a_round_by_length(encoder: Encoder, monkeypatch: pyt
     monkeypatch.setattr(encoder, "forward", counted)
     try:
         wait_until(lambda: q.idle == 2)
-        results = run_concurrently(q, batches, hold=encoder.adapters.gate.exclusive())
+        # The gate opens once both workers hold their rows (both blocked on it): released as soon as the rows are
+        # queued, a busy machine could let the first worker finish and split the rest again before the second one
+        # wakes, three passes instead of two (seen once under load).
+        results = run_concurrently(q, batches, hold=encoder.adapters.gate.exclusive(), release_when=lambda: q.idle == 0)
     finally:
         q.close()
     for result, want in zip(results, expected, strict=True):
