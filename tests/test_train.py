@@ -688,3 +688,90 @@ def test_a_soup_refuses_adapters_that_are_not_one_task(toy_run, tiny_model_dir: 
         out = tmp_path / "refused"
         assert main(["interpolate", str(first.out), str(source), "--weight", "1", "--out", str(out)]) == 2
         assert needle in capsys.readouterr().err and not out.exists()
+
+
+# ----------------------------------------------------------------------------------------- --blend-share
+
+
+def test_blend_share_trains_and_validates_the_blended_vector_the_task_serves(tiny_model_dir: Path, tmp_path: Path):
+    """--blend-share S: the loss sees [sqrt(1 - S) bare(text) ; sqrt(S) adapter(prompt + text)] with the bare half
+    fixed, validation scores that vector, and it is the vector a task with ``blend = S`` serves."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from taskvec.engine import Encoder
+
+    data = _toy_labels(tmp_path)
+    cfg = _config(tiny_model_dir, data, tmp_path / "b", task="clustering", blend_share=0.25, max_steps=4)
+    trainer = Trainer(cfg)
+    texts = ["the apple is here", "the bus is here"]
+    with torch.no_grad():
+        for name, p in trainer.net.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)  # a moved adapter, so that its half differs from the bare one
+    student = trainer.student(texts, trainer.d(texts))
+    dim = trainer.net.dimension
+    assert student.shape == (2, 2 * dim)
+    np.testing.assert_allclose(
+        student[:, :dim].detach().numpy(), math.sqrt(0.75) * trainer.net.embed(texts, adapter=False), atol=1e-5
+    )
+    student.sum().backward()  # the gradient reaches the adapter through its half
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainer.net.trainable_parameters())
+
+    result = train(cfg)
+    info = json.loads((result.out / SAVED_INFO).read_text())
+    assert info["hyperparameters"]["blend_share"] == 0.25
+    (name,) = result.validation["adapter"]
+    assert name in result.validation["blend_start"]  # the figure a step had to beat: the untrained blend
+    assert "Trained for a blend (`--blend-share 0.25`)" in (result.out / "README.md").read_text()
+    # Validation scores the vectors the task serves: a task with ``blend = 0.25`` and this adapter.
+    toml = tmp_path / "tasks.toml"
+    toml.write_text(f'[tasks.grouping]\nkind = "clustering"\nadapter = "{result.out}"\nblend = 0.25\n')
+    served = Encoder(tiny_model_dir, tasks_file=toml, device="cpu", dtype="fp32")
+    fresh = Trainer(cfg)
+    set_peft_model_state_dict(fresh.net.model, load_file(str(result.out / "adapter_model.safetensors")))
+    val_texts = list(fresh.val_sets[0].texts)
+    expected = served.encode(val_texts, task="grouping").vectors
+    np.testing.assert_allclose(
+        fresh.val_vectors(val_texts, fresh.task.document_prompt, adapter=True), expected, atol=1e-5
+    )
+    assert fresh.val_vectors(val_texts, "", adapter=False).shape[1] == dim  # the base figure stays the bare model
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"blend_share": 0.25, "matryoshka_dims": [16]}, "do not combine"),
+        ({"blend_share": 1.0}, "is not an adapter share"),
+    ],
+)
+def test_bad_blend_share_settings_fail_before_the_model_loads(tiny_model_dir: Path, tmp_path: Path, settings, message):
+    with pytest.raises(InvalidInputError, match=message) as caught:
+        Trainer(_config(tiny_model_dir, _toy_labels(tmp_path), tmp_path / "a", task="clustering", **settings))
+    assert caught.value.field == "--blend-share"
+
+
+def test_cli_blend_share_ends_with_the_panel_read_in_its_blend(tiny_model_dir: Path, tmp_path: Path, capsys):
+    from panel_files import make_panel
+
+    from taskvec.train.cli import main
+
+    data = _toy_labels(tmp_path)
+    out = tmp_path / "blended-adapter"
+    argv = ["--task", "clustering", "--data", str(data), "--out", str(out), "--model", str(tiny_model_dir)]
+    argv += ["--max-steps", "2", "--batch-size", "8", "--rank", "4", "--no-progress", "--blend-share", "0.25"]
+    argv += ["--panel-root", str(make_panel(tmp_path / "panel")), "--panel-sample", "16"]
+    assert main(argv) == 0
+    info = json.loads((out / SAVED_INFO).read_text())
+    assert info["panel"]["blend"] == 0.25 and info["panel"]["command"].endswith("--blend 0.25 --sample 16")
+    err = capsys.readouterr().err
+    assert "step 0 of 2 (no adapter, blended with the bare model at share 0.25): " in err
+    # Refused before any work: a share outside (0, 1), and a reranker (it makes no vectors to blend).
+    with pytest.raises(SystemExit) as refused:
+        main([*argv[:-6], "--blend-share", "1.5"])
+    assert refused.value.code == 2
+    assert "is not a number strictly between 0 and 1" in capsys.readouterr().err
+    rerank = ["--task", "rerank", "--data", str(data), "--out", str(tmp_path / "r"), "--blend-share", "0.25"]
+    assert main(rerank) == 2
+    assert "--blend-share trains an embedding adapter" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

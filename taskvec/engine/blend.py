@@ -17,6 +17,9 @@ The caveats, as PEFT puts them next to the feature:
 * One width per call: ``Encoder.encode_rows`` refuses rows of blended and plain tasks together (their vectors
   cannot share one array); encode them in separate calls. Blended rows of different shares may mix.
 * The share is part of the embedding space: vectors made at another share are not comparable.
+* An adapter trained alone keeps part of its gain in a blend; ``taskvec train --blend-share S`` trains it for the
+  blend instead (the loss sees these vectors, the bare half fixed). Measured on the clustering recipe: no better
+  than the shipped adapter blended (docs/training-data.md).
 * One width per collection: a collection's vectors have one width, so a blended task's rows cannot join a collection
   of unblended tasks' rows (the store refuses them and writes nothing); give the blended task a collection of its own.
 """

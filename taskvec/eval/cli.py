@@ -199,7 +199,7 @@ def add_mode_option(parser: argparse.ArgumentParser, help: str | None = None) ->
 def add_blend_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--blend",
-        type=_share,
+        type=parse_share,
         metavar="SHARE",
         help="blend the adapter with the bare model at this adapter share, 0 < SHARE < 1 (taskvec.engine.blend): "
         "twice the width, each text encoded twice (default: the adapter alone)",
@@ -222,7 +222,8 @@ def _check_blend(args: argparse.Namespace) -> None:
         )
 
 
-def _share(text: str) -> float:
+def parse_share(text: str) -> float:
+    """An adapter share for --blend and train's --blend-share: a number strictly between 0 and 1."""
     try:
         value = float(text)
     except ValueError:

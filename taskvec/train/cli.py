@@ -11,6 +11,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from taskvec.eval.cli import parse_share
 from taskvec.train.config import AUTOCAST_CHOICES, LOSS_NAMES, MINERS, TrainConfig
 
 
@@ -77,6 +78,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="also train the first N dimensions of each vector (e.g. 256 128 64) for spaces truncated to them "
         "(TASKVEC_TRUNCATE_DIM); measure what it buys: docs/results/compression.md",
+    )
+    p.add_argument(
+        "--blend-share",
+        type=parse_share,
+        default=None,
+        metavar="SHARE",
+        help="train for a blended task (taskvec.engine.blend): the loss and validation see the bare model's vector "
+        "beside the adapter's at this adapter share, as the task will serve them, so the adapter learns what the "
+        "bare model lacks; serve it blended, the share chosen on validation (default: the adapter alone)",
     )
     p.add_argument(
         "--anchor-weight",
@@ -219,6 +229,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
         mine_skip=args.mine_skip,
         mine_with=args.mine_with,
         matryoshka_dims=sorted(set(args.matryoshka_dims), reverse=True),
+        blend_share=args.blend_share,
         anchor_weight=args.anchor_weight,
         anchor_data=list(args.anchor_data or []),
         anchor_batch=args.anchor_batch,
@@ -245,15 +256,20 @@ def run(args: argparse.Namespace) -> int:
     from taskvec.train.trainer import train
 
     if args.task == "rerank":
+        from taskvec.errors import InvalidInputError
         from taskvec.train.rerank_cli import run_rerank
 
         if args.teacher:
-            from taskvec.errors import InvalidInputError
-
             raise InvalidInputError(
                 "--teacher distils a reranker into a retrieval adapter; it does not train rerank tasks.",
                 field="teacher",
                 fix="Drop --teacher, or train --task retrieval.",
+            )
+        if args.blend_share is not None:
+            raise InvalidInputError(
+                "--blend-share trains an embedding adapter for a blended space; a reranker scores pairs, not vectors.",
+                field="blend_share",
+                fix="Drop --blend-share, or train an embedding task.",
             )
         return run_rerank(args)
 

@@ -54,6 +54,9 @@ class TrainConfig:
     mine_skip: int = 3  # ranks skipped before mining: the very top often holds unjudged relevant documents
     mine_with: str = "model"  # what ranks the corpus for mining: one of MINERS
     matryoshka_dims: list[int] = field(default_factory=list)  # also train each prefix of these sizes (Matryoshka)
+    # Train through the blend the task will serve (taskvec.engine.blend): the loss and validation see
+    # [sqrt(1 - s) bare(text) ; sqrt(s) adapter(prompt + text)], the bare half fixed. None: the adapter alone.
+    blend_share: float | None = None
     anchor_weight: float = 0.0  # weight of the similarity-structure anchor to the base model
     anchor_data: list[str] = field(default_factory=list)  # texts for the anchor (other sources); else the batch
     anchor_batch: int = 16

@@ -168,11 +168,21 @@ def render(info: dict[str, Any]) -> str:
         ]
     if info.get("data_note"):
         parts += [info["data_note"], ""]
+    share = hp.get("blend_share")
+    if share is not None:
+        parts += [
+            f"Trained for a blend (`--blend-share {share:g}`): the loss saw the bare model's vector of each text "
+            f"beside the adapter's, at adapter share {share:g}, as a blended task serves them (taskvec.engine.blend). "
+            "Serve it blended (choose the share on validation sets: benchmarks/blend_share.py); alone, it was never "
+            "trained to be a space of its own.",
+            "",
+        ]
     parts += [
         "## Validation",
         "",
         f"Metric: {metric}. *base* is the model as shipped (no prompt, no adapter); *prompt only* adds the task's "
-        "prompt without the adapter.",
+        "prompt without the adapter"
+        + (f"; *adapter* is blended with the bare model at share {share:g}, as trained." if share is not None else "."),
         "",
         _table(val_rows, ["validation set", "base", "prompt only", "adapter"]),
         "",

@@ -61,11 +61,20 @@ def end_with_panel(
         if not sets:
             return None
     encoder = Encoder(hp.get("model"), tasks_file=hp.get("tasks_file"), device=device, dtype="fp32")
+    blend = hp.get("blend_share")  # an adapter trained for a blend is judged in it
     result = run_panel(
-        encoder, info["task"], Path(root), adapter=Path(adapter), sample=sample, sets=sets, cache=checks_cache()
+        encoder,
+        info["task"],
+        Path(root),
+        adapter=Path(adapter),
+        sample=sample,
+        sets=sets,
+        cache=checks_cache(),
+        blend=blend,
     )
     result["command"] = (
         f"taskvec eval panel --task {info['task']} --adapter {adapter} --panel-root {root}"
+        + (f" --blend {blend:g}" if blend is not None else "")
         + (f" --sample {sample}" if sample else "")
         + (f" --sets {' '.join(sets)}" if sets else "")
     )
@@ -74,7 +83,9 @@ def end_with_panel(
     if result["decision"]["adapter"] and not result["decision"]["provisional"]:
         log(
             "ship rule: passes. To make it the default, put it in adapters/<model>/<task>/ and record the verdict in "
-            "taskvec/engine/profiles.py (docs/panel.md)."
+            "taskvec/engine/profiles.py"
+            + (f", with blend={blend:g}" if blend is not None else "")
+            + " (docs/panel.md)."
         )
     else:
         log("ship rule: not a default. The model card says why.")

@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from taskvec import metrics
+from taskvec.engine.blend import blended
 from taskvec.engine.fingerprint import fingerprint_folder
 from taskvec.engine.loading import pick_device
 from taskvec.engine.model_files import resolve_model_path
@@ -81,6 +82,7 @@ class Trainer:
             )
         teacher = self.check_distillation() if cfg.teacher else None
         _check_mining(cfg)
+        _check_blend_share(cfg)
         self.train_sets: list[Dataset] = []
         self.val_sets: list[Dataset] = []
         for spec in cfg.data:
@@ -237,8 +239,8 @@ class Trainer:
                     dids += [n for n in data.negatives.get(q, [])[:per_query] if n not in dids]
             q_texts = [data.queries[q] for q in qids]
             d_texts = [data.corpus[d] for d in dids]
-            qv = self.net.embed_train(self.q(q_texts))
-            dv = self.net.embed_train(self.d(d_texts))
+            qv = self.student(q_texts, self.q(q_texts))
+            dv = self.student(d_texts, self.d(d_texts))
             relevant = [set(data.relevant[q]) for q in qids]
             dev = self.net.device
             same = torch.tensor([[d in rel for d in dids] for rel in relevant], dtype=torch.bool, device=dev)
@@ -252,8 +254,8 @@ class Trainer:
             return loss, q_texts + d_texts
         if isinstance(data, ScoredSet):
             rows = [data.pairs[i] for i in batch.items]
-            a = self.net.embed_train(self.q([r[0] for r in rows]))
-            b = self.net.embed_train(self.d([r[1] for r in rows]))
+            a = self.student([r[0] for r in rows], self.q([r[0] for r in rows]))
+            b = self.student([r[1] for r in rows], self.d([r[1] for r in rows]))
             scores = torch.tensor([r[2] for r in rows], dtype=torch.float32, device=self.net.device)
             fn = losses.angle if self.loss_name == "angle" else losses.cosent
             loss = self.over_dims(lambda x, y: fn(x, y, scores, scale=cfg.scale), a, b)
@@ -261,8 +263,19 @@ class Trainer:
         texts = [data.texts[i] for i in batch.items]
         names = sorted(set(data.labels))
         labels = torch.tensor([names.index(data.labels[i]) for i in batch.items], device=self.net.device)
-        v = self.net.embed_train(self.d(texts))
+        v = self.student(texts, self.d(texts))
         return self.over_dims(lambda x: losses.supervised_contrastive(x, labels, temperature=cfg.temperature), v), texts
+
+    def student(self, texts: list[str], prompted: list[str]) -> torch.Tensor:
+        """The vectors the task loss sees: the adapter's of the prompted texts, or with ``--blend-share S`` the
+        blended vectors the task will serve, ``[sqrt(1 - S) bare(text) ; sqrt(S) adapter(prompt + text)]``
+        (taskvec.engine.blend). The bare half is fixed, no gradient: the adapter learns what it lacks. It is cached per
+        text (the anchor's cache), so a run holds one bare vector of every distinct text it trained on."""
+        adapted = self.net.embed_train(prompted)
+        share = self.cfg.blend_share
+        if share is None:
+            return adapted
+        return torch.cat([math.sqrt(1 - share) * self.net.teacher(texts), math.sqrt(share) * adapted], dim=1)
 
     def over_dims(self, loss: Callable[..., torch.Tensor], *vectors: torch.Tensor) -> torch.Tensor:
         """The task loss, over the Matryoshka prefixes too when ``--matryoshka-dims`` asks for them."""
@@ -319,22 +332,32 @@ class Trainer:
                 out[val.name] = round(self._validate_one(val, qp, dp, adapter), 5)
         return out
 
+    def val_vectors(self, texts: list[str], prompt: str, *, adapter: bool) -> np.ndarray:
+        """Eval-mode vectors of ``prompt + text`` as validation scores them: with the adapter under ``--blend-share``
+        the blended vectors the task will serve (the bare half unprompted), else the model's own."""
+        vectors = self.net.embed([prompt + t for t in texts], adapter=adapter)
+        if not adapter or self.cfg.blend_share is None:
+            return vectors
+        return blended(self.net.teacher(texts).cpu().numpy(), vectors, [self.cfg.blend_share] * len(texts))
+
     def _validate_one(self, val: Dataset, qp: str, dp: str, adapter: bool) -> float:
-        embed = self.net.embed
+        def embed(texts: list[str], prompt: str) -> np.ndarray:
+            return self.val_vectors(texts, prompt, adapter=adapter)
+
         if isinstance(val, PairSet):
             qids = sorted(val.relevant)
             docs = sorted({d for q in qids for d in val.relevant[q]})
             rng = random.Random(self.cfg.seed)
             others = sorted(set(val.corpus) - set(docs))
             docs += rng.sample(others, min(self.cfg.val_corpus, len(others)))
-            qv = embed([qp + val.queries[q] for q in qids], adapter=adapter)
-            dv = embed([dp + val.corpus[d] for d in docs], adapter=adapter)
+            qv = embed([val.queries[q] for q in qids], qp)
+            dv = embed([val.corpus[d] for d in docs], dp)
             return metrics.search_ndcg(qv, dv, docs, [val.relevant[q] for q in qids])
         if isinstance(val, ScoredSet):
-            a = embed([qp + p[0] for p in val.pairs], adapter=adapter)
-            b = embed([dp + p[1] for p in val.pairs], adapter=adapter)
+            a = embed([p[0] for p in val.pairs], qp)
+            b = embed([p[1] for p in val.pairs], dp)
             return validation.spearman([p[2] for p in val.pairs], (a * b).sum(1))
-        v = embed([dp + t for t in val.texts], adapter=adapter)
+        v = embed(list(val.texts), dp)
         if self.kind == "clustering":
             return validation.clustering_v_measure(v, val.labels, seed=self.cfg.seed)
         return validation.few_shot_accuracy(v, val.labels, seed=self.cfg.seed)
@@ -363,11 +386,15 @@ class Trainer:
             "base": base,
             "prompt_only": dict(base) if unprompted else self.validate("prompt_only"),
         }
-        best_score = _mean(validation["prompt_only"])
+        # Where a step must beat: the untrained adapter (it changes nothing), alone or in the blend it trains for.
+        start = dict(validation["prompt_only"]) if cfg.blend_share is None else self.validate("adapter")
+        if cfg.blend_share is not None:
+            validation["blend_start"] = start
+        best_score = _mean(start)
         best_state = {k: v.detach().clone() for k, v in get_peft_model_state_dict(self.net.model).items()}
         best_step, bad, step = 0, 0, 0
-        history: list[dict[str, Any]] = [{"step": 0, **validation["prompt_only"], "mean": best_score}]
-        self.log(f"step 0 of {total} (no adapter): {_figures_line(validation['prompt_only'])}")
+        history: list[dict[str, Any]] = [{"step": 0, **start, "mean": best_score}]
+        self.log(f"step 0 of {total} (no adapter{_blend_phrase(cfg)}): {_figures_line(start)}")
         loss_log: list[float] = []
         bar = tqdm(total=total, disable=not cfg.progress, desc=f"train {cfg.task}", unit="step")
         plan: list[Batch] = []
@@ -403,7 +430,7 @@ class Trainer:
                 )
         bar.close()
         set_peft_model_state_dict(self.net.model, best_state)
-        validation["adapter"] = self.validate("adapter") if best_step else dict(validation["prompt_only"])
+        validation["adapter"] = self.validate("adapter") if best_step else start
         wall = time.time() - self.started
         result = TrainResult(cfg.out, best_step, step, validation, history, wall, loss_log)
         self.save(result)
@@ -498,6 +525,27 @@ def _check_mining(cfg: TrainConfig) -> None:
             f"--mine-with {cfg.mine_with} chooses how negatives are mined, but none are: --mine-negatives is 0.",
             field="mine_with",
             fix="Add --mine-negatives N (1-3 is usual), or drop --mine-with.",
+        )
+
+
+def _blend_phrase(cfg: TrainConfig) -> str:
+    return "" if cfg.blend_share is None else f", blended with the bare model at share {cfg.blend_share:g}"
+
+
+def _check_blend_share(cfg: TrainConfig) -> None:
+    if cfg.blend_share is None:
+        return
+    if not 0 < cfg.blend_share < 1:
+        raise InvalidInputError(
+            f"--blend-share {cfg.blend_share:g} is not an adapter share.",
+            field="--blend-share",
+            fix="Give a number strictly between 0 and 1 (the shipped clustering blend is 0.25), or drop it.",
+        )
+    if cfg.matryoshka_dims:
+        raise InvalidInputError(
+            "--blend-share and --matryoshka-dims do not combine: a blended vector's prefix is only the bare half.",
+            field="--blend-share",
+            fix="Drop one of them.",
         )
 
 
