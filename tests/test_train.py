@@ -717,6 +717,20 @@ def test_blend_share_trains_and_validates_the_blended_vector_the_task_serves(tin
     )
     student.sum().backward()  # the gradient reaches the adapter through its half
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainer.net.trainable_parameters())
+    # The task loss is SupCon on those blended vectors (the same dropout draws on both sides).
+    from taskvec.train.batches import Batch
+
+    train_set = trainer.train_sets[0]
+    batch = Batch(0, list(range(8)))
+    torch.manual_seed(3)
+    loss, _ = trainer.batch_loss(batch)
+    torch.manual_seed(3)
+    batch_texts = [train_set.texts[i] for i in batch.items]
+    names = sorted(set(train_set.labels))
+    labels = torch.tensor([names.index(train_set.labels[i]) for i in batch.items])
+    vectors = trainer.student(batch_texts, trainer.d(batch_texts))
+    expected = losses.supervised_contrastive(vectors, labels, temperature=cfg.temperature)
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
 
     result = train(cfg)
     info = json.loads((result.out / SAVED_INFO).read_text())
