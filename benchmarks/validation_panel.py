@@ -13,7 +13,11 @@ stays unread:
     taskvec eval panel --task classification --adapter DIR --panel-root /tmp/validation-panel
 
 A classification set's records are split, seeded and stratified by label, into a few-shot pool (``train.jsonl``)
-and test texts (``test.jsonl``); a clustering set's records all become ``test.jsonl``. Nothing is written into the
+and test texts (``test.jsonl``); a clustering set's records all become ``test.jsonl``, and so do a scored-pair
+set's (``--similarity``: a ``train.jsonl`` of {text1, text2, score}, or a folder the harness reads as a similarity
+test set, such as the STS Benchmark's). The last also serves a home test set: ``taskvec eval panel --task
+similarity --adapter NEW --against SHIPPED --panel-root OUT`` reads a candidate against the adapter it would
+replace, paired over the same pairs, which two separate figures cannot say. Nothing is written into the
 repository: the output holds copies of sets whose licences are those of their ``SOURCE.md``.
 """
 
@@ -29,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from taskvec.data.labelled import LabelledTexts, read_labelled
 from taskvec.data.licence import licence_near
+from taskvec.data.pairs import read_scored_pairs
+from taskvec.eval.datasets import load_similarity
 from taskvec.eval.panel import MANIFEST
 
 SEED = 0
@@ -91,16 +97,46 @@ def write_set(source: Path, kind: str, out: Path) -> dict:
     return entry
 
 
+def write_scored_pairs(source: Path, out: Path) -> dict:
+    """One scored-pair set (``train.jsonl``, a folder holding one, or a similarity test folder) as a panel set."""
+    records = source / "train.jsonl" if (source / "train.jsonl").is_file() else source
+    name = source.stem if source.is_file() else source.name
+    data = read_scored_pairs(records, name) if records.is_file() else load_similarity(source)
+    folder = out / name
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = zip(data.texts1, data.texts2, data.targets, strict=True)
+    (folder / "test.jsonl").write_text(
+        "".join(json.dumps({"text1": a, "text2": b, "score": score}) + "\n" for a, b, score in rows)
+    )
+    print(f"{name}: {len(data.texts1)} scored pairs", file=sys.stderr)
+    return {
+        "name": name,
+        "kind": "similarity",
+        "layout": "similarity",
+        "domain": f"validation: {name} (scored pairs outside the held-out panel)",
+        "metric": "Spearman",
+        "licence": licence_near(records),
+        "committed": False,
+        "origin": str(source),
+        "commit": "-",
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="the panel folder to write")
     parser.add_argument("--classification", nargs="*", type=Path, default=[], help="labelled training sets")
     parser.add_argument("--clustering", nargs="*", type=Path, default=[], help="labelled training sets")
+    parser.add_argument(
+        "--similarity", nargs="*", type=Path, default=[], help="scored-pair sets (train.jsonl, or a test folder)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     sets = [write_set(s, "classification", args.out) for s in args.classification]
     sets += [write_set(s, "clustering", args.out) for s in args.clustering]
-    (args.out / MANIFEST).write_text(json.dumps({"sets": sets}, indent=2) + "\n")
+    sets += [write_scored_pairs(s, args.out) for s in args.similarity]
+    # "validation": readings of this folder decide nothing (taskvec.eval.ship): it is for choices, not ship decisions
+    (args.out / MANIFEST).write_text(json.dumps({"validation": True, "sets": sets}, indent=2) + "\n")
     print(f"wrote {len(sets)} sets to {args.out}", file=sys.stderr)
     return 0
 

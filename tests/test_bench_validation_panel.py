@@ -7,8 +7,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from data_files import write_jsonl
-from helpers import load_benchmark
+import pytest
+from data_files import ORIGINAL_FILES, write_jsonl
+from helpers import load_benchmark, make_random_adapter
 
 from taskvec.eval import cli
 
@@ -43,6 +44,7 @@ def test_the_panel_command_reads_the_written_folder(tmp_path: Path, tiny_model_d
     argv += ["--clustering", str(_labelled(tmp_path / "toy-groups", labels))]
     assert validation_panel.main(argv) == 0
     sets = json.loads((out / "panel.json").read_text())["sets"]
+    assert json.loads((out / "panel.json").read_text())["validation"] is True
     assert [(s["name"], s["kind"], s.get("samples_per_label")) for s in sets] == [
         ("toy-classes", "classification", 8),
         ("toy-groups", "clustering", None),
@@ -52,3 +54,48 @@ def test_the_panel_command_reads_the_written_folder(tmp_path: Path, tiny_model_d
         assert cli.main([*run, "--rounds", "20", "--json"]) == 0
         result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert list(result["sets"]) == [name] and result["sets"][name]["units"] > 0
+
+
+def test_scored_pairs_become_a_similarity_set_read_against_another_adapter(
+    tmp_path: Path, tiny_model_dir: Path, capsys
+) -> None:
+    """``--similarity``: a training file of scored pairs and a similarity test folder (the STS Benchmark's layout)
+    become panel sets with every pair and score kept, which ``--against`` reads paired (a home set's comparison)."""
+    pairs = [
+        {"text1": f"a cat number {i}", "text2": f"a {'cat' if i % 2 else 'car'} {i}", "score": i % 3} for i in range(9)
+    ]
+    write_jsonl(tmp_path / "forum" / "train.jsonl", pairs)
+    (tmp_path / "forum" / "SOURCE.md").write_text("# forum\n\nLicence: research use\n")
+    sts = tmp_path / "stsbenchmark"
+    sts.mkdir()
+    (sts / "sts-test.csv").write_text(ORIGINAL_FILES["stsbenchmark/sts-test.csv"])
+    out = tmp_path / "home"
+    assert validation_panel.main(["--out", str(out), "--similarity", str(tmp_path / "forum"), str(sts)]) == 0
+    sets = {s["name"]: s for s in json.loads((out / "panel.json").read_text())["sets"]}
+    assert {n: (s["kind"], s["layout"], s["metric"]) for n, s in sets.items()} == {
+        "forum": ("similarity", "similarity", "Spearman"),
+        "stsbenchmark": ("similarity", "similarity", "Spearman"),
+    }
+    assert sets["forum"]["licence"] == "research use"
+    written = [json.loads(line) for line in (out / "forum" / "test.jsonl").read_text().splitlines()]
+    assert [(r["text1"], r["text2"], r["score"]) for r in written] == [
+        (p["text1"], p["text2"], p["score"]) for p in pairs
+    ]
+    sts_rows = [json.loads(line) for line in (out / "stsbenchmark" / "test.jsonl").read_text().splitlines()]
+    assert [(r["text2"], r["score"]) for r in sts_rows] == [
+        ("A man plays.", 5.0),
+        ("Cats sleep.", 1.25),
+        ("A pear ripens.", 0.0),
+    ]
+
+    one = make_random_adapter(tiny_model_dir, tmp_path / "one", seed=1)
+    two = make_random_adapter(tiny_model_dir, tmp_path / "two", seed=2)
+    run = ["panel", "--task", "similarity", "--adapter", str(one), "--against", str(two), "--panel-root", str(out)]
+    assert cli.main([*run, "--model", str(tiny_model_dir), "--rounds", "20", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["sets"]["forum"]["units"] == len(pairs) and result["sets"]["stsbenchmark"]["units"] == 3
+    for row in result["sets"].values():
+        assert row["adapter_vs_against"]["change"] == pytest.approx(row["adapter"] - row["against"], abs=2e-5)
+    # A validation folder's reading decides nothing, whatever its verdicts: no card or registry may count it as a pass.
+    assert result["validation"] and result["decision"]["provisional"]
+    assert "a validation folder" in result["decision"]["why"]

@@ -83,6 +83,12 @@ def read_manifest(root: Path) -> list[PanelSet]:
     return [PanelSet(**spec) for spec in json.loads(path.read_text())["sets"]]
 
 
+def is_validation_folder(root: Path) -> bool:
+    """Whether ``root`` is a validation folder (``"validation": true`` in its manifest, as
+    benchmarks/validation_panel.py writes): sets for choosing and comparing, whose readings decide nothing."""
+    return bool(json.loads((Path(root) / MANIFEST).read_text()).get("validation"))
+
+
 def missing_sets(root: Path, kind: str) -> list[str]:
     """The sets of one task kind that are not on disk (the ones rebuilt outside git may not be)."""
     return [s.name for s in read_manifest(root) if s.kind == kind and not _on_disk(Path(root) / s.name)]
@@ -381,12 +387,14 @@ def run_panel(
 
 def panel_scope(root: Path, kind: str, chosen: Sequence[PanelSet], sample: int | None, rounds: int) -> dict[str, Any]:
     """What a panel result says about its own coverage: the folder, the sample, the kind's sets left out, the
-    bootstrap rounds (every panel reading records them: a partial panel decides nothing)."""
+    bootstrap rounds, and whether the folder is a validation folder (every panel reading records them: a partial
+    panel, or one of validation sets, decides nothing)."""
     return {
         "panel_root": str(root),
         "sample": sample,
         "left_out": [s.name for s in read_manifest(Path(root)) if s.kind == kind and s not in chosen],
         "rounds": rounds,
+        **({"validation": True} if is_validation_folder(root) else {}),
     }
 
 

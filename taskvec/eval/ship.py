@@ -3,8 +3,9 @@
 An adapter is a task's default only if, with the prompt it was trained with, it is at or above the bare model on
 every panel set beyond that set's noise: no set ``down``. The same rule decides the prompt of a task that runs
 without an adapter: the prompt alone may not be ``down`` anywhere. Where neither passes, the task runs the bare
-model (no prompt, no adapter). A panel read on a sample (``--sample``) or on some of its sets (``--sets``) decides
-nothing: its decision is marked provisional.
+model (no prompt, no adapter). A panel read on a sample (``--sample``), on some of its sets (``--sets``) or on a
+validation folder (benchmarks/validation_panel.py: sets for choosing, even a home test set) decides nothing: its
+decision is marked provisional.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def decide(result: dict[str, Any]) -> dict[str, Any]:
         partial.append(f"a sample of {result['sample']} per set")
     if result.get("left_out"):
         partial.append(f"{', '.join(result['left_out'])} left out")
+    if result.get("validation"):
+        partial.append("a validation folder, not the held-out panel")
     provisional = bool(partial)
     if provisional:
         why += f" ({'; '.join(partial)}: provisional, not a ship decision)"
