@@ -60,6 +60,13 @@ def split_by_label(data: LabelledTexts, seed: int = SEED) -> tuple[list[int], li
     return sorted(pool), sorted(test)
 
 
+def set_name(source: Path) -> str:
+    """A set's name: its folder's, also for the ``train.jsonl`` inside one (data/train's layout), else the file's stem."""
+    if source.is_dir():
+        return source.name
+    return source.parent.name if source.name == "train.jsonl" else source.stem
+
+
 def write_rows(path: Path, data: LabelledTexts, rows: list[int]) -> None:
     """The chosen rows of ``data`` as a JSONL file of {text, label}."""
     path.write_text("".join(json.dumps({"text": data.texts[i], "label": data.labels[i]}) + "\n" for i in rows))
@@ -69,7 +76,7 @@ def write_set(source: Path, kind: str, out: Path) -> dict:
     """One training set as a panel set under ``out``; its ``panel.json`` entry."""
     records = source / "train.jsonl" if source.is_dir() else source
     data = read_labelled(records)
-    name = source.name if source.is_dir() else source.stem
+    name = set_name(source)
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     labels = len(set(data.labels))
@@ -100,7 +107,7 @@ def write_set(source: Path, kind: str, out: Path) -> dict:
 def write_scored_pairs(source: Path, out: Path) -> dict:
     """One scored-pair set (``train.jsonl``, a folder holding one, or a similarity test folder) as a panel set."""
     records = source / "train.jsonl" if (source / "train.jsonl").is_file() else source
-    name = source.stem if source.is_file() else source.name
+    name = set_name(source)
     data = read_scored_pairs(records, name) if records.is_file() else load_similarity(source)
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)

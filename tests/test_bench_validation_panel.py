@@ -70,7 +70,8 @@ def test_scored_pairs_become_a_similarity_set_read_against_another_adapter(
     sts.mkdir()
     (sts / "sts-test.csv").write_text(ORIGINAL_FILES["stsbenchmark/sts-test.csv"])
     out = tmp_path / "home"
-    assert validation_panel.main(["--out", str(out), "--similarity", str(tmp_path / "forum"), str(sts)]) == 0
+    forum = tmp_path / "forum" / "train.jsonl"  # named by its folder, as data/train's sets are laid out
+    assert validation_panel.main(["--out", str(out), "--similarity", str(forum), str(sts)]) == 0
     sets = {s["name"]: s for s in json.loads((out / "panel.json").read_text())["sets"]}
     assert {n: (s["kind"], s["layout"], s["metric"]) for n, s in sets.items()} == {
         "forum": ("similarity", "similarity", "Spearman"),
