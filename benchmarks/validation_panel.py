@@ -67,6 +67,22 @@ def set_name(source: Path) -> str:
     return source.parent.name if source.name == "train.jsonl" else source.stem
 
 
+def manifest_entry(source: Path, records: Path, kind: str, metric: str, what: str) -> dict:
+    """A set's ``panel.json`` entry: named by :func:`set_name`, licensed by the note beside ``records``."""
+    name = set_name(source)
+    return {
+        "name": name,
+        "kind": kind,
+        "layout": kind,
+        "domain": f"validation: {name} ({what})",
+        "metric": metric,
+        "licence": licence_near(records),
+        "committed": False,
+        "origin": str(source),
+        "commit": "-",
+    }
+
+
 def write_rows(path: Path, data: LabelledTexts, rows: list[int]) -> None:
     """The chosen rows of ``data`` as a JSONL file of {text, label}."""
     path.write_text("".join(json.dumps({"text": data.texts[i], "label": data.labels[i]}) + "\n" for i in rows))
@@ -80,17 +96,7 @@ def write_set(source: Path, kind: str, out: Path) -> dict:
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     labels = len(set(data.labels))
-    entry = {
-        "name": name,
-        "kind": kind,
-        "layout": kind,
-        "domain": f"validation: {name} (a training set of another domain, data/train)",
-        "metric": "V-measure",
-        "licence": licence_near(records),
-        "committed": False,
-        "origin": str(source),
-        "commit": "-",
-    }
+    entry = manifest_entry(source, records, kind, "V-measure", "a training set of another domain, data/train")
     if kind == "classification":
         pool, test = split_by_label(data)
         write_rows(folder / "train.jsonl", data, pool)
@@ -116,17 +122,7 @@ def write_scored_pairs(source: Path, out: Path) -> dict:
         "".join(json.dumps({"text1": a, "text2": b, "score": score}) + "\n" for a, b, score in rows)
     )
     print(f"{name}: {len(data.texts1)} scored pairs", file=sys.stderr)
-    return {
-        "name": name,
-        "kind": "similarity",
-        "layout": "similarity",
-        "domain": f"validation: {name} (scored pairs outside the held-out panel)",
-        "metric": "Spearman",
-        "licence": licence_near(records),
-        "committed": False,
-        "origin": str(source),
-        "commit": "-",
-    }
+    return manifest_entry(source, records, "similarity", "Spearman", "scored pairs outside the held-out panel")
 
 
 def main(argv: list[str] | None = None) -> int:
