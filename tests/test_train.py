@@ -181,6 +181,25 @@ def test_read_source_takes_the_train_split_of_a_beir_folder(tmp_path: Path):
     assert data.corpus == {"d1": "T body", "d2": "other"}
 
 
+def test_read_source_reads_the_train_jsonl_a_folder_holds(tmp_path: Path):
+    """data/train's scored-pair and labelled sets are folders holding train.jsonl: the folder reads as the file, and
+    a folder with neither layout is refused naming both (not as a broken BEIR folder)."""
+    folder = tmp_path / "forum-similarity"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text(json.dumps({"text1": "a", "text2": "b", "score": 2}) + "\n")
+    (folder / "SOURCE.md").write_text("# forum\n\nLicence: research use\n")
+    data = read_source(folder)
+    assert isinstance(data, ScoredSet) and data.pairs == [("a", "b", 2.0)]
+    assert data.name == read_source(folder / "train.jsonl").name and data.licence == "research use"
+    (folder / "train.jsonl").unlink()
+    with pytest.raises(DataError, match=r"neither a BEIR folder .* nor a train\.jsonl") as refused:
+        read_source(folder)
+    assert "folder holding train.jsonl" in refused.value.fix
+    (folder / "corpus.jsonl").write_text(json.dumps({"_id": "d1", "text": "body"}) + "\n")
+    with pytest.raises(DataError, match=r"qrels/train\.tsv missing"):  # a BEIR folder missing a file says which
+        read_source(folder)
+
+
 def test_read_source_refuses_test_splits_and_missing_paths(tmp_path: Path):
     test_file = tmp_path / "EN_test.tsv"
     test_file.write_text("sentence\tlabel\nIt works.\t0\n")

@@ -23,8 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="+",
         required=True,
         metavar="PATH",
-        help="training data paths; PATH#K/N keeps fold K of N; sts-*.csv#genre=G or #source=S keeps some STS Benchmark "
-        "genres or original sets (comma-separated)",
+        help="training data paths: a BEIR folder (its train split), a folder holding train.jsonl, or a data file; "
+        "PATH#K/N keeps fold K of N; sts-*.csv#genre=G or #source=S keeps some STS Benchmark genres or original sets "
+        "(comma-separated)",
     )
     p.add_argument("--out", required=True, type=Path, help="output folder (PEFT adapter + README.md model card)")
     p.add_argument("--model", default=None, help="base model folder or hub id (default: bundled all-MiniLM-L6-v2)")

@@ -242,6 +242,21 @@ def _parse_spec(spec: str) -> tuple[str, tuple[int, int] | None, dict[str, str]]
     return spec, fold, filters
 
 
+def _read_folder(folder: Path) -> Dataset:
+    """A BEIR folder's train split, or the ``train.jsonl`` a folder holds (data/train's layout for scored pairs and
+    labelled texts)."""
+    if (folder / "corpus.jsonl").is_file() or (folder / "qrels").is_dir():
+        return read_beir_pairs(folder)
+    if (folder / "train.jsonl").is_file():
+        return read_jsonl(folder / "train.jsonl")
+    raise DataError(
+        f"{str(folder)!r} holds no training data: neither a BEIR folder (corpus.jsonl, queries.jsonl, "
+        "qrels/train.tsv) nor a train.jsonl.",
+        field="data",
+        fix="Pass a BEIR folder, a folder holding train.jsonl, or the training file itself.",
+    )
+
+
 def read_source(spec: str | Path) -> Dataset:
     """Read one ``--data`` entry: a path, optionally ending in ``#K/N`` to keep fold K of N, or (STS Benchmark
     files) in ``#genre=G`` and/or ``#source=S`` to keep some genres or original sets."""
@@ -259,7 +274,7 @@ def read_source(spec: str | Path) -> Dataset:
             fix="Drop '#genre=...' / '#source=...'.",
         )
     if path.is_dir():
-        data: Dataset = read_beir_pairs(path)
+        data: Dataset = _read_folder(path)
     elif "test" in name and not name.endswith(".tar.gz"):
         raise DataError(
             f"{path} looks like a test split: test splits are for the final figures only.",
