@@ -27,6 +27,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,6 @@ def validation_sets(task: str, data_root: Path, folder: Path) -> dict[str, list[
 def score_set(ps: Any, folder: Path, bare: Any, adapted: Any, shares: tuple[float, ...]) -> dict[str, Any]:
     """One validation set: the adapter alone and each share against the bare model, on the panel's bootstrap."""
     from taskvec.engine.blend import blended
-    from taskvec.eval import panel
 
     cache: dict[tuple[str, ...], Any] = {}
 
@@ -95,19 +95,28 @@ def score_set(ps: Any, folder: Path, bare: Any, adapted: Any, shares: tuple[floa
         return lambda texts, role="document": blended(b(texts, role), a(texts, role), [share] * len(texts))
 
     b, a = once(bare, "bare"), once(adapted, "adapter")
-    measures = {"base": panel.measure_set(ps, folder, b, None), "adapter": panel.measure_set(ps, folder, a, None)}
-    for share in shares:
-        measures[f"{share:g}"] = panel.measure_set(ps, folder, blend_at(share), None)
+    return score_modes(ps, folder, {"base": b, "adapter": a, **{f"{s:g}": blend_at(s) for s in shares}})
+
+
+def score_modes(ps: Any, folder: Path, embeds: dict[str, Any]) -> dict[str, Any]:
+    """One validation set scored under each mode of ``embeds`` (one of them ``base``), each against ``base`` on the
+    panel's paired bootstrap: the base figure and every ``<mode>_vs_base`` change."""
+    from taskvec.eval import panel
+
+    measures = {mode: panel.measure_set(ps, folder, embed, None) for mode, embed in embeds.items()}
     row = panel._row(ps, measures, panel.ROUNDS)
     return {k: v for k, v in row.items() if k == "base" or k.endswith("_vs_base")}
 
 
-def choose(rows: dict[str, dict[str, dict[str, Any]]], shares: tuple[float, ...]) -> float | None:
-    """The rule: unseen sets all not down; then the highest mean change on the home sets."""
-    allowed = [s for s in shares if all(r[f"{s:g}_vs_base"]["verdict"] != "down" for r in rows["unseen"].values())]
-    if not allowed:
-        return None
-    return max(allowed, key=lambda s: sum(r[f"{s:g}_vs_base"]["change"] for r in rows["home"].values()))
+def choose(rows: dict[str, dict[str, dict[str, Any]]], modes: Sequence[str]) -> str | None:
+    """The rule: among ``modes`` whose unseen sets are all not down, the highest mean change on the home sets."""
+    allowed = [m for m in modes if all(r[f"{m}_vs_base"]["verdict"] != "down" for r in rows["unseen"].values())]
+    return max(allowed, key=lambda m: home_change(rows, m), default=None)
+
+
+def home_change(rows: dict[str, dict[str, dict[str, Any]]], mode: str) -> float:
+    """``mode``'s mean change against the bare model over the home validation sets."""
+    return sum(r[f"{mode}_vs_base"]["change"] for r in rows["home"].values()) / len(rows["home"])
 
 
 def main() -> int:
@@ -135,7 +144,8 @@ def main() -> int:
             for ps in sets:
                 rows[group][ps.name] = score_set(ps, Path(tmp) / ps.name, bare, adapted, shares)
                 print(ps.name, json.dumps(rows[group][ps.name]), flush=True)
-    chosen = choose(rows, shares)
+    best = choose(rows, [f"{s:g}" for s in shares])
+    chosen = float(best) if best is not None else None
     result = {
         "task": args.task,
         "adapter": str(adapter.relative_to(REPO) if adapter.is_relative_to(REPO) else adapter) if adapter else None,

@@ -173,9 +173,9 @@ def test_the_share_is_chosen_on_validation_by_the_written_rule() -> None:
             }
         },
     }
-    assert choose(rows, (0.25, 0.5, 0.75)) == 0.5
+    assert choose(rows, ("0.25", "0.5", "0.75")) == "0.5"
     rows["unseen"]["u"]["0.25_vs_base"] = rows["unseen"]["u"]["0.5_vs_base"] = row(-0.02, "down")
-    assert choose(rows, (0.25, 0.5, 0.75)) is None
+    assert choose(rows, ("0.25", "0.5", "0.75")) is None
 
 
 def test_a_blended_task_cannot_join_a_collection_of_narrow_vectors(encoder: Encoder, tmp_path: Path) -> None:

@@ -342,6 +342,8 @@ def test_suite_writes_the_table_from_results_and_reference_files(
         value = cells[("scifact", row)]["value"]
         assert f"{value:.4f}" in rows[row]
     assert " ± " in rows["no prompt"]  # classification spreads over the 2 seed sets
+    newsgroups = cells[("twenty_newsgroups", "no prompt")]["details"]  # clustering over its k-means runs
+    assert f"{newsgroups['v_measure']:.4f} ± {newsgroups['v_measure_std']:.4f}" in rows["no prompt"]
     # the sentiment and emotion sets are read with the task a user would pick for them, topics with classification
     assert {cells[(f, "default")]["task"] for f in ("amazon_counterfactual", "emotion")} == {"sentiment"}
     assert "(`emotion/`, classification, read with task=sentiment)" in text

@@ -304,7 +304,8 @@ def render_markdown(report: dict[str, Any], *, json_name: str = "quality.json") 
         f"Classification cells are the mean over {report['seed_sets']} seed sets of MTEB's protocol (draws of "
         "training texts, logistic regression, mean test accuracy) ± the standard deviation across seed sets; the "
         "first seed set uses MTEB's seed and draws the same training texts as MTEB. Clustering cells are the "
-        "mean V-measure over k-means runs with different seeds.",
+        "mean V-measure over k-means runs with different seeds ± the standard deviation across runs (a k-means "
+        "figure moves with its seed: two configurations within that spread of each other are level).",
         "",
         "## Notes per data set",
         "",
@@ -347,6 +348,8 @@ def _cell(s: dict[str, Any], result: dict[str, Any] | None, row: str) -> str:
     details = result["details"]
     if result["kind"] == "classification" and details["seed_sets"] > 1:
         value = f"{result['value']:.4f} ± {details['accuracy_std']:.4f}"
+    elif result["kind"] == "clustering" and details["runs"] > 1:
+        value = f"{result['value']:.4f} ± {details['v_measure_std']:.4f}"
     else:
         value = f"{result['value']:.4f}"
     return f"{value} ({result['same_as']})" if result.get("same_as") else value
