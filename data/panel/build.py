@@ -218,19 +218,25 @@ def build_argkp_pairs(mirrors: Path, out: Path) -> str:
     return f"{write_jsonl(out / 'test.jsonl', rows)} pairs, {sum(r['label'] for r in rows)} positive"
 
 
+def _argkp_topics(mirrors: Path) -> list[dict[str, str]]:
+    """Every argument (train, dev and test motions) labelled by the motion it argues."""
+    arguments = argkp_arguments(Source(mirrors, ARGKP), ("train", "dev", "test"))
+    return [{"text": clean(r["argument"]), "label": r["topic"]} for r in arguments]
+
+
 def build_argkp_topics(mirrors: Path, out: Path) -> str:
     """Arguments labelled by the motion they argue (31 motions); halves by argument hash: few-shot pool and test."""
-    rows = [
-        {"text": clean(r["argument"]), "label": r["topic"], "id": r["arg_id"]}
-        for r in argkp_arguments(Source(mirrors, ARGKP), ("train", "dev", "test"))
-    ]
-    train = write_jsonl(
-        out / "train.jsonl", ({"text": r["text"], "label": r["label"]} for r in rows if in_half(r["text"], 0))
-    )
-    test = write_jsonl(
-        out / "test.jsonl", ({"text": r["text"], "label": r["label"]} for r in rows if in_half(r["text"], 1))
-    )
+    rows = _argkp_topics(mirrors)
+    train = write_jsonl(out / "train.jsonl", (r for r in rows if in_half(r["text"], 0)))
+    test = write_jsonl(out / "test.jsonl", (r for r in rows if in_half(r["text"], 1)))
     return f"{train} train / {test} test texts, {len({r['label'] for r in rows})} labels"
+
+
+def build_argkp_topic_clustering(mirrors: Path, out: Path) -> str:
+    """The test half of argkp-topic-classification, its texts clustered by motion (as agnews-clustering is the test
+    half of agnews-classification)."""
+    rows = [r for r in _argkp_topics(mirrors) if in_half(r["text"], 1)]
+    return f"{write_jsonl(out / 'test.jsonl', rows)} texts, {len({r['label'] for r in rows})} labels"
 
 
 # ------------------------------------------------------------------------------------------------ Banking77
@@ -441,6 +447,7 @@ BUILDERS: dict[str, Callable[[Path, Path], str]] = {
     "banking77-clustering": build_banking_clustering,
     "agnews-clustering": build_agnews_clustering,
     "medquad-clustering": build_medquad_clustering,
+    "argkp-topic-clustering": build_argkp_topic_clustering,
     "nl2bash-code": build_nl2bash,
     "conala-code": build_conala,
     "cosqa-code": build_cosqa,
