@@ -76,25 +76,27 @@ def validation_sets(task: str, data_root: Path, folder: Path) -> dict[str, list[
     raise SystemExit(f"--task {task}: a blend share is chosen here for sentiment or clustering")
 
 
+def encoded_once(embed: Any) -> Any:
+    """``embed`` with a memory: each (texts, role) is encoded once, however many modes read it."""
+    cache: dict[tuple[str, ...], Any] = {}
+
+    def run(texts: list[str], role: str = "document") -> Any:
+        key = (role, *texts)
+        if key not in cache:
+            cache[key] = embed(texts, role)
+        return cache[key]
+
+    return run
+
+
 def score_set(ps: Any, folder: Path, bare: Any, adapted: Any, shares: tuple[float, ...]) -> dict[str, Any]:
     """One validation set: the adapter alone and each share against the bare model, on the panel's bootstrap."""
     from taskvec.engine.blend import blended
 
-    cache: dict[tuple[str, ...], Any] = {}
-
-    def once(embed: Any, name: str) -> Any:  # each half encoded once per set, whatever the shares
-        def run(texts: list[str], role: str = "document") -> Any:
-            key = (name, role, *texts)
-            if key not in cache:
-                cache[key] = embed(texts, role)
-            return cache[key]
-
-        return run
-
     def blend_at(share: float) -> Any:
         return lambda texts, role="document": blended(b(texts, role), a(texts, role), [share] * len(texts))
 
-    b, a = once(bare, "bare"), once(adapted, "adapter")
+    b, a = encoded_once(bare), encoded_once(adapted)  # each half encoded once per set, whatever the shares
     return score_modes(ps, folder, {"base": b, "adapter": a, **{f"{s:g}": blend_at(s) for s in shares}})
 
 

@@ -100,7 +100,7 @@ def main() -> int:
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
 
-    from benchmarks.blend_share import choose, home_change, score_modes, validation_sets
+    from benchmarks.blend_share import choose, encoded_once, home_change, score_modes, validation_sets
     from taskvec.engine import Encoder
     from taskvec.eval.checks import Runner, mode_tasks
 
@@ -111,7 +111,6 @@ def main() -> int:
     started, load = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), os.getloadavg()[0]
     reference = reference_texts(args.data_root)
     ref_vectors = shipped([t for texts in reference.values() for t in texts])
-    maps = {d: centering(ref_vectors, d) for d in args.directions}
     if args.suite is not None:
         reading = suite_reading(args.data_root, shipped, *centering(ref_vectors, args.suite))
         record = {"directions": args.suite, "started": started, "load_1min": round(load, 2), **reading}
@@ -121,13 +120,8 @@ def main() -> int:
             args.json_out.write_text(json.dumps(record, indent=1) + "\n")
         return 0
 
-    cache: dict[tuple[str, ...], np.ndarray] = {}
-
-    def once(texts: list[str], role: str = "document") -> np.ndarray:  # the shipped vectors, encoded once per set
-        key = (role, *texts)
-        if key not in cache:
-            cache[key] = shipped(texts, role)
-        return cache[key]
+    maps = {d: centering(ref_vectors, d) for d in args.directions}
+    once = encoded_once(shipped)  # the shipped vectors, encoded once per set, whatever D
 
     def centred_at(d: int) -> Any:
         return lambda texts, role="document": centred(once(texts, role), *maps[d])
