@@ -5,6 +5,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Where pip's own configuration offers no CPU wheel of torch: TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -14,8 +16,9 @@ INSPECTOR := tests/inspector/node_modules/.bin/mcp-inspector
 $(BIN)/taskvec: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# The CPU wheel of torch first: an unpinned torch from PyPI is a multi-GB CUDA build.
-	$(BIN)/pip install --quiet torch==2.13.0
+	# The CPU wheel of torch first: an unpinned torch from PyPI is a multi-GB CUDA build. pip takes it from where it
+	# is configured to look; TORCH_INDEX points it at PyTorch's CPU index (make setup TORCH_INDEX=<url>).
+	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	# The ray extra too: CI runs the Ray bulk-indexing tests (tests/test_ray_index.py) on a local Ray.
 	$(BIN)/pip install --quiet -e '.[dev,ray]'
 	touch $@

@@ -24,7 +24,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
 from taskvec import __version__
-from taskvec.config import Settings
+from taskvec.config import Settings, setting_source
 from taskvec.errors import InvalidInputError, TaskvecError, UnknownCollectionError
 from taskvec.tools import ALL_TOOLS, ToolSpec
 
@@ -65,6 +65,23 @@ class TaskvecMCPServer(MCPServer):
                 INVALID_PARAMS, f"Unknown tool {name!r}. Fix: call one of {known} (tools/list describes them)."
             )
         return await super().call_tool(name, arguments, context)
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
+        # The SDK answers these with error code 0 and logs a traceback; they are the client's invalid params.
+        prompt = self._prompt_manager.get_prompt(name)
+        if prompt is None:
+            known = ", ".join(sorted(p.name for p in self._prompt_manager.list_prompts()))
+            raise MCPError(
+                INVALID_PARAMS, f"Unknown prompt {name!r}. Fix: get one of {known} (prompts/list describes them)."
+            )
+        missing = sorted(a.name for a in prompt.arguments or [] if a.required and a.name not in (arguments or {}))
+        if missing:
+            raise MCPError(
+                INVALID_PARAMS,
+                f"Prompt {name!r} needs the argument(s) {', '.join(missing)}. Fix: pass them in arguments "
+                "(prompts/list describes each).",
+            )
+        return await super().get_prompt(name, arguments, context)
 
 
 async def _no_cursors(ctx: Any, call_next: Any) -> Any:
@@ -137,10 +154,12 @@ def _offered_tools(settings: Settings) -> tuple[list[ToolSpec], dict[str, str]]:
     for name, text in settings.tool_descriptions.items():
         if name not in names or not text.strip():
             problem = f"names no tool: {name!r}" if name not in names else f"gives {name!r} an empty description"
+            source = setting_source("tool_descriptions")  # the variable, or the TOML file's table
             raise InvalidInputError(
-                f"TASKVEC_TOOL_DESCRIPTIONS {problem}.",
-                field="TASKVEC_TOOL_DESCRIPTIONS",
-                fix=f"Give non-empty descriptions to tools among: {', '.join(names)}.",
+                f"{source} {problem}.",
+                field=source,
+                # In backticks: the terminal's rewording of tool names into commands leaves them be.
+                fix=f"Give non-empty descriptions to tools among: {', '.join(f'`{n}`' for n in names)}.",
             )
     if not settings.read_only:
         return list(ALL_TOOLS), {}
@@ -198,6 +217,8 @@ async def _read(make: Callable[[], str]) -> str:
         return await anyio.to_thread.run_sync(make)
     except UnknownCollectionError as exc:  # the client gets this text (invalid params), not a bare "error"
         raise ResourceNotFoundError(str(exc)) from exc
+    except InvalidInputError as exc:  # a bad name in the URI: the client's invalid params too
+        raise MCPError(INVALID_PARAMS, str(exc)) from exc
     except TaskvecError as exc:
         raise ResourceError(str(exc)) from exc
 

@@ -75,8 +75,8 @@ def mcp_tool(
             raise ToolError(str(exc)) from exc  # a ToolError's text reaches the agent as an isError result
         except Exception as exc:  # a bug, not bad input: the traceback goes to the server log, never to the client
             log.exception("tool %s failed unexpectedly", spec.name)
-            raise ToolError(
-                f"Error executing tool {spec.name}: taskvec failed unexpectedly ({type(exc).__name__}); nothing of "
+            raise ToolError(  # the SDK puts "Error executing tool <name>: " before it
+                f"taskvec failed unexpectedly ({type(exc).__name__}); nothing of "
                 "this call was written. Fix: check the arguments against the tool's input schema; if they are right, "
                 "report this with the server's log, which holds the details."
             ) from exc

@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
     """Run one command. The one place errors become output: one line on stderr (never a traceback for anything
-    the user can fix) and the exit code the error tree gives (``taskvec.errors``: 2, 75 busy, 130 interrupted)."""
+    the user can fix) and the exit code the error tree gives (``taskvec.errors``: 2, 69 store unavailable, 75 busy, 130 interrupted)."""
     try:
         return int(func(args) or 0)
     except KeyboardInterrupt:

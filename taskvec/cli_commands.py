@@ -133,6 +133,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     ):
         bar.set_postfix_str("loading the model", refresh=True)
         service = _service(settings)  # the driver's own model: it chunks, and names the space the workers must match
+        service.store.exists(collection)  # reach the store before encoding a corpus: one out of reach fails now
 
         # The local files are the user's own: no per-call byte limit, but one commit, so memory holds the corpus.
         limits = DocumentLimits(len(docs), settings.max_text_bytes, None)

@@ -12,6 +12,7 @@ The tree (``exit_code`` is what the CLI exits with; ``taskvec.cli`` maps errors 
     ├── ModelLoadError           2   a model or adapter folder that cannot be loaded
     ├── WorkerError              2   a distributed (Ray) worker failed past its retries: nothing was written
     ├── StoreBusyError          75   another writer kept the collection: retry later (EX_TEMPFAIL)
+    ├── StoreUnavailableError   69   the store cannot be reached or opened (EX_UNAVAILABLE)
     └── Interrupted            130   cancelled before anything was written (as after SIGINT)
 """
 
@@ -74,6 +75,13 @@ class StoreBusyError(TaskvecError):
     """
 
     exit_code = 75
+
+
+class StoreUnavailableError(TaskvecError):
+    """The store cannot be reached or opened (an object-storage endpoint down, credentials refused, a path that
+    cannot be created). Nothing was written."""
+
+    exit_code = 69
 
 
 class Interrupted(TaskvecError):

@@ -26,6 +26,9 @@ class IndexResult(BaseModel):
     task: str
     space: SpaceInfo
     documents: int = Field(description="Documents received")
+    ids: list[str] = Field(
+        description="Their ids, in the order sent: the id given, or the one derived from the text where none was"
+    )
     rows_written: int = Field(description="Rows written (documents, or their chunks)")
     inserted: int
     updated: int

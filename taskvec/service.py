@@ -12,6 +12,7 @@ in two hops; splitting it would scatter the shared validation and space checks e
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -29,7 +30,7 @@ from taskvec.engine import Encoder, EncodeResult
 from taskvec.engine.queue import EncodeQueue
 from taskvec.engine.tasks import RERANK_KIND, Role, Task
 from taskvec.errors import InvalidInputError
-from taskvec.ingest.chunking import chunk_documents
+from taskvec.ingest.chunking import check_chunk_ids, chunk_documents
 from taskvec.options import (
     DEFAULT_CANDIDATES,
     DEFAULT_CHUNKING,
@@ -162,6 +163,7 @@ class TaskvecService(StoreService):
         docs = validate_documents(documents, limits or self.limits)
         space = self.encoder.space(t)
         staged = self._encode_documents(docs, t, space, chunking or self.chunking, control, encode_rows)
+        check_chunk_ids(docs, staged.rows)
         control.check()  # the last moment to give up: from here the write lands whole
         # The commit is the call's last stretch of progress: reported as it begins, then at least once a second
         # until it returns (a large merge_insert takes seconds), and as done once it has.
@@ -174,6 +176,7 @@ class TaskvecService(StoreService):
             task=t.name,
             space=SpaceInfo.of(space),
             documents=len(docs),
+            ids=[d.id for d in docs],
             rows_written=len(staged.rows),
             inserted=written.inserted,
             updated=written.updated,
@@ -238,7 +241,9 @@ class TaskvecService(StoreService):
             if not chunking.enabled:
                 yield begin, len(block), block, 0, 0
                 continue
-            rows, chunked, chunks = chunk_documents(block, self.encoder.tokenizer, chunk_tokens, chunking.overlap)
+            rows, chunked, chunks = chunk_documents(
+                block, self.encoder.tokenizer, chunk_tokens, chunking.overlap, first=begin
+            )
             yield begin, len(block), rows, chunked, chunks
 
     def _chunk_tokens(self, task: Task, chunking: ChunkingOptions) -> int:
@@ -314,21 +319,35 @@ class TaskvecService(StoreService):
         return result
 
     # --------------------------------------------------------------------------------------------- rerank
-    def reranker(self, name: bool | str) -> Any:
-        """The reranker of rerank task ``name`` (True: the task named 'rerank'), built once and kept."""
+    def reranker(self, name: bool | str, field: str = "rerank") -> Any:
+        """The reranker of rerank task ``name`` (True: the task named 'rerank'), built once and kept. ``field``:
+        the argument that named it, for errors (search's ``rerank``, the rerank tool's ``task``)."""
         if name is True:
             name = RERANK_KIND
+        default = "leave it out for the default" if field == "task" else "pass rerank=true for the default"
         if not isinstance(name, str):
             raise InvalidInputError(
-                "rerank must be true or a rerank task's name.", field="rerank", fix="Pass rerank=true or a task name."
+                f"{field} must be true or a rerank task's name, got {name!r}.",
+                field=field,
+                fix=f"Name one, or {default}.",
             )
-        if name == RERANK_KIND and name not in self.encoder.tasks:
+        rerank_tasks = sorted(n for n, t in self.encoder.tasks.items() if t.kind == RERANK_KIND)
+        if not rerank_tasks:
             raise InvalidInputError(
                 "No rerank task is configured: no reranker that passed its ship rule ships for this model "
                 "(docs/rerank.md), and the tasks file adds none.",
-                field="rerank",
+                field=field,
                 fix='Add [tasks.rerank] kind = "rerank" with model = "/path/to/a/CrossEncoder" (or adapter = a '
-                "`taskvec train --task rerank` folder) to the tasks TOML file, or search without rerank.",
+                "`taskvec train --task rerank` folder) to the tasks TOML file"
+                + (", or search without rerank." if field == "rerank" else "."),
+            )
+        if name not in rerank_tasks:
+            known = self.encoder.tasks.get(name)
+            what = f"is a {known.kind} task, not a rerank task" if known else "names no task"
+            raise InvalidInputError(
+                f"{field}={name!r} {what}. Rerank tasks: {', '.join(rerank_tasks)}.",
+                field=field,
+                fix=f"Name one of them (see taskvec://tasks), or {default}.",
             )
         task = self.encoder.tasks[name]
         with self._rerankers_lock:
@@ -350,7 +369,7 @@ class TaskvecService(StoreService):
         """``texts`` ordered by the reranker's score for ``query`` (the best ``limit``; all by default)."""
         _check_query(query)
         texts = self._check_texts(texts)
-        reranker = self.reranker(task)
+        reranker = self.reranker(task, field="task")
         control.check()
         scores, truncated = reranker.score(query, texts, queue=self.queue)
         order = np.argsort(-scores, kind="stable")[: limit or len(texts)]
@@ -388,6 +407,7 @@ class TaskvecService(StoreService):
         filter: str | dict | None = None,
     ) -> SearchResult:
         """Near-duplicates of ``text`` under the (symmetric) similarity task, optionally above a cosine threshold."""
+        _check_query(text, "text")
         result = self.search(text, collection, task, limit=limit, filter=filter)
         if threshold is not None:
             result.hits = [h for h in result.hits if h.score >= threshold]
@@ -434,7 +454,7 @@ class TaskvecService(StoreService):
                     fix=f"Index labelled examples with metadata {{{label_field!r}: ...}} under task {t.name!r}, "
                     "or name the metadata key that holds the label with label_field.",
                 )
-            example_labels = [str(hits[i].metadata[label_field]) for i in keep]
+            example_labels = [_label_name(hits[i].metadata[label_field], hits[i].id, label_field) for i in keep]
             names = sorted(set(example_labels))
             queries = self.encode(texts, t, "query").vectors
             if method == "centroid":
@@ -469,6 +489,12 @@ class TaskvecService(StoreService):
                 "Give either collection or texts to cluster, not both or neither.",
                 field="collection",
                 fix="Pass collection='name' or texts=[...].",
+            )
+        if texts is not None and filter is not None:
+            raise InvalidInputError(
+                "filter selects documents of a collection; it does not apply to texts.",
+                field="filter",
+                fix="Leave filter out when you send texts, or pass collection='name' with the filter instead.",
             )
         space = self.encoder.space(t)
         if texts is not None:
@@ -509,9 +535,25 @@ def _check_candidates(candidates: Any, limit: int) -> None:
         )
 
 
-def _check_query(query: Any) -> None:
+def _label_name(value: Any, doc_id: str, label_field: str) -> str:
+    """An example's label as a class name: a string as it is, a number or boolean as JSON writes it (3, true); a
+    list or object is no one class (multi-label examples are not supported)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float | bool):
+        return json.dumps(value)
+    raise InvalidInputError(
+        f"Document {doc_id!r} has the {type(value).__name__} {json.dumps(value)[:80]} as its {label_field!r}; a "
+        "labelled example has one label.",
+        field="label_field",
+        fix=f"Index that example with one label per document ({{{label_field!r}: 'name'}}; for several labels, a copy per "
+        "label, each under its own id), or name another metadata key with label_field.",
+    )
+
+
+def _check_query(query: Any, field: str = "query") -> None:
     if not isinstance(query, str) or not query.strip():
-        raise InvalidInputError("The query is empty.", field="query", fix="Send the question or text to search for.")
+        raise InvalidInputError(f"The {field} is empty.", field=field, fix="Send the question or text to search for.")
 
 
 def quiet_libraries() -> None:

@@ -142,6 +142,27 @@ def test_a_blended_collection_stores_and_searches_wide_vectors(encoder: Encoder,
     assert "grouping" in str(info.value)
 
 
+def test_the_guard_sends_a_task_of_another_width_to_a_collection_of_its_own(encoder: Encoder, tmp_path: Path) -> None:
+    """Indexing the collection again cannot be the way out where the requested task's vectors are of another width
+    than the collection's (the store refuses the write): the refusal says to use a new collection, and that works."""
+    from taskvec.service import TaskvecService
+    from taskvec.store import Store
+
+    service = TaskvecService(encoder, Store(tmp_path / "store"))
+    docs = [{"id": str(i), "text": t} for i, t in enumerate(TEXTS)]
+    service.index("narrow", docs, task="grouping-alone")
+    service.index("wide", docs, task="grouping")
+    for collection, task in (("narrow", "grouping"), ("wide", "grouping-alone")):
+        with pytest.raises(SpaceMismatchError) as refused:
+            service.search(TEXTS[1], collection, task, limit=2)
+        assert f"index the documents into a new collection with task={task!r}" in refused.value.fix
+        assert "index the collection again" not in refused.value.fix
+        with pytest.raises(SpaceMismatchError):  # what the advice steers away from
+            service.index(collection, docs, task=task)
+        service.index(f"{collection}-{task}", docs, task=task)  # what it gives
+        assert service.search(TEXTS[1], f"{collection}-{task}", task, limit=1).hits[0].id == "1"
+
+
 def test_a_pass_counts_for_its_share_only(tmp_path: Path) -> None:
     from taskvec.engine.profiles import panel_passes
 

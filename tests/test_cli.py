@@ -54,6 +54,32 @@ def test_entry_point_as_a_subprocess(env: dict[str, str], tmp_path: Path) -> Non
     assert "does not exist" in proc.stderr and "Fix:" in proc.stderr
 
 
+def test_a_store_out_of_reach_is_one_line_before_any_encoding(run, tmp_path: Path, monkeypatch) -> None:
+    """An object store whose endpoint refuses connections: exit 69 with the store named and the fix, no traceback,
+    and the corpus never encoded (the store is reached first)."""
+    import socket
+
+    from taskvec.service import TaskvecService
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for key, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ALLOW_HTTP": "true"}.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "test")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    encoded: list[int] = []
+    real_encode = TaskvecService.encode
+    monkeypatch.setattr(TaskvecService, "encode", lambda *a, **k: encoded.append(1) or real_encode(*a, **k))
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"id": "1", "text": "Vaccines train the immune system."}))
+    failed = run("index", str(corpus), "-c", "demo", "-q", "--store", "s3://bucket/db", ok=False)
+    assert failed.returncode == 69 and encoded == []
+    assert failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr, failed.stderr
+    assert "Cannot open the store 's3://bucket/db'" in failed.stderr and "Fix: Check TASKVEC_STORE" in failed.stderr
+
+
 def test_index_search_collections_tasks(run, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text(

@@ -16,10 +16,12 @@ from taskvec.store import Document
 
 
 def test_reads_every_supported_type(tmp_path: Path) -> None:
-    (tmp_path / "a.jsonl").write_text(json.dumps({"_id": "j1", "title": "T", "text": "body", "year": 2020}) + "\n\n")
+    record = {"_id": "j1", "title": "T", "text": "body", "year": 2020, "tags": ["a", 2], "who": {"n": 1}, "nest": [[1]]}
+    (tmp_path / "a.jsonl").write_text(json.dumps(record) + "\n\n")
     (tmp_path / "b.csv").write_text("id,text,lang\nc1,hello from csv,en\n")
     (tmp_path / "c.tsv").write_text("id\ttext\nt1\thello from tsv\n")
-    pq.write_table(pa.table({"id": ["p1"], "text": ["hello from parquet"], "score": [0.5]}), tmp_path / "d.parquet")
+    parquet = pa.table({"id": ["p1"], "text": ["hello from parquet"], "score": [0.5], "tags": [["x", "y"]]})
+    pq.write_table(parquet, tmp_path / "d.parquet")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "e.md").write_text("# Title here\n\nSome markdown.")
     (tmp_path / "notes" / "f.txt").write_text("plain text")
@@ -29,6 +31,9 @@ def test_reads_every_supported_type(tmp_path: Path) -> None:
     assert set(docs) == {"j1", "c1", "t1", "p1", "notes/e.md", "notes/f.txt"}
     assert docs["j1"]["text"] == "T body" and docs["j1"]["metadata"]["year"] == 2020
     assert docs["c1"]["metadata"]["lang"] == "en" and docs["p1"]["metadata"]["score"] == 0.5
+    # Lists of scalars are kept (a filter's equality matches their items); objects and nested lists are not.
+    assert docs["j1"]["metadata"]["tags"] == ["a", 2] and docs["p1"]["metadata"]["tags"] == ["x", "y"]
+    assert "who" not in docs["j1"]["metadata"] and "nest" not in docs["j1"]["metadata"]
     assert docs["notes/e.md"]["metadata"]["title"] == "Title here"
 
 

@@ -12,6 +12,7 @@ import pytest
 from helpers import CALL_TIMEOUT, call_error, call_ok
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 from test_server_start import held_back
 
 from taskvec.config import Settings
@@ -36,6 +37,13 @@ async def test_prompts_spell_out_a_workflow_with_the_right_tasks(tiny_service: T
         assert "`search` with collection='papers', task='retrieval'" in text
         duplicates = await client.get_prompt("find_near_duplicates", {"text": "x", "collection": "notes"})
         assert "task='similarity'" in duplicates.messages[0].content.text  # type: ignore[union-attr]
+        for name, arguments, says in [
+            ("answer_from_collection", {}, "needs the argument(s) question"),
+            ("summarise", {}, "Unknown prompt 'summarise'. Fix: get one of answer_from_collection, "),
+        ]:
+            with pytest.raises(MCPError) as refused:
+                await client.get_prompt(name, arguments)
+            assert refused.value.error.code == INVALID_PARAMS and says in str(refused.value), refused.value
 
 
 # ---------------------------------------------------------------------------------------------------- logging

@@ -18,6 +18,7 @@ import pytest
 from helpers import CALL_TIMEOUT, call_error, call_ok, store_contents
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 
 from taskvec import service as service_module
 from taskvec.options import KEYWORD_WEIGHT
@@ -244,6 +245,11 @@ async def test_resources_are_readable(tiny_service: TaskvecService) -> None:
         with pytest.raises(MCPError) as missing:
             await client.read_resource("taskvec://collections/nope")
         assert "'nope' does not exist" in str(missing.value) and "Fix:" in str(missing.value)
+        for uri in ("taskvec://collections/", "taskvec://collections/a..b"):  # a bad name: invalid params too
+            with pytest.raises(MCPError) as bad:
+                await client.read_resource(uri)
+            assert bad.value.error.code == INVALID_PARAMS and "Fix:" in str(bad.value), uri
+        assert missing.value.error.code == INVALID_PARAMS
         assert (await call_ok(client, "list_collections"))["collections"][0]["name"] == "home"
 
 
@@ -449,7 +455,8 @@ def stocked(tiny_encoder: Any, tmp_path_factory: pytest.TempPathFactory) -> Task
         tiny_encoder, Store(tmp_path_factory.mktemp("stocked") / "store"), limits=DocumentLimits(max_documents=8)
     )
     service.index("home", DOCS, "retrieval")
-    service.index("examples", LABELLED, "classification")
+    listed = [{**doc, "metadata": {**doc["metadata"], "tags": [doc["metadata"]["label"], "any"]}} for doc in LABELLED]
+    service.index("examples", listed, "classification")
     return service
 
 
@@ -496,6 +503,15 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("delete", {"collection": "nope", "ids": ["kettle"]}, "collection", "list_collections"),
     ("delete", {"collection": "home", "filter": {"room": {"$gt": ["a"]}}}, "filter.room.$gt", "Compare against a string"),
     ("delete", {"collection": "home", "ids": "kettle"}, "ids", "Send ids"),
+    ("index", {"collection": "home", "documents": [{"id": "  ", "text": "a"}]}, "documents[0].id", "short string id"),
+    ("search", {"collection": "home", "query": "kettle", "limit": True}, "limit", "How many hits"),
+    ("search", {"collection": "home", "query": "kettle", "limit": "5"}, "limit", "How many hits"),
+    ("search", {"collection": "home", "query": "kettle", "rerank": "false"}, "rerank", "or search without rerank"),
+    ("similar", {"collection": "home", "text": "  ", "task": "retrieval"}, "text", "Send the question"),
+    ("rerank", {"query": "kettle", "texts": ["a", "b"]}, "task", "tasks TOML file."),
+    ("cluster", {"texts": ["a", "b"], "filter": {"room": "shed"}}, "filter", "Leave filter out"),
+    ("search", {"collection": "home", "query": "kettle", "filter": {"room": None}}, "filter.room", '{"$exists": false}'),
+    ("classify", {"texts": ["t"], "collection": "examples", "label_field": "tags"}, "label_field", "one label per document"),
 ]  # fmt: skip
 
 
@@ -528,3 +544,27 @@ async def test_unknown_arguments_are_refused_not_ignored(tiny_service: TaskvecSe
         await call_ok(client, "index", docs_args("home"))
         text = await call_error(client, "search", {"collection": "home", "query": "tools", "filters": {"room": "x"}})
         assert "filters" in text and "Fix:" in text  # a misspelt filter must not run an unfiltered search
+
+
+async def test_index_answers_the_ids_it_wrote_and_a_page_past_the_end_is_empty(tiny_service: TaskvecService) -> None:
+    async with Client(build_server(tiny_service)) as client:
+        indexed = await call_ok(client, "index", docs_args("home", docs=[DOCS[0], {"text": "No id given."}]))
+        assert indexed["ids"][0] == "kettle" and len(indexed["ids"]) == 2
+        derived = await call_ok(client, "get_documents", {"collection": "home", "ids": indexed["ids"][1:]})
+        assert [d["text"] for d in derived["documents"]] == ["No id given."] and derived["missing"] == []
+        for offset in (2, 2**32, 2**63):  # past the end, however far: an empty last page
+            page = await call_ok(client, "get_documents", {"collection": "home", "offset": offset})
+            assert (page["documents"], page["next_offset"]) == ([], None)
+
+
+async def test_an_unexpected_failure_says_which_tool_once(
+    tiny_service: TaskvecService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OverflowError("a bug")
+
+    monkeypatch.setattr(tiny_service.store, "collection_names", broken)
+    async with Client(build_server(tiny_service)) as client:
+        text = await call_error(client, "list_collections", {})
+    assert text.count("Error executing tool list_collections") == 1 and "failed unexpectedly (OverflowError)" in text
+    assert "a bug" not in text

@@ -400,6 +400,13 @@ def test_readme_task_table_says_what_each_task_runs_with():
     assert set(listed) == set(kinds)
     for name, cell in listed.items():
         assert cell.strip().startswith(f"**{registry[name].status}**"), (name, cell)
+        blend = registry[name].blend
+        assert (f"blended with the bare model at share {blend}" in cell) == (blend is not None), (name, cell)
+    # The fresh-machine paragraph names the tasks `make run` gets an adapter for.
+    intro = (REPO / "README.md").read_text().split("## On a fresh machine", 1)[1].split("\n## ", 1)[0]
+    lets_through = " ".join(intro.split("lets through (today ", 1)[1].split(":", 1)[0].split())
+    named = {name for name in kinds if f"{name}'s" in lets_through}
+    assert named == {name for name in kinds if registry[name].status == "adapter"}, lets_through
 
 
 def test_each_built_in_task_has_its_panel_and_a_tasks_file_task_its_kinds():

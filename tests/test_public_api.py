@@ -20,7 +20,7 @@ PUBLIC = {
     "CallControl", "ClassifyResult", "ClusterResult", "CollectionDescription", "CollectionList", "DataError",
     "DeleteResult", "Document", "DocumentLimits", "DocumentsResult", "DropResult", "EmbeddingSpace", "EncodeResult", "Encoder", "IndexResult",
     "Interrupted", "InvalidInputError", "ModelLoadError", "SearchHit", "SearchResult", "Settings",
-    "SpaceMismatchError", "Store", "StoreBusyError", "StoredDocument", "Task", "TaskList", "TaskRegistry", "TaskvecError",
+    "SpaceMismatchError", "Store", "StoreBusyError", "StoreUnavailableError", "StoredDocument", "Task", "TaskList", "TaskRegistry", "TaskvecError",
     "TaskvecService", "UnknownCollectionError", "UnknownTaskError", "__version__", "build_service",
 }  # fmt: skip
 
@@ -43,8 +43,8 @@ def test_every_error_is_in_the_tree_with_its_exit_code() -> None:
     exported = [getattr(taskvec, n) for n in taskvec.__all__ if n.endswith("Error") or n == "Interrupted"]
     assert all(issubclass(e, errors.TaskvecError) for e in exported)
     codes = {e.__name__: e.exit_code for e in exported}
-    assert codes["StoreBusyError"] == 75 and codes["Interrupted"] == 130
-    assert {c for n, c in codes.items() if n not in ("StoreBusyError", "Interrupted")} == {2}
+    assert codes["StoreBusyError"] == 75 and codes["Interrupted"] == 130 and codes["StoreUnavailableError"] == 69
+    assert {c for n, c in codes.items() if n not in ("StoreBusyError", "Interrupted", "StoreUnavailableError")} == {2}
     documented = (Path(errors.__file__).read_text()).split('"""')[1]
     for name, code in codes.items():  # the docstring's tree says the same
         assert re.search(rf"{name}\s+{code}\b", documented), name

@@ -217,6 +217,45 @@ def test_closed_queue_refuses(encoder: Encoder) -> None:
         q.submit([EncodeRow("late", "tickets")])
 
 
+def test_closing_at_exit_finishes_the_pass_running_and_fails_the_queued(encoder: Encoder, monkeypatch) -> None:
+    """What the queue does at interpreter exit (atexit): the workers finish the pass they are in and stop, so none
+    is left inside torch as the interpreter finalizes; requests still waiting fail at once instead of running."""
+    q = EncodeQueue(encoder, max_wait_ms=0, workers=1)
+    started, release = threading.Event(), threading.Event()
+    real_forward = encoder.forward
+
+    def slow_forward(*args, **kwargs):
+        started.set()
+        release.wait(60)
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(encoder, "forward", slow_forward)
+    results: dict[str, object] = {}
+
+    def call(name: str) -> None:
+        try:
+            results[name] = q.submit([EncodeRow(f"a {name} text", "tickets")])
+        except RuntimeError as error:
+            results[name] = error
+
+    running = threading.Thread(target=call, args=("running",))
+    running.start()
+    assert started.wait(60)
+    queued = threading.Thread(target=call, args=("queued",))
+    queued.start()
+    wait_until(lambda: q.waiting == 2)
+    closing = threading.Thread(target=q.close, kwargs={"drop_queued": True})
+    closing.start()
+    queued.join(60)
+    assert "closed before this request ran" in str(results["queued"])
+    assert closing.is_alive()  # it waits for the pass in progress
+    release.set()
+    for thread in (closing, running):
+        thread.join(60)
+    assert results["running"].vectors.shape == (1, encoder.dimension)  # type: ignore[union-attr]
+    assert not closing.is_alive() and not any(t.is_alive() for t in q._threads)
+
+
 def test_service_encodes_through_its_queue(encoder: Encoder, tmp_path: Path) -> None:
     from taskvec.service import TaskvecService
     from taskvec.store import Store

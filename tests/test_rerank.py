@@ -280,7 +280,11 @@ def test_bad_rerank_inputs_name_the_field(service: TaskvecService) -> None:
 def test_no_rerank_task_is_a_clear_error(tiny_service: TaskvecService) -> None:
     with pytest.raises(InvalidInputError) as info:
         tiny_service.rerank(QUERY, TEXTS)
-    assert info.value.field == "rerank" and "tasks TOML" in (info.value.fix or "")
+    assert info.value.field == "task" and "tasks TOML" in (info.value.fix or "")  # the rerank tool's argument
+    assert "search without rerank" not in (info.value.fix or "")
+    with pytest.raises(InvalidInputError) as searched:
+        tiny_service.search(QUERY, "anything", rerank="false")
+    assert searched.value.field == "rerank" and "search without rerank" in (searched.value.fix or "")
 
 
 def test_tasks_file_checks_rerank_tasks(tmp_path: Path, tiny_model_dir: Path) -> None:
@@ -330,7 +334,7 @@ async def test_rerank_tool_and_reranked_search_over_mcp(service: TaskvecService)
             ({"query": QUERY, "texts": TEXTS, "limit": 0}, "limit"),
             ({"query": QUERY, "text": TEXTS}, "texts"),  # the missing field is named first
             ({"query": QUERY, "texts": ["fine", ""]}, "texts[1]"),
-            ({"query": QUERY, "texts": TEXTS, "task": "retrieval"}, "rerank"),
+            ({"query": QUERY, "texts": TEXTS, "task": "retrieval"}, "task"),  # the rerank tool's own argument
         ]:
             text = await call_error(client, "rerank", arguments)
             assert f"(field: {field})" in text and "Fix:" in text, text

@@ -61,6 +61,62 @@ def test_long_documents_are_chunked_with_parent_ids(service: TaskvecService) -> 
     assert off.truncated == 1 and off.chunks == 0
 
 
+def test_a_chunk_id_never_replaces_another_document(service: TaskvecService, monkeypatch) -> None:
+    """A chunk's id is <parent>#<n>: a document of that id, in the call or stored, is refused with nothing written,
+    never overwritten by a chunk or overwriting one. So is a user's own metadata key ``chunk`` on a document that
+    gets split, where the chunk number would replace it."""
+    long_text = " ".join(f"sentence number {i} talks about topic {i % 7}." for i in range(60))
+    small = ChunkingOptions(max_tokens=40, overlap=8)
+    service.index(
+        "c",
+        [{"id": "long", "text": long_text}, {"id": "own#0", "text": "a document of its own"}],
+        "retrieval",
+        chunking=small,
+    )
+    before = store_contents(service)
+    with pytest.raises(InvalidInputError, match="'long#1' is the id of a chunk of the stored document 'long'"):
+        service.index("c", [{"id": "long#1", "text": "I am a separate document"}], "retrieval")
+    with pytest.raises(InvalidInputError, match="its chunk would take the id 'own#0'") as stored:
+        service.index("c", [{"id": "own", "text": long_text}], "retrieval", chunking=small)
+    assert "delete the stored 'own#0'" in stored.value.fix
+    monkeypatch.setattr(service_module, "ENCODE_STEP", 2)  # the two ids in different encode blocks of one call
+    calls = [
+        {"id": "z", "text": long_text},
+        {"id": "x", "text": "x"},
+        {"id": "y", "text": "y"},
+        {"id": "z#0", "text": "z"},
+    ]
+    with pytest.raises(InvalidInputError, match=r"documents\[3\].id 'z#0' is also the id of a chunk of documents\[0\]"):
+        service.index("c", calls, "retrieval", chunking=small)
+    with pytest.raises(InvalidInputError, match="already has the key 'chunk'") as key:
+        service.index(
+            "c",
+            [
+                {"text": "short", "metadata": {"chunk": 1}},
+                {"id": "y", "text": long_text, "metadata": {"chunk": "mine"}},
+            ],
+            "retrieval",
+            chunking=small,
+        )
+    assert key.value.field == "documents[1].metadata.chunk"
+    assert store_contents(service) == before
+    # What stays allowed: the long document re-indexed (its chunks update), a short one with its own key 'chunk',
+    # ids of that shape that clash with nothing, and the stored document of its own updated.
+    again = service.index(
+        "c", [{"id": "long", "text": long_text}, {"id": "own#0", "text": "updated"}], "retrieval", chunking=small
+    )
+    assert again.inserted == 0 and again.updated == again.rows_written
+    fine = service.index(
+        "c", [{"id": "issue#12", "text": "short", "metadata": {"chunk": 3}}], "retrieval", chunking=small
+    )
+    assert fine.inserted == 1
+    shorter = service.index(
+        "c", [{"id": "long", "text": "now short"}, {"id": "long#5", "text": "free again"}], "retrieval"
+    )
+    # 'long' is now one row; of its old chunks, 'long#5' became a document of its own, the others went.
+    assert (shorter.inserted, shorter.updated, shorter.removed) == (1, 1, again.chunks - 1)
+
+
 def test_a_failure_mid_call_leaves_collection_unchanged(service: TaskvecService, monkeypatch) -> None:
     service.index("c", CORPUS, "retrieval")
     before = store_contents(service)

@@ -267,6 +267,13 @@ def test_stdio_start_up_failure_is_one_line_with_the_fix(
     err = capsys.readouterr().err
     assert status == 2 and "Traceback" not in err and err.count("\n") == 1
     assert "names no tool: 'serch'" in err and "(field: TASKVEC_TOOL_DESCRIPTIONS) Fix: " in err and "search" in err
+    assert "`get_documents`" in err and "taskvec get" not in err  # tool names, not the CLI's commands
+    monkeypatch.delenv("TASKVEC_TOOL_DESCRIPTIONS")
+    config = tmp_path / "taskvec.toml"
+    config.write_text('[tool_descriptions]\nserch = "Find things."\n')
+    monkeypatch.chdir(tmp_path)  # read from the working folder (serve_in_process clears TASKVEC_CONFIG)
+    assert serve_in_process(["--store", str(tmp_path / "store")], monkeypatch) == 2
+    assert f"(field: 'tool_descriptions' in {config})" in capsys.readouterr().err  # where the bad entry is
 
 
 def test_a_token_allows_binding_beyond_loopback(tiny_service: TaskvecService) -> None:

@@ -19,7 +19,7 @@ class ToolInput(BaseModel):
     """Base of every tool's input: unknown arguments are errors, so a misspelt "filters" cannot silently run an
     unfiltered search."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 In = TypeVar("In", bound=BaseModel)

@@ -28,6 +28,7 @@ other calls of the same reranker (a pass never mixes embedding rows with pairs: 
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -115,6 +116,10 @@ class EncodeQueue:
         ]
         for thread in self._threads:
             thread.start()
+        # Joined before the interpreter finalizes: a daemon worker it stopped mid-pass (inside torch) aborts the
+        # process ("terminate called without an active exception"), as after a Ctrl-C'd `taskvec index` on a busy
+        # machine. At exit the rows still queued are dropped: their callers are gone.
+        atexit.register(self.close, drop_queued=True)
 
     # ------------------------------------------------------------------------------------------------ callers
     def submit(self, rows: Sequence[EncodeRow]) -> EncodeResult:
@@ -160,11 +165,15 @@ class EncodeQueue:
             return self.encoder.encode(texts, task, role)  # raises the encoder's own error for a bare string
         return self.submit([EncodeRow(x, task, role) for x in texts])
 
-    def close(self) -> None:
-        """Stop the workers once the requests already queued are done; later submits raise."""
+    def close(self, *, drop_queued: bool = False) -> None:
+        """Stop the workers once the requests already queued are done (``drop_queued``: once the passes running
+        now are, failing the rest); later submits raise."""
         with self._cond:
             self._closed = True
+            queued = [r for r in self._pending if r.todo] if drop_queued else []
             self._cond.notify_all()
+        for request in queued:
+            self._fail(request, RuntimeError("the encode queue closed before this request ran"))
         for thread in self._threads:
             thread.join()
 

@@ -252,7 +252,11 @@ def add_encoder_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model", default=argparse.SUPPRESS, help="model folder or hub id (default: bundled MiniLM)")
     group.add_argument("--tasks-file", type=Path, default=argparse.SUPPRESS, help="TOML file of extra tasks")
     group.add_argument("--device", default=argparse.SUPPRESS, help="auto, cpu, cuda, mps (default: auto)")
-    group.add_argument("--dtype", default=argparse.SUPPRESS, help="auto, fp32, fp16, bf16 (default: auto)")
+    group.add_argument(
+        "--dtype",
+        default=argparse.SUPPRESS,
+        help="auto, fp32, fp16, bf16 (default: fp32, the figures of record; TASKVEC_DTYPE sets another)",
+    )
     group.add_argument("--batch-size", type=int, default=argparse.SUPPRESS, help="texts per forward pass")
 
 

@@ -66,11 +66,19 @@ def _document_from_record(record: dict[str, Any], text_field: str, where: str, p
         text = f"{title} {text}"
     doc_id = next((str(record[f]) for f in _ID_FIELDS if record.get(f) not in (None, "")), None)
     skip = {text_field, "title", *_ID_FIELDS}
-    metadata = {k: v for k, v in record.items() if k not in skip and _is_scalar(v)}
+    metadata = {k: v for k, v in record.items() if k not in skip and _is_metadata(v)}
     metadata.setdefault("source", str(path))
     if title:
         metadata["title"] = str(title)
     return {"id": doc_id, "text": text, "metadata": metadata}
+
+
+def _is_metadata(value: Any) -> bool:
+    """A field kept as metadata: a non-empty scalar, or a list of scalars (a filter's equality matches its items);
+    objects and nested lists are left out, as the store's metadata cannot filter on them."""
+    if isinstance(value, list):
+        return bool(value) and all(_is_scalar(item) for item in value)
+    return _is_scalar(value)
 
 
 def _is_scalar(value: Any) -> bool:

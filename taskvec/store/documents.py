@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,9 @@ from taskvec.options import DEFAULT_LIMITS, DocumentLimits
 from taskvec.store.filters import KEY_PATTERN
 
 MAX_ID_LENGTH = 512
+# A chunk of a long document (taskvec.ingest.chunking): its id is <parent id>#<n>, its metadata holds CHUNK_KEY = n.
+CHUNK_ID = re.compile(r"#(\d+)$")
+CHUNK_KEY = "chunk"
 MAX_METADATA_BYTES = 65_536  # one document's metadata as JSON
 MAX_INT64 = 2**63 - 1  # LanceDB's JSON column holds 64-bit integers
 _SCALARS = (str, int, float, bool, type(None))
@@ -129,9 +133,9 @@ def _document_from_mapping(item: Any, i: int) -> Document:
 
 
 def _check_identifier(doc_id: Any, where: str) -> None:
-    if not isinstance(doc_id, str) or not doc_id or len(doc_id) > MAX_ID_LENGTH or not _is_text(doc_id):
+    if not isinstance(doc_id, str) or not doc_id.strip() or len(doc_id) > MAX_ID_LENGTH or not _is_text(doc_id):
         raise InvalidInputError(
-            f"{where} must be a non-empty string of valid text of at most {MAX_ID_LENGTH} characters.",
+            f"{where} must be a string of valid text, not blank, of at most {MAX_ID_LENGTH} characters.",
             field=where,
             fix="Use a short string id, or omit it to derive one from the text.",
         )

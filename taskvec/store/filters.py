@@ -36,8 +36,7 @@ METADATA_COLUMN = "metadata"
 
 MAX_FILTER_CHARS = 65_536  # the filter as JSON text
 MAX_FILTER_DEPTH = 16  # objects and lists inside one another, the filter itself counted as 1
-MAX_FILTER_CONDITIONS = 256  # comparisons in one filter, list items of $in/$nin included
-MAX_IN_VALUES = 1024  # values in one $in / $nin list
+MAX_FILTER_CONDITIONS = 256  # values compared in one filter, in all: list items of $in/$nin included
 MAX_STRING_CHARS = 4096  # one string operand
 MAX_SAFE_INTEGER = 2**53  # numbers compare as doubles: exact up to here, as in JSON and JavaScript
 
@@ -87,8 +86,10 @@ def _check_size(parsed: dict[str, Any]) -> None:
         if isinstance(node, dict):
             stack.extend((v, f"{path}.{k}", depth + 1) for k, v in node.items())
         elif isinstance(node, list):
-            if len(node) > MAX_IN_VALUES:
-                raise _too_big(f"{path} has {len(node)} items; the limit is {MAX_IN_VALUES}.", path)
+            if len(node) > MAX_FILTER_CONDITIONS:  # named here, before its items are counted
+                raise _too_big(
+                    f"{path} has {len(node)} items; a filter holds at most {MAX_FILTER_CONDITIONS} values in all.", path
+                )
             stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(node))
         else:
             conditions += 1
@@ -198,6 +199,13 @@ def _kind(value: Any, path: str) -> str:
                 fix="Send valid Unicode text.",
             )
         return "string"
+    if value is None:
+        raise InvalidInputError(
+            f"{path}: null cannot be compared with.",
+            field=path,
+            fix='To select documents without that key use {"$exists": false}, with it {"$exists": true}; '
+            "otherwise compare against a string, number or boolean.",
+        )
     raise InvalidInputError(
         f"{path}: {type(value).__name__} values cannot be compared.",
         field=path,

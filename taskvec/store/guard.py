@@ -25,31 +25,47 @@ def check_space(collection: str, held: dict[str, tuple[EmbeddingSpace, int]], re
             fix=f"Index documents into {collection!r} with task={requested.task!r} first.",
         )
     listing = "; ".join(f"task {s.task!r} in {s.describe()} ({n} rows)" for s, n in live.values())
+    width = next(iter(live.values()))[0].dimension  # a collection's vectors have one width
+    # Indexing this collection again is a way out only where the requested space's vectors fit it (a blended task's
+    # are twice the model's width, taskvec.engine.blend); otherwise the way out is a collection of its own.
+    elsewhere = (
+        None
+        if requested.dimension == width
+        else f"index the documents into a new collection with task={requested.task!r} (its vectors are "
+        f"{requested.dimension}-dimensional and {collection!r} holds {width}-dimensional ones: they cannot share a "
+        "collection)"
+    )
     stale = [s for s, _ in live.values() if requested.is_stale_version_of(s)]
     if stale:
         what = ", ".join(requested.differences(stale[0]))
+        reindex = elsewhere or (
+            f"index the documents of {collection!r} again with task={requested.task!r} (upsert by id replaces the "
+            "stale vectors)"
+        )
         raise SpaceMismatchError(
             f"The vectors of task {requested.task!r} in collection {collection!r} are stale: the model or adapter "
             f"weights changed since they were indexed ({what}). Comparing old and new vectors gives meaningless "
             f"scores. Collection holds: {listing}.",
             field="task",
-            fix=f"Index the documents of {collection!r} again with task={requested.task!r} (upsert by id replaces "
-            "the stale vectors), or serve the model and adapter they were made with.",
+            fix=f"Either {reindex}, or serve the model and adapter they were made with.",
         )
     same_task = [s for s, _ in live.values() if s.task == requested.task]
     tasks = ranked_tasks(requested, live)
     if same_task:
         # Searching with the collection's own task is what the caller did: the way out is the settings, not the task.
         detail = "; ".join(", ".join(requested.differences(s)) for s in same_task)
+        again = (
+            f"index the documents of {collection!r} again with task={requested.task!r} (the rows made with the old "
+            "settings stay beside them; delete them after with delete(space=...): "
+            f"{', '.join(sid for sid, (s, _) in live.items() if s.task == requested.task)})"
+        )
         raise SpaceMismatchError(
             f"Refused: collection {collection!r} cannot be searched in the embedding space you asked for, because "
             f"it holds task {requested.task!r} made with other settings ({detail}): this server makes "
             f"{requested.task!r} vectors differently now (a task's default adapter or prompt changed, or another "
             f"tasks file is in use). Collection holds: {listing}. You asked for: {requested.describe()}.",
             field="task",
-            fix=f"Either index the documents of {collection!r} again with task={requested.task!r} (the rows made "
-            "with the old settings stay beside them; delete them after with delete(space=...): "
-            f"{', '.join(sid for sid, (s, _) in live.items() if s.task == requested.task)}), or serve the "
+            fix=f"Either {elsewhere or again}, or serve the "
             f"settings they were made with: override task {requested.task!r} in a tasks file (TASKVEC_TASKS_FILE) "
             'with that adapter and those prompts (adapter = "" for none).',
         )
@@ -66,8 +82,12 @@ def check_space(collection: str, held: dict[str, tuple[EmbeddingSpace, int]], re
         f"Refused: collection {collection!r} cannot be searched in the embedding space you asked for, because "
         f"{reason}. Collection holds: {listing}. You asked for: {requested.describe()}.",
         field="task",
-        fix=f"Either {held}, or index the collection again with task={requested.task!r}; one collection can hold "
-        "several spaces.",
+        fix=f"Either {held}, or "
+        + (
+            elsewhere
+            or f"index the collection again with task={requested.task!r}; one collection can hold several spaces"
+        )
+        + ".",
     )
 
 

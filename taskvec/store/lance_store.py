@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from taskvec.errors import InvalidInputError, TaskvecError, UnknownCollectionError
+from taskvec.errors import InvalidInputError, StoreUnavailableError, TaskvecError, UnknownCollectionError
 from taskvec.options import SEARCH_MODES, keyword_weight_for
 from taskvec.results import SearchHit
 from taskvec.spaces import EmbeddingSpace
@@ -150,9 +150,19 @@ class Store:
                 if self._db is None:
                     import lancedb
 
-                    if self._local:
-                        Path(self.uri).mkdir(parents=True, exist_ok=True)
-                    self._db = lancedb.connect(self.uri, **self._connect_options)
+                    try:
+                        if self._local:
+                            Path(self.uri).mkdir(parents=True, exist_ok=True)
+                        self._db = lancedb.connect(self.uri, **self._connect_options)
+                    except (OSError, ValueError, RuntimeError) as exc:  # lancedb reports I/O as ValueError
+                        cause = " ".join(str(exc).split())
+                        raise StoreUnavailableError(
+                            f"Cannot open the store {self.uri!r}: {cause[:240]}{'...' if len(cause) > 240 else ''} "
+                            "Nothing was written.",
+                            field="store",
+                            fix="Check TASKVEC_STORE (or --store), and for object storage the endpoint "
+                            "(AWS_ENDPOINT_URL), the credentials and the network; then call again.",
+                        ) from exc
         return self._db
 
     # ------------------------------------------------------------------------------------------ collections

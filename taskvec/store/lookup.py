@@ -7,12 +7,12 @@ A collection holds one row per document per embedding space; these reads merge a
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from taskvec.errors import InvalidInputError
+from taskvec.store.documents import CHUNK_ID
 from taskvec.store.filters import METADATA_COLUMN
 from taskvec.store.writer import quote
 
@@ -20,7 +20,6 @@ MAX_IDS = 1024  # ids one read may name
 MAX_PAGE = 1000  # documents one read may return
 PEEK_SIZE = 10  # documents a read with no ids returns unless told otherwise
 _COLUMNS = ["id", "text", METADATA_COLUMN, "parent_id", "task"]
-_CHUNK = re.compile(r"#(\d+)$")
 
 
 @dataclass
@@ -93,6 +92,9 @@ def read_page(
         end = len(docs) if limit is None else offset + limit
         return Page(docs[offset:end], missing, end if end < len(docs) else None)
     size = PEEK_SIZE if limit is None else limit
+    rows_held = table.count_rows()
+    if offset >= rows_held:  # past the last document (each has a row at least): an empty last page, no scan
+        return Page([], [], None)
     budget = (offset + size) * max(spaces, 1)
     rows = _scan(table, " AND ".join(clauses) or None, budget)
     docs = _merge(rows)[offset : offset + size]
@@ -130,5 +132,5 @@ def _merge(rows: list[dict[str, Any]]) -> list[StoredDocument]:
 
 
 def _chunk_number(doc_id: str) -> int:
-    match = _CHUNK.search(doc_id)
+    match = CHUNK_ID.search(doc_id)
     return int(match.group(1)) if match else -1

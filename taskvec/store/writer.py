@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
-from taskvec.errors import SpaceMismatchError, StoreBusyError
+from taskvec.errors import InvalidInputError, SpaceMismatchError, StoreBusyError
 from taskvec.spaces import EmbeddingSpace
-from taskvec.store.documents import Document, metadata_json
+from taskvec.store.documents import CHUNK_ID, Document, metadata_json
 from taskvec.store.filters import METADATA_COLUMN
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,7 @@ def upsert_into(table: Any, batch: pa.Table, space: EmbeddingSpace, documents: S
             field="collection",
             fix="Index into a new collection for this model, or delete the old collection first.",
         )
+    refuse_chunk_id_clashes(table, batch, space)
     spaces = _describe(table, space)
     replaced = [space.id, *(sid for sid, s in spaces.items() if space.is_stale_version_of(s))]
     # Old rows of these documents that the new rows do not overwrite by key: leftover chunks and stale vectors.
@@ -173,6 +174,47 @@ def upsert_into(table: Any, batch: pa.Table, space: EmbeddingSpace, documents: S
         inserted=int(result.num_inserted_rows),
         updated=int(result.num_updated_rows),
         removed=int(result.num_deleted_rows),
+    )
+
+
+def refuse_chunk_id_clashes(table: Any, batch: pa.Table, space: EmbeddingSpace) -> None:
+    """Refuse rows that would replace, by key, a stored row of the other kind: a chunk (``<parent>#<n>``) over a
+    document stored under that id on its own, or a document over a chunk of another stored document. Each would
+    silently lose the stored one. (A chunk over a chunk of the same document, or a document over itself, is an update.)
+    """
+    ids, parents = batch.column("id").to_pylist(), batch.column("parent_id").to_pylist()
+    chunks = [i for i, p in zip(ids, parents, strict=True) if p is not None]
+    plain = [i for i, p in zip(ids, parents, strict=True) if p is None and CHUNK_ID.search(i)]
+    if not chunks and not plain:
+        return
+    sources = sorted({p or i for i, p in zip(ids, parents, strict=True)})  # their old chunks go in this write
+    clauses = [f"(parent_id IS NULL AND id IN ({', '.join(map(quote, chunks))}))"] if chunks else []
+    if plain:
+        clauses.append(
+            f"(parent_id IS NOT NULL AND id IN ({', '.join(map(quote, plain))}) "
+            f"AND parent_id NOT IN ({', '.join(map(quote, sources))}))"
+        )
+    where = f"{space_clause(space.id)} AND ({' OR '.join(clauses)})"
+    clash = table.search().where(where).select(["id", "parent_id"]).limit(1).to_list()
+    if not clash:
+        return
+    stored_id, stored_parent = clash[0]["id"], clash[0]["parent_id"]
+    where_stored = f"in collection {table.name!r} (task {space.task!r})"
+    if stored_parent is None:
+        parent = parents[ids.index(stored_id)]
+        raise InvalidInputError(
+            f"Document {parent!r} is long enough to be split into chunks, and its chunk would take the id "
+            f"{stored_id!r}, which a document stored on its own has {where_stored}: one would replace the other. "
+            "Nothing was written.",
+            field="documents.id",
+            fix=f"Index {parent!r} under another id, or with chunking off (chunking.enabled=false; its text is then "
+            f"cut at the model's limit), or delete the stored {stored_id!r} first if it should go.",
+        )
+    raise InvalidInputError(
+        f"Document id {stored_id!r} is the id of a chunk of the stored document {stored_parent!r} {where_stored} "
+        "(a chunk's id is <id>#<number>): writing it would replace that chunk. Nothing was written.",
+        field="documents.id",
+        fix=f"Give the document another id, or delete {stored_parent!r} first if it should go.",
     )
 
 
