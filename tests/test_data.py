@@ -81,11 +81,35 @@ def test_field_errors_name_the_place_the_field_and_the_fix() -> None:
     assert info.value.field == "text2" and info.value.fix == "Each record needs 'text2' fields."
     with pytest.raises(DataError, match="non-empty string"):
         fields.text(row, "text", "x")
-    with pytest.raises(DataError, match="must be a number"):
-        fields.number(row, "score", "x")
+    for score in ("high", "NaN", "inf", float("-inf"), True, [3]):
+        with pytest.raises(DataError, match="must be a finite number"):
+            fields.number(("f.jsonl:7", {"score": score}), "score", "x")
+    assert fields.number(("f:1", {"score": " 2.5 "}), "score", "x") == 2.5  # CSV cells are text
     with pytest.raises(DataError, match="must be 0 or 1"):
         fields.binary(row, "label", "x")
-    assert fields.label(("f:1", {"label": 1}), "label", "x") == "1"
+    assert fields.label(("f:1", {"label": 1}), "label", "x") == fields.label(("f:2", {"label": " 1"}), "label", "x")
+    for bad in (["sports", "x"], {"a": 1}, True, 1.5, "  "):
+        with pytest.raises(DataError, match="must be one label") as refused:
+            fields.label(("f:3", {"label": bad}), "label", "x")
+        assert "one record per label" in (refused.value.fix or "")
+    with pytest.raises(DataError, match="f:4 has a null 'label' field"):
+        fields.label(("f:4", {"text": "t", "label": None}), "label", "x")
+
+
+def test_files_that_are_not_utf8_are_refused_by_line_and_a_bom_is_skipped(tmp_path: Path) -> None:
+    from taskvec.data.records import read_records
+
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"text": "fine"}\n{"text": "caf\xe9"}\n')
+    with pytest.raises(DataError, match=r"latin.jsonl is not UTF-8 text: byte 0xe9 on line 2") as refused:
+        list(read_records(latin))
+    assert "iconv -f latin1 -t utf-8" in (refused.value.fix or "")
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_bytes(b"\xef\xbb\xbftext,label\nhello,greeting\n")
+    assert [r for _, r in read_records(sheet)] == [{"text": "hello", "label": "greeting"}]  # no BOM in the name
+    sheet.write_bytes(sheet.read_bytes() + b"\xff,x\n")
+    with pytest.raises(DataError, match=r"sheet\.csv is not UTF-8 text: byte 0xff on line 3"):
+        list(read_records(sheet))
 
 
 # ---------------------------------------------------------------------------------------------------- BEIR

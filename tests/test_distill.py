@@ -74,7 +74,8 @@ def test_train_with_a_teacher_end_to_end(
     assert not any(p.name.endswith(CACHE_SUFFIX) for p in out.iterdir())  # the scores are not part of the adapter
     capsys.readouterr()
     # A rerun with the same teacher and candidates reads the cache: no teacher is loaded.
-    assert train_main(argv) == 0
+    assert train_main(argv) == 2 and "--overwrite" in capsys.readouterr().err  # not over the adapter unasked
+    assert train_main([*argv, "--overwrite"]) == 0
     assert "read from" in capsys.readouterr().err
 
 
@@ -190,5 +191,5 @@ def test_train_with_the_hybrid_teacher_end_to_end(tiny_model_dir: Path, tmp_path
     card = (out / "README.md").read_text()
     assert "| teacher | hybrid search" in card and "BM25" in card
     capsys.readouterr()
-    assert train_main(argv) == 0  # the rerun reads the cached scores
+    assert train_main([*argv, "--overwrite"]) == 0  # the rerun reads the cached scores
     assert "read from" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -200,11 +201,41 @@ def test_read_source_reads_the_train_jsonl_a_folder_holds(tmp_path: Path):
         read_source(folder)
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--batch-size", "0", "--batch-size must be at least 2"),
+        ("--batch-size", "-4", "--batch-size must be at least 2"),
+        ("--lr", "-1", "--lr must be a positive number"),
+        ("--lr", "0", "--lr must be a positive number"),
+        ("--max-steps", "0", "--max-steps must be at least 1"),
+        ("--max-steps", "-1", "--max-steps must be at least 1"),
+        ("--epochs", "-1", "--epochs must be a positive number"),
+        ("--val-fraction", "-0.5", "--val-fraction must be in [0, 1)"),
+    ],
+)
+def test_numbers_no_run_can_use_are_one_line_before_anything_loads(tmp_path: Path, capsys, flag, value, says):
+    from taskvec.train.cli import main as train_main
+
+    argv = ["train", "--task", "classification", "--data", str(tmp_path / "any.jsonl"), "--out", str(tmp_path / "o")]
+    assert train_main([*argv, flag, value]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Fix: Pass " in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_read_source_refuses_test_splits_and_missing_paths(tmp_path: Path):
     test_file = tmp_path / "EN_test.tsv"
     test_file.write_text("sentence\tlabel\nIt works.\t0\n")
     with pytest.raises(DataError, match="test split"):
         read_source(test_file)
+    for name in ("sts-test.csv", "test.tsv"):
+        with pytest.raises(DataError, match="test split"):
+            read_source(test_file.rename(tmp_path / name))
+        test_file = tmp_path / name
+    latest = test_file.rename(tmp_path / "latest_tickets.tsv")  # "test" inside a word: a training file like any
+    assert len(read_source(latest)) == 1
+    test_file = latest
     with pytest.raises(DataError, match="does not exist"):
         read_source(tmp_path / "missing.tsv")
     with pytest.raises(DataError, match="unknown training data format"):
@@ -461,9 +492,41 @@ def test_interpolate_failing_part_way_leaves_the_old_folder(toy_run, tmp_path: P
 
     monkeypatch.setattr(safetensors.torch, "save_file", disk_full)
     with pytest.raises(OSError, match="No space"):
-        interpolate_adapter(result.out, 0.25, out)
+        interpolate_adapter(result.out, 0.25, out, overwrite=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["shipped"]  # no staging folder left behind
+
+
+def test_a_run_writes_only_a_new_folder_or_over_an_adapter_it_may_replace(toy_run, tmp_path: Path, monkeypatch):
+    """--out: a file, or a folder of other files, is refused before any work (whatever --overwrite says); an adapter
+    folder is replaced only with --overwrite. Nothing is touched by a refusal."""
+    from taskvec.errors import InvalidInputError
+    from taskvec.train.interpolate import interpolate_adapter
+    from taskvec.train.output import check_out_folder
+
+    _, result = toy_run
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "thesis.txt").write_text("important")
+    (tmp_path / "afile").write_text("x")
+    for out, says in ((notes, "holds files that are not an adapter (thesis.txt)"), (tmp_path / "afile", "is a file")):
+        for overwrite in (False, True):
+            with pytest.raises(InvalidInputError, match=re.escape(says)):
+                interpolate_adapter(result.out, 0.5, out, overwrite=overwrite)
+    assert (notes / "thesis.txt").read_text() == "important" and (tmp_path / "afile").read_text() == "x"
+    assert not list(tmp_path.glob(".*staging*"))
+    adapter = interpolate_adapter(result.out, 0.5, tmp_path / "new")  # new: written
+    before = {p.name: p.read_bytes() for p in adapter.iterdir()}
+    with pytest.raises(InvalidInputError, match="already holds an adapter; this run would replace it") as refused:
+        interpolate_adapter(result.out, 0.25, adapter)
+    assert "--overwrite" in (refused.value.fix or "")
+    assert {p.name: p.read_bytes() for p in adapter.iterdir()} == before
+    interpolate_adapter(result.out, 0.25, adapter, overwrite=True)
+    assert {p.name: p.read_bytes() for p in adapter.iterdir()} != before
+    shipped = Path(__file__).resolve().parents[1] / "adapters" / "all-MiniLM-L6-v2" / "similarity"
+    with pytest.raises(InvalidInputError, match="shipped with taskvec"):
+        check_out_folder(shipped, overwrite=False)
+    check_out_folder(tmp_path / "empty-or-new", overwrite=False)
 
 
 def test_anchor_is_zero_until_the_adapter_moves(tiny_model_dir: Path, tmp_path: Path):

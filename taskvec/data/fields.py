@@ -6,6 +6,7 @@ field is read, and the first name of each tuple is the one errors mention.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,8 +45,9 @@ def value(row: Row, key: str, wanted: str) -> Any:
     """The field ``key`` of a record; a missing or null field is an error saying what each record needs."""
     where, record = row
     if key not in record or record[key] is None:
+        missing = "a null" if key in record else "no"
         raise DataError(
-            f"{where} has no {key!r} field (found: {', '.join(map(str, record)) or 'nothing'}).",
+            f"{where} has {missing} {key!r} field (found: {', '.join(map(str, record)) or 'nothing'}).",
             field=key,
             fix=f"Each record needs {wanted}.",
         )
@@ -64,13 +66,19 @@ def text(row: Row, key: str, wanted: str) -> str:
 
 
 def number(row: Row, key: str, wanted: str) -> float:
+    """A finite number (as a number or as text: CSV cells are text); true/false, NaN and infinities are not."""
     found = value(row, key, wanted)
     try:
-        return float(found)
+        result = float(found) if not isinstance(found, bool) else math.nan
     except (TypeError, ValueError):
+        result = math.nan
+    if not math.isfinite(result):
         raise DataError(
-            f"{row[0]}: field {key!r} must be a number, got {found!r}.", field=key, fix=f"Each record needs {wanted}."
-        ) from None
+            f"{row[0]}: field {key!r} must be a finite number, got {found!r}.",
+            field=key,
+            fix=f"Each record needs {wanted}.",
+        )
+    return result
 
 
 def binary(row: Row, key: str, wanted: str) -> float:
@@ -83,8 +91,17 @@ def binary(row: Row, key: str, wanted: str) -> float:
 
 
 def label(row: Row, key: str, wanted: str) -> str:
-    """A label as text, whatever type the file stores it as (``1`` and ``"1"`` are one label)."""
-    return str(value(row, key, wanted)).strip()
+    """A label as text, whether the file stores it as text or as a whole number (``1`` and ``"1"`` are one label).
+    A list, object, boolean, fraction or blank is no label: one text has one class here."""
+    found = value(row, key, wanted)
+    name = str(found).strip() if isinstance(found, str | int) and not isinstance(found, bool) else ""
+    if not name:
+        raise DataError(
+            f"{row[0]}: field {key!r} must be one label (text or a whole number), got {found!r}.",
+            field=key,
+            fix=f"Each record needs {wanted}; for a text with several labels, one record per label.",
+        )
+    return name
 
 
 def list_items(row: Row, keys: tuple[str, ...], wanted: str) -> Iterator[Row]:

@@ -5,6 +5,7 @@ Every record comes with where it was read (``file:line``), so any error about it
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 from taskvec.errors import DataError
 
 RECORD_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv", ".parquet")
+TEXT_ENCODING = "utf-8-sig"  # UTF-8, a byte-order mark at the start skipped (spreadsheet exports write one)
 Row = tuple[str, dict[str, Any]]  # ("file:line", fields)
 
 
@@ -47,7 +49,7 @@ def read_records(path: Path, *, quoting: bool = True) -> Iterator[Row]:
         yield from _jsonl(path)
     elif suffix in (".csv", ".tsv"):
         csv.field_size_limit(sys.maxsize)  # whole documents sit in one field
-        with path.open(encoding="utf-8", newline="") as f:
+        with path.open(encoding=TEXT_ENCODING, newline="") as f, _utf8_only(path):
             reader = csv.DictReader(
                 f, delimiter="\t" if suffix == ".tsv" else ",", quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE
             )
@@ -70,10 +72,35 @@ def read_records(path: Path, *, quoting: bool = True) -> Iterator[Row]:
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, line without its line end) for every non-blank line of a UTF-8 text file."""
     require_file(path)
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding=TEXT_ENCODING) as f, _utf8_only(path):
         for number, line in enumerate(f, 1):
             if line.strip():
                 yield number, line.rstrip("\r\n")
+
+
+@contextlib.contextmanager
+def _utf8_only(path: Path) -> Iterator[None]:
+    """A file that is not UTF-8 refused as data, naming the line, instead of a UnicodeDecodeError's traceback."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        number, byte = _first_undecodable(path)
+        raise DataError(
+            f"{path} is not UTF-8 text: byte {byte:#04x} on line {number} does not decode.",
+            field=str(path),
+            fix=f"Save the file as UTF-8 (from Latin-1, say: iconv -f latin1 -t utf-8 {path} > utf8-copy).",
+        ) from None
+
+
+def _first_undecodable(path: Path) -> tuple[int, int]:
+    """(line number, byte) of the first byte that is not UTF-8 (a reader decodes blocks, not lines)."""
+    with path.open("rb") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, line[exc.start]
+    return 0, 0
 
 
 def _jsonl(path: Path) -> Iterator[Row]:

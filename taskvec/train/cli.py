@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(comma-separated)",
     )
     p.add_argument("--out", required=True, type=Path, help="output folder (PEFT adapter + README.md model card)")
+    p.add_argument("--overwrite", action="store_true", help="replace the adapter already in --out (default: refuse)")
     p.add_argument("--model", default=None, help="base model folder or hub id (default: bundled all-MiniLM-L6-v2)")
     p.add_argument("--tasks-file", type=Path, default=None, help="tasks TOML adding or overriding tasks")
     p.add_argument("--query-prompt", default=None, help="override the task's query prompt")
@@ -250,6 +251,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
         autocast=args.autocast,
         progress=not args.no_progress,
         command="taskvec train " + shlex.join(argv if argv is not None else sys.argv[1:]).removeprefix("train "),
+        overwrite=args.overwrite,
     )
 
 
@@ -272,6 +274,9 @@ def run(args: argparse.Namespace) -> int:
                 field="blend_share",
                 fix="Drop --blend-share, or train an embedding task.",
             )
+        from taskvec.train.output import check_out_folder
+
+        check_out_folder(args.out, overwrite=args.overwrite)
         return run_rerank(args)
 
     cfg = config_from_args(args, getattr(args, "argv", None))
@@ -292,7 +297,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
 
     sources = [str(s) for s in args.source]
     command = shlex.join(["taskvec", "interpolate", *sources, "--weight", f"{args.weight:g}", "--out", str(args.out)])
-    out = interpolate_adapter(args.source, args.weight, args.out, command=command)
+    out = interpolate_adapter(args.source, args.weight, args.out, command=command, overwrite=args.overwrite)
     what = "update" if len(sources) == 1 else f"mean of {len(sources)} adapters' updates"
     print(f"saved {out} ({what} scaled by {args.weight:g}); measure its test figures again")
     _ship_rule(args, out)
@@ -314,6 +319,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("source", type=Path, nargs="+", help="trained adapter folder(s) of one task")
     p.add_argument("--weight", type=float, required=True, help="in (0, 1]: the share of the trained update to keep")
     p.add_argument("--out", type=Path, required=True, help="output folder (must differ from source)")
+    p.add_argument("--overwrite", action="store_true", help="replace the adapter already in --out (default: refuse)")
     add_panel_arguments(p)
     p.set_defaults(func=run_interpolate)
 

@@ -3,6 +3,7 @@ returns (``TrainResult``); the loss each task kind trains with by default; seedi
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from taskvec.errors import InvalidInputError
 
 LOSSES_BY_KIND = {
     "retrieval": "contrastive",
@@ -76,6 +79,31 @@ class TrainConfig:
     autocast: str = "auto"  # the training passes in bf16: auto (where the device has native bf16), bf16, none
     progress: bool = True
     command: str = ""
+    overwrite: bool = False  # replace an adapter already in ``out`` (taskvec.train.output)
+
+    def __post_init__(self) -> None:
+        """Numbers no run can use are refused before anything loads (a zero batch divided by zero, a negative
+        learning rate failed inside torch, zero steps silently meant "use --epochs")."""
+        checks = [
+            ("batch_size", self.batch_size >= 2, "at least 2 (a batch's other texts are its negatives)", "32"),
+            ("lr", math.isfinite(self.lr) and self.lr > 0, "a positive number", "1e-4"),
+            (
+                "max_steps",
+                self.max_steps is None or self.max_steps >= 1,
+                "at least 1 (leave it out for --epochs)",
+                "100",
+            ),
+            ("epochs", math.isfinite(self.epochs) and self.epochs > 0, "a positive number", "1"),
+            ("val_fraction", 0 <= self.val_fraction < 1, "in [0, 1) (0: no validation split)", "0.1"),
+        ]
+        for name, ok, wanted, example in checks:
+            if not ok:
+                flag = "--" + name.replace("_", "-")
+                raise InvalidInputError(
+                    f"{flag} must be {wanted}, got {getattr(self, name)!r}.",
+                    field=name,
+                    fix=f"Pass {flag} {example}, say, or leave it out for the default.",
+                )
 
 
 @dataclass

@@ -257,6 +257,11 @@ def _read_folder(folder: Path) -> Dataset:
     )
 
 
+# A file named as a test split: "test" as a word of its name (test.jsonl, sts-test.csv, EN_test.tsv), not inside
+# one (latest_tickets.jsonl, contest.jsonl).
+_TEST_SPLIT = re.compile(r"(?<![a-z])test(?![a-z])")
+
+
 def read_source(spec: str | Path) -> Dataset:
     """Read one ``--data`` entry: a path, optionally ending in ``#K/N`` to keep fold K of N, or (STS Benchmark
     files) in ``#genre=G`` and/or ``#source=S`` to keep some genres or original sets."""
@@ -275,7 +280,7 @@ def read_source(spec: str | Path) -> Dataset:
         )
     if path.is_dir():
         data: Dataset = _read_folder(path)
-    elif "test" in name and not name.endswith(".tar.gz"):
+    elif _TEST_SPLIT.search(name) and not name.endswith(".tar.gz"):
         raise DataError(
             f"{path} looks like a test split: test splits are for the final figures only.",
             field="data",

@@ -33,14 +33,18 @@ from typing import Any
 from taskvec.engine.fingerprint import fingerprint_folder
 from taskvec.errors import InvalidInputError
 from taskvec.train.model_card import INFO_FILE, write_model_card
+from taskvec.train.output import check_out_folder
 
 WEIGHTS_FILE = "adapter_model.safetensors"
 CONFIG_FILE = "adapter_config.json"
 
 
-def interpolate_adapter(source: Path | Sequence[Path], weight: float, out: Path, *, command: str | None = None) -> Path:
+def interpolate_adapter(
+    source: Path | Sequence[Path], weight: float, out: Path, *, command: str | None = None, overwrite: bool = False
+) -> Path:
     """Write ``out``: the adapter at ``source`` with its update scaled by ``weight`` (0 < weight <= 1); given
-    several sources (adapters of one task, base model and prompts), ``weight`` times the mean of their updates."""
+    several sources (adapters of one task, base model and prompts), ``weight`` times the mean of their updates.
+    An adapter already at ``out`` is replaced only with ``overwrite`` (taskvec.train.output)."""
     sources = [Path(source)] if isinstance(source, (str, Path)) else [Path(s) for s in source]
     out = Path(out)
     if not 0.0 < weight <= 1.0:
@@ -62,6 +66,7 @@ def interpolate_adapter(source: Path | Sequence[Path], weight: float, out: Path,
             field="source",
             fix="Name each adapter once.",
         )
+    check_out_folder(out, overwrite=overwrite)
     config: dict[str, Any] | None = None  # one source: its config as it is
     if len(sources) == 1:
         combined = {k: (v * weight if ".lora_B." in k else v) for k, v in tensors[0].items()}

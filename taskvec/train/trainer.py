@@ -55,6 +55,7 @@ from taskvec.train.distill import (
 )
 from taskvec.train.model import EmbeddingModel
 from taskvec.train.optimizer import Optimisation
+from taskvec.train.output import check_out_folder
 
 
 class Trainer:
@@ -466,6 +467,7 @@ class Trainer:
         cfg["tasks_file"] = str(cfg["tasks_file"]) if cfg["tasks_file"] else None
         cfg.pop("progress", None)
         cfg.pop("command", None)
+        cfg.pop("overwrite", None)
         return {
             "task": self.task.name,
             "kind": self.kind,
@@ -566,6 +568,7 @@ def _figures_line(figures: dict[str, float]) -> str:
 
 def train(cfg: TrainConfig, log: Callable[[str], None] | None = None) -> TrainResult:
     """Train and save one adapter; returns its figures. ``log`` receives one-line progress notes."""
+    check_out_folder(cfg.out, overwrite=cfg.overwrite)  # before the model loads: a bad --out fails now
     trainer = Trainer(cfg, log)
     if log:
         sizes = ", ".join(
