@@ -224,6 +224,38 @@ def test_numbers_no_run_can_use_are_one_line_before_anything_loads(tmp_path: Pat
     assert not (tmp_path / "o").exists()
 
 
+def test_sources_no_loss_can_learn_from_are_refused_before_the_model_loads(tmp_path: Path, capsys):
+    """Constant scores, one label, a label per text, and a BEIR folder whose judgements name no stored document
+    used to "train" an unchanged adapter and exit 0."""
+    from taskvec.train.cli import main as train_main
+
+    def rows(name: str, records: list[dict]) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        return path
+
+    pairs = [{"sentence1": f"a {i}", "sentence2": f"b {i}", "score": 3} for i in range(12)]
+    one = [{"text": f"text {i}", "label": "only"} for i in range(12)]
+    each = [{"text": f"text {i}", "label": f"l{i}"} for i in range(12)]
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text(json.dumps({"_id": "d1", "text": "body"}) + "\n")
+    (beir / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "query"}) + "\n")
+    (beir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tmissing\t1\n")
+    cases = [
+        ("similarity", rows("const.jsonl", pairs), "all 12 pairs have the score 3"),
+        ("classification", rows("one.jsonl", one), "one label over 12 texts"),
+        ("clustering", rows("each.jsonl", each), "a label of its own for every text"),
+        ("retrieval", beir, "holds nothing to train on"),
+    ]
+    for task, data, says in cases:
+        out = tmp_path / f"out-{task}"
+        assert train_main(["train", "--task", task, "--data", str(data), "--out", str(out), "--no-panel"]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "Fix: " in err and err.count("\n") == 1, err
+        assert not out.exists()
+
+
 def test_read_source_refuses_test_splits_and_missing_paths(tmp_path: Path):
     test_file = tmp_path / "EN_test.tsv"
     test_file.write_text("sentence\tlabel\nIt works.\t0\n")

@@ -33,6 +33,7 @@ Formats recognised by name and content:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,6 +311,35 @@ def read_source(spec: str | Path) -> Dataset:
     if fold is not None:
         data = take_fold(data, *fold)  # fixed seed: a fold is the same whatever the training seed
     return data
+
+
+def check_learnable(data: Dataset, spec: str) -> None:
+    """Refuse a training source no loss can learn from, which would otherwise "train" to an unchanged adapter and
+    exit 0: no usable item at all, scored pairs that all share one score, or labels that never group two texts."""
+    if not len(data):
+        raise DataError(
+            f"{spec} holds nothing to train on: no usable item (a BEIR folder: no judgement above 0 that names a "
+            "document of corpus.jsonl and a query of queries.jsonl).",
+            field="data",
+            fix="Check that the ids in the judgements match the corpus and the queries, and that grades are above 0.",
+        )
+    if isinstance(data, ScoredSet) and len({score for *_, score in data.pairs}) < 2:
+        raise DataError(
+            f"{spec}: all {len(data)} pairs have the score {data.pairs[0][2]:g}; a similarity loss learns from the "
+            "differences between scores.",
+            field="data",
+            fix="Give the pairs graded scores (e.g. 0 to 5), or train --task retrieval on the pairs as they are.",
+        )
+    if isinstance(data, LabelledSet):
+        counts = Counter(data.labels)
+        if len(counts) < 2 or max(counts.values()) < 2:
+            what = "one label" if len(counts) < 2 else "a label of its own for every text"
+            raise DataError(
+                f"{spec}: {what} over {len(data)} texts; a labelled loss needs two labels or more, and texts that "
+                "share a label.",
+                field="data",
+                fix="Train on texts grouped by at least two labels, several texts each.",
+            )
 
 
 def for_kind(data: Dataset, kind: str) -> Dataset:

@@ -43,7 +43,16 @@ from taskvec.spaces import EmbeddingSpace
 from taskvec.train import losses, validation
 from taskvec.train.batches import Batch, plan_epoch, sample_anchor_texts
 from taskvec.train.config import LOSS_NAMES, LOSSES_BY_KIND, MINERS, SAVED_INFO, TrainConfig, TrainResult, set_seed
-from taskvec.train.data import PAIR_KINDS, Dataset, PairSet, ScoredSet, carve_validation, for_kind, read_source
+from taskvec.train.data import (
+    PAIR_KINDS,
+    Dataset,
+    PairSet,
+    ScoredSet,
+    carve_validation,
+    check_learnable,
+    for_kind,
+    read_source,
+)
 from taskvec.train.distill import (
     CACHE_SUFFIX,
     HYBRID_TEACHER,
@@ -88,6 +97,7 @@ class Trainer:
         self.val_sets: list[Dataset] = []
         for spec in cfg.data:
             data = for_kind(read_source(spec), self.kind)
+            check_learnable(data, spec)
             train, val = carve_validation(data, cfg.val_fraction, cfg.val_max, seed=cfg.seed)
             if not len(train):
                 raise DataError(
